@@ -1,0 +1,40 @@
+# The two commands a new machine needs: `make run` and `make test` (see README.md).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PG_URL ?= postgres://postgres@127.0.0.1:5432/amodal
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
+
+# Development defaults for `make run`: SQLite, in-memory channel layer, the bundled example agent
+# on the offline `local` provider, and the demo finance API it calls.
+RUN_ENV := DEBUG=1 AMODAL_DEMO_API=1 FINANCE_API_URL=http://127.0.0.1:8000/demo/finance-api
+
+.PHONY: install run test test-sqlite test-postgres lint services bench
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py demo_setup
+	$(RUN_ENV) $(VENV)/bin/daphne -b 127.0.0.1 -p 8000 amodal_site.asgi:application
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test-sqlite: install
+	$(VENV)/bin/pytest -n 2
+
+test-postgres: install
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -n 2
+
+# Everything: lint, the whole suite on SQLite, then again on PostgreSQL with the Redis channel layer.
+test: services lint test-sqlite test-postgres
+
+services:
+	bash .ci/services

@@ -1,0 +1,150 @@
+"""The record of conversations and what they cost: sessions, messages, usage, deploys, prices."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from scoping.models import ScopedModel
+
+
+class Deployment(models.Model):
+    """One loaded configuration of the agent folder; its id is a hash of the folder's contents."""
+
+    deploy_id = models.CharField(max_length=32, unique=True)
+    agent_name = models.CharField(max_length=200)
+    agent_version = models.CharField(max_length=100)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-first_seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.agent_name} {self.agent_version} ({self.deploy_id})"
+
+
+class SessionStatus(models.TextChoices):
+    IDLE = "idle"
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
+class Session(ScopedModel):
+    """A conversation in one scope. Its scope never changes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    deploy_id = models.CharField(max_length=32)
+    title = models.CharField(max_length=200, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.IDLE)
+    provider = models.CharField(max_length=32, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    user_sub = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now_add=True)
+    # Running totals, kept with each message so history lists need no aggregation.
+    message_count = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost_micros = models.BigIntegerField(default=0)
+    unpriced_calls = models.PositiveIntegerField(default=0)
+    # The per-session lease: a running message holds it; it expires if its process dies.
+    lock_token = models.CharField(max_length=32, blank=True)
+    lock_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["scope", "-updated_at"], name="session_scope_updated"),
+            models.Index(fields=["-updated_at"], name="session_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or str(self.id)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class MessageRole(models.TextChoices):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class Message(ScopedModel):
+    """One message of a session, in order. An assistant message is one model call: its text and the
+    tool calls it made, each with its result or error. It carries its session's scope."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    role = models.CharField(max_length=16, choices=MessageRole.choices)
+    text = models.TextField(blank=True)
+    tool_calls = models.JSONField(default=list, blank=True)
+    interrupted = models.BooleanField(default=False)
+    error_code = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "seq"]
+        constraints = [models.UniqueConstraint(fields=["session", "seq"], name="message_session_seq")]
+        indexes = [models.Index(fields=["scope", "session", "seq"], name="message_scope_session_seq")]
+
+
+class UsageRecord(ScopedModel):
+    """One model call. Cost by day, model, deploy and scope is a GROUP BY over these rows."""
+
+    session = models.ForeignKey(Session, on_delete=models.SET_NULL, null=True, related_name="usage_records")
+    message = models.OneToOneField(Message, on_delete=models.SET_NULL, null=True, related_name="usage")
+    deploy_id = models.CharField(max_length=32)
+    provider = models.CharField(max_length=32)
+    model = models.CharField(max_length=100)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    cost_micros = models.BigIntegerField(null=True, blank=True, help_text="Empty when the model has no price.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["scope", "created_at"], name="usage_scope_created"),
+            models.Index(fields=["deploy_id", "created_at"], name="usage_deploy_created"),
+            models.Index(fields=["model", "created_at"], name="usage_model_created"),
+        ]
+
+
+class ModelPrice(models.Model):
+    """An admin override of the built-in price table (USD per million tokens, in micro-dollars)."""
+
+    model = models.CharField(max_length=100, unique=True)
+    input_micros_per_mtok = models.PositiveBigIntegerField()
+    output_micros_per_mtok = models.PositiveBigIntegerField()
+    cache_read_micros_per_mtok = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Empty: 10% of the input price."
+    )
+    cache_write_micros_per_mtok = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Empty: 125% of the input price."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+
+    def __str__(self) -> str:
+        return self.model
+
+
+class SessionTag(ScopedModel):
+    """One tag of a session, so "sessions with any of these tags" is an indexed lookup on every database."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="tag_rows")
+    tag = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session", "tag"], name="session_tag_unique")]
+        indexes = [models.Index(fields=["scope", "tag"], name="session_tag_scope_tag")]

@@ -1,0 +1,59 @@
+"""The events of a chat stream (SPEC §3), as plain dicts ready for JSON, and secret redaction."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+REDACTED = "[REDACTED]"
+MAX_RESULT_CHARS = 50_000
+SECRET_KEY_PATTERN = re.compile(
+    r"pass(word|wd)?|secret|token|api[-_]?key|apikey|auth(orization)?|credential|private[-_]?key|cookie|session[-_]?key",
+    re.IGNORECASE,
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event(type_: str, **fields: Any) -> dict[str, Any]:
+    return {"type": type_, **fields, "timestamp": now_iso()}
+
+
+def redact(value: Any) -> Any:
+    """Replace the values of keys that look like secrets, at any depth."""
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if isinstance(key, str) and SECRET_KEY_PATTERN.search(key) else redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def cap(text: str, limit: int = MAX_RESULT_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit]
+
+
+def empty_usage() -> dict[str, int | None]:
+    return {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "total_tokens": 0,
+        "cost_micros": 0,
+    }
+
+
+def add_usage(totals: dict, usage_event: dict) -> None:
+    for key in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
+        totals[key] += usage_event[key]
+    totals["total_tokens"] = totals["input_tokens"] + totals["output_tokens"]
+    if usage_event["cost_micros"] is None or totals["cost_micros"] is None:
+        totals["cost_micros"] = None
+    else:
+        totals["cost_micros"] += usage_event["cost_micros"]

@@ -1,0 +1,263 @@
+"""The agent loop: call the model, stream its text, run the tools it asks for, feed the results back,
+until it stops, the turn limit or the session's token budget is reached.
+
+It knows nothing of HTTP or the database: events go to `emit`, finished model calls to a `Recorder`.
+On cancellation it records what exists (partial text, finished tool calls, cut-off ones as errors) and
+re-raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agents.runtime.events import add_usage, cap, empty_usage, event, redact
+from agents.runtime.providers.base import (
+    ModelRequest,
+    Provider,
+    ProviderError,
+    TextDelta,
+    TokenUsage,
+    ToolUse,
+    TurnEnd,
+    UsageSoFar,
+)
+from agents.runtime.providers.local import estimate_tokens
+from agents.runtime.tools import Tool, ToolContext, ToolResult
+
+logger = logging.getLogger(__name__)
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class Turn:
+    """One model call and the tool calls it made."""
+
+    model: str
+    text: str = ""
+    tool_uses: list[ToolUse] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # as saved and shown in history
+    usage: TokenUsage | None = None
+    latency_ms: int = 0
+    interrupted: bool = False
+    error_code: str = ""
+
+
+class Recorder(Protocol):
+    async def cost_of(self, model: str, usage: TokenUsage) -> int | None: ...
+
+    async def record_turn(self, turn: Turn, cost_micros: int | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoopLimits:
+    max_turns: int
+    tool_timeout_seconds: float
+    max_session_tokens: int | None
+    session_tokens_before: int = 0
+
+
+@dataclass
+class LoopOutcome:
+    reason: str
+    usage: dict[str, Any]
+    text: str
+    tool_calls: list[dict[str, Any]]
+
+
+class AgentLoop:
+    def __init__(
+        self,
+        *,
+        provider: Provider,
+        model: str,
+        system: str,
+        messages: list[dict[str, Any]],
+        tools: dict[str, Tool],
+        tool_context: ToolContext,
+        limits: LoopLimits,
+        emit: Emit,
+        recorder: Recorder,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.system = system
+        self.messages = messages
+        self.tools = tools
+        self.tool_context = tool_context
+        self.limits = limits
+        self.emit = emit
+        self.recorder = recorder
+        self.usage = empty_usage()
+        self.all_text: list[str] = []
+        self.all_tool_calls: list[dict[str, Any]] = []
+
+    def outcome(self, reason: str) -> LoopOutcome:
+        return LoopOutcome(reason, self.usage, "".join(self.all_text), self.all_tool_calls)
+
+    async def run(self) -> LoopOutcome:
+        for _ in range(self.limits.max_turns):
+            if self.over_budget():
+                await self.emit(event("error", code="budget_exceeded",
+                                      message="This conversation has used its token budget, so I stopped."))
+                return self.outcome("budget_exceeded")
+            turn = Turn(model=self.model)
+            try:
+                await self.call_model(turn)
+            except ProviderError as exc:
+                turn.usage, turn.error_code = exc.usage, exc.code
+                await self.finish_turn(turn)
+                await self.emit(event("error", code=exc.code, message=exc.message))
+                return self.outcome("error")
+            if not turn.tool_uses:
+                await self.finish_turn(turn)
+                return self.outcome("model_stop")
+            await self.run_tools(turn)
+            await self.finish_turn(turn)
+            self.messages += conversation_blocks(turn)
+        await self.emit(event("error", code="max_turns",
+                              message=f"I stopped after {self.limits.max_turns} model calls for one message."))
+        return self.outcome("max_turns")
+
+    def over_budget(self) -> bool:
+        budget = self.limits.max_session_tokens
+        return budget is not None and self.limits.session_tokens_before + self.usage["total_tokens"] >= budget
+
+    async def call_model(self, turn: Turn) -> None:
+        request = ModelRequest(
+            model=self.model,
+            system=self.system,
+            messages=self.messages,
+            tools=[tool.as_model_spec() for tool in self.tools.values()],
+        )
+        started = time.monotonic()
+        try:
+            async for item in self.provider.stream(request):
+                if isinstance(item, TextDelta):
+                    turn.text += item.text
+                    await self.emit(event("text_delta", content=item.text))
+                elif isinstance(item, ToolUse):
+                    turn.tool_uses.append(item)
+                elif isinstance(item, UsageSoFar):
+                    turn.usage = item.usage
+                elif isinstance(item, TurnEnd):
+                    turn.usage, turn.model = item.usage, item.model
+        except asyncio.CancelledError:
+            turn.interrupted = True
+            turn.usage = estimated_usage(turn, request)
+            turn.latency_ms = elapsed_ms(started)
+            await self.finish_turn(turn)
+            raise
+        finally:
+            turn.latency_ms = elapsed_ms(started)
+
+    async def run_tools(self, turn: Turn) -> None:
+        for index, use in enumerate(turn.tool_uses):
+            try:
+                turn.tool_calls.append(await self.run_tool(use))
+            except asyncio.CancelledError:
+                turn.interrupted = True
+                turn.tool_calls += [cut_off_call(pending) for pending in turn.tool_uses[index:]]
+                await self.finish_turn(turn)
+                raise
+
+    async def run_tool(self, use: ToolUse) -> dict[str, Any]:
+        parameters = redact(use.input)
+        await self.emit(event("tool_call_start", tool_id=use.id, tool_name=use.name, parameters=parameters))
+        started = time.monotonic()
+        result = await self.execute(use)
+        duration_ms = elapsed_ms(started)
+        for extra in result.extra_events:
+            await self.emit(extra)
+        status = "error" if result.is_error else "success"
+        outcome_field = "error" if result.is_error else "result"
+        await self.emit(event("tool_call_result", tool_id=use.id, status=status, duration_ms=duration_ms,
+                              **{outcome_field: cap(result.content)}))
+        return {
+            "tool_id": use.id,
+            "tool_name": use.name,
+            "parameters": parameters,
+            "status": status,
+            outcome_field: cap(result.content),
+            "duration_ms": duration_ms,
+            "model_content": result.content,
+        }
+
+    async def execute(self, use: ToolUse) -> ToolResult:
+        tool = self.tools.get(use.name)
+        if tool is None:
+            return ToolResult(f"There is no tool named {use.name!r}.", is_error=True)
+        timeout = self.limits.tool_timeout_seconds
+        try:
+            return await asyncio.wait_for(tool.run(self.tool_context, use.input), timeout)
+        except TimeoutError:
+            return ToolResult(f"The tool {use.name} did not finish within {timeout:g} seconds.", is_error=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("tool %s failed", use.name)
+            return ToolResult(f"The tool {use.name} failed unexpectedly ({type(exc).__name__}).", is_error=True)
+
+    async def finish_turn(self, turn: Turn) -> None:
+        usage = turn.usage or TokenUsage()
+        turn.usage = usage
+        cost = await self.recorder.cost_of(turn.model, usage)
+        usage_event = event(
+            "usage",
+            model=turn.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            cost_micros=cost,
+        )
+        add_usage(self.usage, usage_event)
+        self.all_text.append(turn.text)
+        self.all_tool_calls += turn.tool_calls
+        await self.recorder.record_turn(turn, cost)
+        if not turn.interrupted:
+            await self.emit(usage_event)
+
+
+def elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def estimated_usage(turn: Turn, request: ModelRequest) -> TokenUsage:
+    """Usage of a call cut off mid-stream: what the provider reported so far, else an estimate."""
+    known = turn.usage or TokenUsage(input_tokens=estimate_tokens(request.system + json.dumps(request.messages)))
+    output = max(known.output_tokens, estimate_tokens(turn.text) if turn.text else 0)
+    return TokenUsage(known.input_tokens, output, known.cache_read_tokens, known.cache_write_tokens)
+
+
+def cut_off_call(use: ToolUse) -> dict[str, Any]:
+    return {
+        "tool_id": use.id,
+        "tool_name": use.name,
+        "parameters": redact(use.input),
+        "status": "error",
+        "error": "Cancelled before it finished.",
+        "duration_ms": 0,
+    }
+
+
+def conversation_blocks(turn: Turn) -> list[dict[str, Any]]:
+    """The assistant turn and its tool results, in the Messages API shape."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": turn.text}] if turn.text else []
+    content += [{"type": "tool_use", "id": use.id, "name": use.name, "input": use.input} for use in turn.tool_uses]
+    results = [
+        {
+            "type": "tool_result",
+            "tool_use_id": call["tool_id"],
+            "content": call.get("model_content", call.get("result", call.get("error", ""))),
+            "is_error": call["status"] == "error",
+        }
+        for call in turn.tool_calls
+    ]
+    return [{"role": "assistant", "content": content}, {"role": "user", "content": results}]

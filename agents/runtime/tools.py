@@ -1,0 +1,80 @@
+"""What the model can call: tools, the context they run in, and the registry apps add to.
+
+Apps register a *factory* (`register_tool_factory`) that builds tools for an agent folder; the loop asks
+`tools_for_agent` once per message. A tool never chooses its scope: it runs in `ToolContext.scope_id`,
+the session's, with the scope already entered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agents.agent_folder import AgentFolder
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    agent: AgentFolder
+    scope_id: str
+    scope_context: Mapping[str, str]
+    session_id: str
+    shared_write: bool = False
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    content: str
+    is_error: bool = False
+    # Events the stream shows besides tool_call_result (e.g. confirmation_required).
+    extra_events: tuple[dict, ...] = ()
+
+
+ToolHandler = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolResult]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    run: ToolHandler = field(compare=False)
+
+    def as_model_spec(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "input_schema": self.input_schema}
+
+
+ToolFactory = Callable[["AgentFolder"], list[Tool]]
+PromptSection = Callable[["AgentFolder"], str | None]
+
+_tool_factories: list[ToolFactory] = []
+_prompt_sections: list[PromptSection] = []
+
+
+def register_tool_factory(factory: ToolFactory) -> ToolFactory:
+    if factory not in _tool_factories:
+        _tool_factories.append(factory)
+    return factory
+
+
+def register_prompt_section(section: PromptSection) -> PromptSection:
+    """A section of the system prompt, built (sync, inside the session's scope) at each message."""
+    if section not in _prompt_sections:
+        _prompt_sections.append(section)
+    return section
+
+
+def tools_for_agent(agent: AgentFolder) -> dict[str, Tool]:
+    tools: dict[str, Tool] = {}
+    for factory in _tool_factories:
+        for tool in factory(agent):
+            if tool.name in tools:
+                raise ValueError(f"Two tools are named {tool.name!r}.")
+            tools[tool.name] = tool
+    return tools
+
+
+def prompt_sections(agent: AgentFolder) -> list[str]:
+    return [text for section in _prompt_sections if (text := section(agent))]

@@ -1,0 +1,110 @@
+"""Reads of sessions for the history API, always through the scoped manager (the active scope only)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q
+
+from agents.models import Message, MessageRole, Session, SessionTag
+from amodal_site.errors import ApiError
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+
+
+def encode_cursor(session: Session) -> str:
+    raw = f"{session.updated_at.isoformat()}|{session.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        updated, _, session_id = raw.partition("|")
+        return datetime.fromisoformat(updated), uuid.UUID(session_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(400, "validation_error", "before: not a cursor returned by this API (X-Next-Cursor).")
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw in (None, ""):
+        return DEFAULT_PAGE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise ApiError(400, "validation_error", f"limit: must be a whole number from 1 to {MAX_PAGE}.")
+    return int(raw)
+
+
+def session_page(*, limit: int, before: str | None, tags: list[str]) -> tuple[list[Session], str | None]:
+    """Newest first, keyset-paginated on (updated_at, id): stable under inserts, cheap at any depth."""
+    sessions = Session.objects.order_by("-updated_at", "-id")
+    if before:
+        updated_at, session_id = decode_cursor(before)
+        sessions = sessions.filter(Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, id__lt=session_id))
+    if tags:
+        sessions = sessions.filter(id__in=SessionTag.objects.filter(tag__in=tags).values("session_id"))
+    page = list(sessions[: limit + 1])
+    next_cursor = encode_cursor(page[limit - 1]) if len(page) > limit else None
+    return page[:limit], next_cursor
+
+
+def session_cost(session: Session) -> int | None:
+    return None if session.unpriced_calls and not session.cost_micros else session.cost_micros
+
+
+def session_summary(session: Session) -> dict[str, Any]:
+    return {
+        "id": str(session.pk),
+        "title": session.title or "",
+        "scope_id": session.scope,
+        "tags": list(session.tags or []),
+        "status": session.status,
+        "message_count": session.message_count,
+        "created_at": session.created_at.isoformat(),
+        "updated_at": session.updated_at.isoformat(),
+        "model": session.model,
+        "provider": session.provider,
+        "deploy_id": session.deploy_id,
+        "token_usage": {
+            "input_tokens": session.input_tokens,
+            "output_tokens": session.output_tokens,
+            "total_tokens": session.total_tokens,
+        },
+        "cost_micros": session_cost(session),
+    }
+
+
+def history_tool_call(call: dict[str, Any]) -> dict[str, Any]:
+    shaped = {
+        "toolId": call["tool_id"],
+        "toolName": call["tool_name"],
+        "parameters": call["parameters"],
+        "args": call["parameters"],
+        "status": call["status"],
+        "duration_ms": call.get("duration_ms", 0),
+    }
+    for key in ("result", "error"):
+        if key in call:
+            shaped[key] = call[key]
+    return shaped
+
+
+def history_message(message: Message) -> dict[str, Any]:
+    return {
+        "id": str(message.pk),
+        "role": message.role,
+        "type": "user" if message.role == MessageRole.USER else "assistant_text",
+        "text": message.text or "",
+        "timestamp": message.created_at.isoformat(),
+        "interrupted": message.interrupted,
+        "toolCalls": [history_tool_call(call) for call in message.tool_calls],
+    }
+
+
+def session_detail(session: Session) -> dict[str, Any]:
+    messages = Message.objects.filter(session=session).order_by("seq")
+    return {**session_summary(session), "messages": [history_message(m) for m in messages]}

@@ -1,0 +1,131 @@
+"""The chat endpoints: plain async Django views, so each SSE frame reaches the client when yielded.
+
+DRF views are sync and would buffer the stream; DRF still validates the body (ChatRequestSerializer).
+The scope is entered inside the run task, never in middleware: a streaming response is iterated after
+the middleware has returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from agents import services
+from agents.agent_folder import current_agent
+from agents.chat import ChatRun, prepare_chat, resolve_agent_scope, send_cancel
+from agents.runtime.events import cap
+from amodal_site.errors import ApiError, error_response
+from scoping.authentication import Caller, authenticate_authorization
+from scoping.context import scope
+
+logger = logging.getLogger(__name__)
+
+KEEP_ALIVE_SECONDS = 15.0
+KEEP_ALIVE_FRAME = ": keep-alive\n\n"
+
+
+def sse_frame(item: dict) -> str:
+    return f"data: {json.dumps(item, separators=(',', ':'), ensure_ascii=False)}\n\n"
+
+
+def read_json_body(request: HttpRequest) -> object:
+    try:
+        return json.loads(request.body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"The request body is not valid JSON ({exc}).")
+
+
+async def authenticate(request: HttpRequest) -> Caller:
+    return await sync_to_async(authenticate_authorization)(request.headers.get("Authorization"))
+
+
+async def start_chat(request: HttpRequest) -> ChatRun:
+    caller = await authenticate(request)
+    body = read_json_body(request)
+    return (await prepare_chat(caller, body)).start()
+
+
+async def stream_frames(run: ChatRun) -> AsyncIterator[str]:
+    events = run.events()
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(anext(events), KEEP_ALIVE_SECONDS)
+            except TimeoutError:
+                yield KEEP_ALIVE_FRAME
+                continue
+            except StopAsyncIteration:
+                return
+            yield sse_frame(item)
+    except asyncio.CancelledError:
+        # The client went away (Django cancels the response). Stop the work, save what exists.
+        await run.abandon()
+        raise
+
+
+@csrf_exempt
+@require_POST
+async def chat_stream(request: HttpRequest):
+    try:
+        run = await start_chat(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    response = StreamingHttpResponse(stream_frames(run), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+@csrf_exempt
+@require_POST
+async def chat_sync(request: HttpRequest):
+    try:
+        run = await start_chat(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    errors = []
+    try:
+        async for item in run.events():
+            if item["type"] == "error":
+                errors.append({"code": item["code"], "message": item["message"]})
+    except asyncio.CancelledError:
+        await run.abandon()
+        raise
+    outcome = run.outcome
+    tool_calls = [
+        {key: value for key, value in call.items() if key != "model_content"} for call in outcome.tool_calls
+    ]
+    body = {
+        "session_id": str(run.session.pk),
+        "response": cap(outcome.text),
+        "tool_calls": tool_calls,
+        "usage": outcome.usage,
+        "stop_reason": outcome.reason,
+    }
+    if errors:
+        body["errors"] = errors
+    return JsonResponse(body)
+
+
+@csrf_exempt
+@require_POST
+async def cancel_session(request: HttpRequest, session_id: str):
+    """Stop a running message of this scope's session, whichever process runs it."""
+    try:
+        caller = await authenticate(request)
+        body = read_json_body(request) if request.body else None
+        body = body if isinstance(body, dict) else {}
+        resolved = resolve_agent_scope(current_agent(), caller, body.get("scope_id"), body.get("context"))
+        with scope(resolved.scope_id):
+            session = await sync_to_async(services.get_session)(session_id)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    await send_cancel(session.pk)
+    return JsonResponse({"ok": True, "running": bool(session.lock_token)})

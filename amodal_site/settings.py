@@ -1,0 +1,192 @@
+"""Settings, all read from the environment (12-factor).
+
+Development defaults (DEBUG on, SQLite, in-memory channel layer) come from the Makefile's `run` target;
+with DEBUG off every secret must be given and `AMODAL_AUTH=open` is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def required_secret(name: str, dev_value: str) -> str:
+    value = os.environ.get(name, "")
+    if value:
+        return value
+    if DEBUG:
+        return dev_value
+    raise ImproperlyConfigured(f"{name} must be set when DEBUG is off.")
+
+
+DEBUG = env_bool("DEBUG")
+SECRET_KEY = required_secret("SECRET_KEY", "dev-only-secret-key-not-for-production")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or (["*"] if DEBUG else ["localhost", "127.0.0.1"])
+
+INSTALLED_APPS = [
+    "daphne",  # before staticfiles, so `runserver` is the ASGI one
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "corsheaders",
+    "channels",
+    "scoping",
+    "agents",
+    "connections",
+    "stores",
+    "studio",
+    "examples.finance_app",
+]
+
+MIDDLEWARE = [
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "amodal_site.urls"
+ASGI_APPLICATION = "amodal_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Concurrent readers and one writer (daphne threads, tests): WAL plus a busy timeout.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"}
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGIN_URL = "admin:login"
+
+# --- The runtime's own settings -------------------------------------------------------------------
+
+AMODAL_AGENT_DIR = Path(os.environ.get("AMODAL_AGENT_DIR") or BASE_DIR / "examples" / "finance-agent")
+
+AMODAL_AUTH = os.environ.get("AMODAL_AUTH", "token").strip().lower()
+if AMODAL_AUTH not in {"token", "open"}:
+    raise ImproperlyConfigured(f"AMODAL_AUTH must be 'token' or 'open', not {AMODAL_AUTH!r}.")
+if AMODAL_AUTH == "open" and not DEBUG:
+    raise ImproperlyConfigured("AMODAL_AUTH=open is for development only and is refused when DEBUG is off.")
+
+# JWTs: HS256 with AMODAL_JWT_SECRET, or RS256/ES256 verified with the public key in a file.
+AMODAL_JWT_ALGORITHM = os.environ.get("AMODAL_JWT_ALGORITHM", "HS256")
+if AMODAL_JWT_ALGORITHM not in {"HS256", "RS256", "ES256"}:
+    raise ImproperlyConfigured("AMODAL_JWT_ALGORITHM must be HS256, RS256 or ES256.")
+AMODAL_JWT_PUBLIC_KEY_FILE = os.environ.get("AMODAL_JWT_PUBLIC_KEY_FILE", "")
+if AMODAL_JWT_ALGORITHM == "HS256":
+    AMODAL_JWT_SECRET = required_secret("AMODAL_JWT_SECRET", "dev-only-jwt-secret-change-me-0123456789")
+else:
+    AMODAL_JWT_SECRET = os.environ.get("AMODAL_JWT_SECRET", "")
+    if not AMODAL_JWT_PUBLIC_KEY_FILE:
+        raise ImproperlyConfigured(f"{AMODAL_JWT_ALGORITHM} needs AMODAL_JWT_PUBLIC_KEY_FILE.")
+
+# Fernet key for ScopedCredential values at rest. The development key is derived from SECRET_KEY.
+AMODAL_CREDENTIALS_KEY = os.environ.get("AMODAL_CREDENTIALS_KEY", "")
+if not AMODAL_CREDENTIALS_KEY and not DEBUG:
+    raise ImproperlyConfigured("AMODAL_CREDENTIALS_KEY must be set when DEBUG is off.")
+
+AMODAL_ALLOWED_ORIGINS = env_list("AMODAL_ALLOWED_ORIGINS")
+if "*" in AMODAL_ALLOWED_ORIGINS and AMODAL_AUTH != "open":
+    raise ImproperlyConfigured("AMODAL_ALLOWED_ORIGINS='*' is allowed only with AMODAL_AUTH=open.")
+
+# The demo finance API that the bundled example agent calls (served in development only by default).
+AMODAL_DEMO_API = env_bool("AMODAL_DEMO_API", default=DEBUG)
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "amodal_site.errors.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "amodal runtime API",
+    "DESCRIPTION": "Chat, session history, stores and memory, partitioned by scope.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+    },
+}

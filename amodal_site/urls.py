@@ -1,0 +1,16 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from amodal_site.health import health
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("", include("agents.urls")),
+]
+
+if settings.AMODAL_DEMO_API:
+    urlpatterns.append(path("demo/finance-api/", include("examples.finance_app.urls")))

@@ -1,0 +1,60 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from scoping.models import ApiKey, Scope, display_scope
+from scoping.services import create_api_key
+
+
+@admin.register(Scope)
+class ScopeAdmin(admin.ModelAdmin):
+    list_display = ["shown_scope", "first_seen_at", "last_seen_at"]
+    search_fields = ["scope_id"]
+    readonly_fields = ["scope_id", "first_seen_at", "last_seen_at"]
+    date_hierarchy = "last_seen_at"
+
+    @admin.display(description="scope", ordering="scope_id")
+    def shown_scope(self, obj: Scope) -> str:
+        return display_scope(obj.scope_id)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # scopes are created on first use
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "scope_id", "shared_write", "created_at", "last_used_at", "active"]
+    list_filter = ["shared_write"]
+    search_fields = ["name", "prefix", "scope_id"]
+    actions = ["revoke"]
+
+    @admin.display(boolean=True)
+    def active(self, obj: ApiKey) -> bool:
+        return obj.is_active
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name", "scope_id", "shared_write"]
+        return ["name", "prefix", "scope_id", "shared_write", "created_at", "last_used_at", "revoked_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["prefix", "scope_id", "created_at", "last_used_at", "revoked_at"]
+
+    def save_model(self, request, obj: ApiKey, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        new_key = create_api_key(name=obj.name, scope_id=obj.scope_id or None, shared_write=obj.shared_write)
+        obj.pk = new_key.api_key.pk
+        obj.refresh_from_db()
+        self.message_user(
+            request,
+            f"Copy this key now, it is not shown again: {new_key.raw_key}",
+            level=messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected API keys")
+    def revoke(self, request, queryset) -> None:
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {count} API key(s).")

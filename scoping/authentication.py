@@ -1,0 +1,163 @@
+"""Who is calling, and for which scope.
+
+Callers present `Authorization: Bearer <jwt>` or `Authorization: Bearer ak_...` (an API key). JWTs are
+verified by simplejwt's TokenBackend (PyJWT underneath) with the one configured algorithm, so unsigned
+(`alg: none`) and wrongly signed tokens fail. With `AMODAL_AUTH=open` (development only) a request
+without credentials is accepted as an anonymous caller that may choose its scope in the body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import authentication
+from rest_framework_simplejwt.backends import TokenBackend
+from rest_framework_simplejwt.exceptions import TokenBackendError
+
+from amodal_site.errors import ApiError
+from scoping.context import GLOBAL_SCOPE, InvalidScope, validate_scope_id
+from scoping.models import ApiKey
+from scoping.services import API_KEY_PREFIX, digest_api_key
+
+
+@dataclass(frozen=True)
+class Caller:
+    kind: str  # "jwt", "api_key", "open" or "staff"
+    sub: str = ""
+    claims_scope_id: str | None = None
+    claims_context: dict[str, str] | None = None
+    api_key_id: int | None = None
+    api_key_scope_id: str | None = None
+    shared_write: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_trusted_server(self) -> bool:
+        return self.kind == "api_key"
+
+    # DRF treats the authenticated "user" as truthy and asks is_authenticated.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class ResolvedScope:
+    scope_id: str
+    context: dict[str, str]
+
+
+def unauthorized(message: str, code: str = "invalid_token") -> ApiError:
+    return ApiError(401, code, message)
+
+
+@lru_cache(maxsize=1)
+def token_backend() -> TokenBackend:
+    if settings.AMODAL_JWT_ALGORITHM == "HS256":
+        return TokenBackend(settings.AMODAL_JWT_ALGORITHM, signing_key=settings.AMODAL_JWT_SECRET)
+    public_key = Path(settings.AMODAL_JWT_PUBLIC_KEY_FILE).read_text()
+    return TokenBackend(settings.AMODAL_JWT_ALGORITHM, signing_key=None, verifying_key=public_key)
+
+
+def string_map(value: object) -> dict[str, str] | None:
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        return dict(value)
+    return None
+
+
+def caller_from_jwt(raw_token: str) -> Caller:
+    try:
+        claims = token_backend().decode(raw_token, verify=True)
+    except TokenBackendError:
+        raise unauthorized("The token is invalid, expired or not signed with the expected key.")
+    if "exp" not in claims:
+        raise unauthorized("The token has no expiry (exp claim).")
+    scope_id = claims.get("scope_id")
+    if scope_id is not None:
+        try:
+            validate_scope_id(scope_id)
+        except InvalidScope:
+            raise unauthorized("The token's scope_id claim is not a valid scope id.")
+    context = claims.get("scopeContext")
+    if context is not None and string_map(context) is None:
+        raise unauthorized("The token's scopeContext claim must map strings to strings.")
+    return Caller(
+        kind="jwt",
+        sub=str(claims.get("sub", "")),
+        claims_scope_id=scope_id,
+        claims_context=context if scope_id is not None or context is not None else None,
+    )
+
+
+def caller_from_api_key(raw_key: str) -> Caller:
+    api_key = ApiKey.objects.filter(key_digest=digest_api_key(raw_key), revoked_at__isnull=True).first()
+    if api_key is None:
+        raise unauthorized("The API key is unknown or revoked.")
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+    return Caller(
+        kind="api_key",
+        sub=f"api-key:{api_key.name}",
+        api_key_id=api_key.pk,
+        api_key_scope_id=api_key.scope_id,
+        shared_write=api_key.shared_write,
+    )
+
+
+def authenticate_authorization(header_value: str | None) -> Caller:
+    """The caller behind an Authorization header value (sync: an API key is looked up in the DB)."""
+    if not header_value:
+        if settings.AMODAL_AUTH == "open":
+            return Caller(kind="open")
+        raise unauthorized("Send Authorization: Bearer <token>.", code="authentication_required")
+    scheme, _, credential = header_value.strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential:
+        raise unauthorized("The Authorization header must be 'Bearer <token>'.")
+    if credential.startswith(API_KEY_PREFIX):
+        return caller_from_api_key(credential)
+    return caller_from_jwt(credential)
+
+
+def resolve_scope(caller: Caller, body_scope_id: object, body_context: object) -> ResolvedScope:
+    """Claims replace the body whole; a body that disagrees with a JWT is ignored, never an error."""
+    if caller.claims_scope_id is not None:
+        return ResolvedScope(caller.claims_scope_id, dict(caller.claims_context or {}))
+    if caller.claims_context is not None:
+        return ResolvedScope(GLOBAL_SCOPE, dict(caller.claims_context))
+    if body_scope_id is None or body_scope_id == GLOBAL_SCOPE:
+        scope_id = caller.api_key_scope_id or GLOBAL_SCOPE
+    else:
+        try:
+            scope_id = validate_scope_id(body_scope_id)
+        except InvalidScope as exc:
+            raise ApiError(400, "invalid_scope", str(exc))
+    if caller.api_key_scope_id is not None and scope_id != caller.api_key_scope_id:
+        raise ApiError(403, "scope_forbidden", "This API key is restricted to another scope.")
+    if body_context is None:
+        context: dict[str, str] = {}
+    else:
+        context = string_map(body_context)
+        if context is None:
+            raise ApiError(400, "validation_error", "context: must be an object of string to string.")
+    return ResolvedScope(scope_id, context)
+
+
+class BearerAuthentication(authentication.BaseAuthentication):
+    """DRF authentication with the same rules; the Caller is both request.user and request.auth."""
+
+    def authenticate(self, request):
+        user = getattr(request._request, "user", None)
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if not header and user is not None and user.is_authenticated and user.is_staff:
+            authentication.SessionAuthentication().enforce_csrf(request)
+            caller = Caller(kind="staff", sub=f"staff:{user.get_username()}", shared_write=True)
+            return caller, caller
+        caller = authenticate_authorization(header)
+        return caller, caller
+
+    def authenticate_header(self, request) -> str:
+        return "Bearer"

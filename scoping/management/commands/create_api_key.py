@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from scoping.context import InvalidScope
+from scoping.services import create_api_key
+
+
+class Command(BaseCommand):
+    help = "Create an API key and print it once (only its digest is stored)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="What the key is for, e.g. 'billing backend'.")
+        parser.add_argument("--scope", default=None, help="Restrict the key to this one scope.")
+        parser.add_argument("--shared-write", action="store_true",
+                            help="Allow writes to shared stores.")
+
+    def handle(self, *args, **options):
+        try:
+            new_key = create_api_key(
+                name=options["name"], scope_id=options["scope"], shared_write=options["shared_write"]
+            )
+        except InvalidScope as exc:
+            raise CommandError(str(exc))
+        self.stderr.write(f"Created API key {new_key.api_key}. Store it now: it is not shown again.")
+        self.stdout.write(new_key.raw_key)

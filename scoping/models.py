@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from django.db import models
+
+from scoping.context import (
+    GLOBAL_SCOPE,
+    MAX_SCOPE_ID_LENGTH,
+    ScopeMismatch,
+    active_scope,
+    active_scope_or_none,
+)
+
+
+class Scope(models.Model):
+    """One tenant partition, created on first use. `scope_id` is opaque: we never parse it."""
+
+    scope_id = models.CharField(max_length=MAX_SCOPE_ID_LENGTH, unique=True, blank=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return display_scope(self.scope_id)
+
+
+def display_scope(scope_id: str) -> str:
+    return "global" if scope_id == GLOBAL_SCOPE else scope_id
+
+
+class ScopedQuerySet(models.QuerySet):
+    pass
+
+
+class ScopedManager(models.Manager.from_queryset(ScopedQuerySet)):
+    """Rows of the active scope only. With no active scope it raises: never "all rows"."""
+
+    def get_queryset(self) -> ScopedQuerySet:
+        return super().get_queryset().filter(scope=active_scope())
+
+
+class AllScopesManager(models.Manager.from_queryset(ScopedQuerySet)):
+    """Every scope's rows: for operator code (Studio, admin, management commands) only.
+
+    Each use is deliberate and greppable: `Model.all_scopes`.
+    """
+
+
+def scope_of_context() -> str:
+    """Default for `ScopedModel.scope`: the active scope, raising when there is none."""
+    return active_scope()
+
+
+class ScopedModel(models.Model):
+    """A row that belongs to exactly one scope.
+
+    The default manager filters by the active scope; creating a row takes the active scope; saving a
+    row of another scope while a scope is active is refused.
+    """
+
+    scope = models.CharField(max_length=MAX_SCOPE_ID_LENGTH, blank=True, db_index=True, default=scope_of_context)
+
+    objects = ScopedManager()
+    all_scopes = AllScopesManager()
+
+    class Meta:
+        abstract = True
+        # Related-object access (message.session) uses the base manager: keep it unfiltered but
+        # explicit, and store the scope on every row so reads never depend on joins.
+        base_manager_name = "all_scopes"
+
+    def save(self, *args, **kwargs) -> None:
+        current = active_scope_or_none()
+        if current is not None and self.scope != current:
+            raise ScopeMismatch(
+                f"Refusing to save a {type(self).__name__} of another scope inside the active scope."
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        current = active_scope_or_none()
+        if current is not None and self.scope != current:
+            raise ScopeMismatch(
+                f"Refusing to delete a {type(self).__name__} of another scope inside the active scope."
+            )
+        return super().delete(*args, **kwargs)
+
+
+class ApiKey(models.Model):
+    """A trusted server-side caller. Only a SHA-256 digest of the key is stored.
+
+    Keys are 256 random bits, so a fast digest is enough (no password-style stretching needed), and
+    lookup is one indexed equality.
+    """
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="The first characters, to recognise a key.")
+    key_digest = models.CharField(max_length=64, unique=True, editable=False)
+    # NULL: any scope; "" restricts the key to the global scope, which is a real scope.
+    scope_id = models.CharField(  # noqa: DJ001
+        max_length=MAX_SCOPE_ID_LENGTH,
+        null=True,
+        blank=True,
+        help_text="Restrict the key to this one scope (empty: any scope, given in the request body).",
+    )
+    shared_write = models.BooleanField(default=False, help_text="May write documents in shared stores.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

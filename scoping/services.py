@@ -1,0 +1,54 @@
+"""Writes on scopes and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from scoping.context import validate_scope_id
+from scoping.models import ApiKey, Scope
+
+API_KEY_PREFIX = "ak_"
+
+
+def touch_scope(*, scope_id: str) -> None:
+    """Create the scope on first use and record its latest activity (two statements, no race)."""
+    validate_scope_id(scope_id)
+    now = timezone.now()
+    if Scope.objects.filter(scope_id=scope_id).update(last_seen_at=now) == 0:
+        Scope.objects.bulk_create(
+            [Scope(scope_id=scope_id, first_seen_at=now, last_seen_at=now)], ignore_conflicts=True
+        )
+
+
+def digest_api_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    api_key: ApiKey
+    raw_key: str  # shown once, never stored
+
+
+def create_api_key(*, name: str, scope_id: str | None = None, shared_write: bool = False) -> NewApiKey:
+    if scope_id is not None:
+        validate_scope_id(scope_id)
+    raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(
+            name=name,
+            prefix=raw_key[:10],
+            key_digest=digest_api_key(raw_key),
+            scope_id=scope_id,
+            shared_write=shared_write,
+        )
+    return NewApiKey(api_key=api_key, raw_key=raw_key)
+
+
+def revoke_api_key(*, api_key: ApiKey) -> None:
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())

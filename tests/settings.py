@@ -1,0 +1,16 @@
+"""Test settings: the project's settings with development defaults and a test-only scoped model."""
+
+import os
+
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("AMODAL_DEMO_API", "1")
+os.environ.setdefault("FINANCE_API_URL", "http://127.0.0.1:8000/demo/finance-api")
+os.environ.setdefault("AMODAL_JWT_SECRET", "test-jwt-secret-0123456789abcdef0123456789")
+
+from amodal_site.settings import *  # noqa: E402,F403
+from amodal_site.settings import INSTALLED_APPS  # noqa: E402
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.scopetest"]
+
+# Hashing demo passwords slowly buys nothing in tests.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,84 @@
+"""The site as a whole: health, admin login, the OpenAPI schema, and settings that refuse unsafe setups."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.agent_folder import current_agent
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.django_db
+def test_health_reports_agent_deploy_database_and_channel_layer(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    agent = current_agent()
+    assert response.json() == {
+        "status": "ok",
+        "agent": agent.name,
+        "deploy_id": agent.deploy_id,
+        "database": "ok",
+        "channel_layer": "ok",
+    }
+
+
+@pytest.mark.django_db
+def test_admin_login_page_is_served(client):
+    response = client.get("/admin/login/")
+    assert response.status_code == 200
+    assert b'name="username"' in response.content
+
+
+@pytest.mark.django_db
+def test_openapi_schema_is_served(client):
+    response = client.get("/api/schema/")
+    assert response.status_code == 200
+    assert b"openapi" in response.content
+
+
+def start_django(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMODAL_", "DEBUG", "SECRET_KEY"))}
+    env.update({"DJANGO_SETTINGS_MODULE": "amodal_site.settings", "FINANCE_API_URL": "http://127.0.0.1:1"})
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+
+
+PRODUCTION = {"SECRET_KEY": "s" * 50, "AMODAL_JWT_SECRET": "j" * 40, "AMODAL_CREDENTIALS_KEY": "k" * 44}
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({**PRODUCTION, "AMODAL_AUTH": "open"}, "AMODAL_AUTH=open is for development only"),
+        ({**PRODUCTION, "SECRET_KEY": ""}, "SECRET_KEY must be set"),
+        ({**PRODUCTION, "AMODAL_JWT_SECRET": ""}, "AMODAL_JWT_SECRET must be set"),
+        ({**PRODUCTION, "AMODAL_CREDENTIALS_KEY": ""}, "AMODAL_CREDENTIALS_KEY must be set"),
+        ({**PRODUCTION, "AMODAL_AUTH": "maybe"}, "AMODAL_AUTH must be"),
+        ({**PRODUCTION, "AMODAL_ALLOWED_ORIGINS": "*"}, "only with AMODAL_AUTH=open"),
+        ({**PRODUCTION, "AMODAL_JWT_ALGORITHM": "none"}, "AMODAL_JWT_ALGORITHM must be"),
+    ],
+)
+def test_production_settings_refuse_unsafe_configuration(overrides, message):
+    result = start_django(overrides)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_production_settings_start_when_complete():
+    result = start_django(PRODUCTION)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_bad_agent_folder_stops_start_up_with_a_clean_message(tmp_path):
+    (tmp_path / "amodal.json").write_text('{"name": "x", "version": 1}')
+    result = start_django({**PRODUCTION, "AMODAL_AGENT_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "amodal.json: version" in result.stderr
+    assert "Traceback" not in result.stderr
