@@ -163,9 +163,7 @@ def _entries(folder: Path, relative: str, problems: list[ConfigProblem]) -> list
     if not directory.is_dir():
         problems.append(ConfigProblem(relative, "", "expected a folder"))
         return []
-    return sorted(
-        (entry for entry in directory.iterdir() if not _is_ignored(entry.name)), key=lambda e: e.name
-    )
+    return sorted((entry for entry in directory.iterdir() if not _is_ignored(entry.name)), key=lambda e: e.name)
 
 
 def _load_manifest(folder: Path, problems: list[ConfigProblem]) -> dict[str, Any] | None:
@@ -208,9 +206,7 @@ def _parse_model(checker: FileChecker, value: Any, field: str) -> ModelConfig | 
         return None
     if checker.check(value, field, OBJECT) is None:
         return None
-    provider = checker.choice(
-        value, "provider", MODEL_PROVIDERS, what="model provider", parent=field, required=True
-    )
+    provider = checker.choice(value, "provider", MODEL_PROVIDERS, what="model provider", parent=field, required=True)
     is_local = provider == "local"
     model = checker.get(
         value,
@@ -232,9 +228,7 @@ def _parse_memory(checker: FileChecker, memory: dict[str, Any]) -> MemoryConfig:
     defaults = MemoryConfig(enabled=False)
     return MemoryConfig(
         enabled=checker.get(memory, "enabled", BOOLEAN, parent="memory", default=defaults.enabled),
-        max_entries=checker.get(
-            memory, "maxEntries", POSITIVE_INT, parent="memory", default=defaults.max_entries
-        ),
+        max_entries=checker.get(memory, "maxEntries", POSITIVE_INT, parent="memory", default=defaults.max_entries),
         max_total_chars=checker.get(
             memory, "maxTotalChars", POSITIVE_INT, parent="memory", default=defaults.max_total_chars
         ),
@@ -259,15 +253,11 @@ def _load_connections(folder: Path, problems: list[ConfigProblem]) -> dict[str, 
         relative = f"connections/{entry.name}"
         if not entry.is_dir():
             if entry.suffix == ".json":
-                problems.append(
-                    ConfigProblem(relative, "", "a connection is a folder: connections/<name>/spec.json")
-                )
+                problems.append(ConfigProblem(relative, "", "a connection is a folder: connections/<name>/spec.json"))
             continue
         spec_file, access_file = f"{relative}/spec.json", f"{relative}/access.json"
         if not (folder / spec_file).is_file():
-            problems.append(
-                ConfigProblem(spec_file, "", "is missing: every connection folder needs one (baseUrl)")
-            )
+            problems.append(ConfigProblem(spec_file, "", "is missing: every connection folder needs one (baseUrl)"))
             continue
         spec_data = _read_json(folder, spec_file, problems)
         access_data = _read_json(folder, access_file, problems) if (folder / access_file).is_file() else None
@@ -299,15 +289,11 @@ def _load_stores(folder: Path, problems: list[ConfigProblem]) -> dict[str, Store
     return stores
 
 
-def _check_unique(
-    name: str, relative: str, declared_by: dict[str, str], problems: list[ConfigProblem]
-) -> None:
+def _check_unique(name: str, relative: str, declared_by: dict[str, str], problems: list[ConfigProblem]) -> None:
     # Case-insensitively: on macOS and Windows `Prefs.json` and `prefs.json` are the same file.
     first = declared_by.setdefault(name.lower(), relative)
     if first != relative:
-        problems.append(
-            ConfigProblem(relative, "name", f"store name {name!r} is already declared by {first}")
-        )
+        problems.append(ConfigProblem(relative, "name", f"store name {name!r} is already declared by {first}"))
 
 
 def _claim_tool_names(
@@ -317,9 +303,7 @@ def _claim_tool_names(
     for tool in (store.tool_name, f"{store.tool_name}_batch"):
         owner = tool_owners.setdefault(tool, relative)
         if owner != relative:
-            problems.append(
-                ConfigProblem(relative, "name", f"its tool name {tool!r} is also a tool of {owner}")
-            )
+            problems.append(ConfigProblem(relative, "name", f"its tool name {tool!r} is also a tool of {owner}"))
 
 
 def _load_knowledge(folder: Path, problems: list[ConfigProblem]) -> tuple[KnowledgeDoc, ...]:

@@ -173,18 +173,14 @@ class FileChecker:
         if value is None:
             return default
         if value not in options:
-            self.add(
-                field_path(parent, key), f"unknown {what} {value!r}; expected one of {', '.join(options)}"
-            )
+            self.add(field_path(parent, key), f"unknown {what} {value!r}; expected one of {', '.join(options)}")
             return default
         return value
 
     def kebab_name(self, value: str, field: str, what: str, example: str) -> bool:
         if KEBAB_NAME_RE.match(value):
             return True
-        self.add(
-            field, f"{what} {value!r} must be lower-case kebab-case (letters, digits, '-'), e.g. {example!r}"
-        )
+        self.add(field, f"{what} {value!r} must be lower-case kebab-case (letters, digits, '-'), e.g. {example!r}")
         return False
 
     def resolve_env(self, value: Any, field: str = "", *, keep_references: bool = False) -> Any:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -27,7 +28,6 @@ from scoping.context import scope
 
 logger = logging.getLogger(__name__)
 
-KEEP_ALIVE_SECONDS = 15.0
 KEEP_ALIVE_FRAME = ": keep-alive\n\n"
 
 
@@ -57,7 +57,7 @@ async def stream_frames(run: ChatRun) -> AsyncIterator[str]:
     try:
         while True:
             try:
-                item = await asyncio.wait_for(anext(events), KEEP_ALIVE_SECONDS)
+                item = await asyncio.wait_for(anext(events), settings.AMODAL_SSE_KEEPALIVE_SECONDS)
             except TimeoutError:
                 yield KEEP_ALIVE_FRAME
                 continue

@@ -159,6 +159,9 @@ AMODAL_ALLOWED_ORIGINS = env_list("AMODAL_ALLOWED_ORIGINS")
 if "*" in AMODAL_ALLOWED_ORIGINS and AMODAL_AUTH != "open":
     raise ImproperlyConfigured("AMODAL_ALLOWED_ORIGINS='*' is allowed only with AMODAL_AUTH=open.")
 
+# Seconds of silence before the event stream sends a `: keep-alive` comment frame.
+AMODAL_SSE_KEEPALIVE_SECONDS = float(os.environ.get("AMODAL_SSE_KEEPALIVE_SECONDS", "15"))
+
 # The demo finance API that the bundled example agent calls (served in development only by default).
 AMODAL_DEMO_API = env_bool("AMODAL_DEMO_API", default=DEBUG)
 

@@ -95,18 +95,13 @@ def parse_connection(
     checker.kebab_name(name, "", "connection folder name", "app-api")
     if checker.check(spec_data, "", OBJECT) is None:
         return None
-    spec = {
-        key: checker.resolve_env(value, key, keep_references=key == "auth")
-        for key, value in spec_data.items()
-    }
+    spec = {key: checker.resolve_env(value, key, keep_references=key == "auth") for key, value in spec_data.items()}
     base_url = _parse_base_url(checker, spec)
     auth = _parse_auth(checker, spec.get("auth"))
     injection = _parse_context_injection(checker, spec.get("contextInjection"))
     timeout = checker.get(spec, "timeoutSeconds", POSITIVE_NUMBER, default=DEFAULT_TIMEOUT_SECONDS)
     description = checker.get(spec, "description", STRING, default="")
-    access_rules = (
-        () if access_data is None else _parse_access(FileChecker(access_file, problems), access_data)
-    )
+    access_rules = () if access_data is None else _parse_access(FileChecker(access_file, problems), access_data)
     if len(problems) > before:
         return None
     return ConnectionSpec(
@@ -142,9 +137,7 @@ def _parse_auth(checker: FileChecker, value: Any) -> AuthSpec | None:
         field = field_path("auth", key)
         if key in required_keys and value.get(key) is None:
             checker.add(field, f"is required for auth type {auth_type!r}")
-        fields[key] = checker.get(
-            value, key, NON_EMPTY_STRING if key in required_keys else STRING, parent="auth"
-        )
+        fields[key] = checker.get(value, key, NON_EMPTY_STRING if key in required_keys else STRING, parent="auth")
         if fields[key] is not None:
             _check_credential_reference(checker, fields[key], field)
     if auth_type is None:
@@ -176,9 +169,7 @@ def _parse_context_injection(checker: FileChecker, value: Any) -> tuple[Injectio
             checker.add(parent, "the scope context key must not be empty")
         if checker.check(rule, parent, OBJECT) is None:
             continue
-        location = checker.choice(
-            rule, "in", INJECTION_LOCATIONS, what="location", parent=parent, required=True
-        )
+        location = checker.choice(rule, "in", INJECTION_LOCATIONS, what="location", parent=parent, required=True)
         target = checker.get(rule, "field", NON_EMPTY_STRING, parent=parent, required=True)
         required = checker.get(rule, "required", BOOLEAN, parent=parent, default=False)
         if location == "header" and target is not None and not HEADER_NAME_RE.match(target):

@@ -73,9 +73,7 @@ class StoreDefinition:
         return "store_" + self.name.replace("-", "_")
 
 
-def parse_store(
-    file_stem: str, data: Any, problems: list[ConfigProblem], file: str
-) -> StoreDefinition | None:
+def parse_store(file_stem: str, data: Any, problems: list[ConfigProblem], file: str) -> StoreDefinition | None:
     """The store definition, or None when it has problems (appended to `problems`)."""
     before = len(problems)
     checker = FileChecker(file, problems)
@@ -157,11 +155,7 @@ def _parse_field(checker: FileChecker, name: str, spec: Any, field: str) -> Fiel
     nullable = checker.get(spec, "nullable", BOOLEAN, parent=field, default=False)
     values = _parse_enum_values(checker, spec, field) if field_type == "enum" else None
     item = _parse_array_item(checker, spec, field) if field_type == "array" else None
-    fields = (
-        _parse_schema(checker, spec.get("fields"), field_path(field, "fields"))
-        if field_type == "object"
-        else None
-    )
+    fields = _parse_schema(checker, spec.get("fields"), field_path(field, "fields")) if field_type == "object" else None
     low, high = _parse_bounds(checker, spec, field, field_type)
     if len(checker.problems) > before:
         return None
@@ -177,14 +171,10 @@ def _parse_field(checker: FileChecker, name: str, spec: Any, field: str) -> Fiel
     )
 
 
-def _reject_keys_of_other_types(
-    checker: FileChecker, spec: dict[str, Any], field_type: str, field: str
-) -> None:
+def _reject_keys_of_other_types(checker: FileChecker, spec: dict[str, Any], field_type: str, field: str) -> None:
     for key, types in TYPED_KEYS.items():
         if key in spec and field_type not in types:
-            checker.add(
-                field_path(field, key), f"applies only to {'/'.join(types)} fields, not {field_type}"
-            )
+            checker.add(field_path(field, key), f"applies only to {'/'.join(types)} fields, not {field_type}")
 
 
 def _parse_array_item(checker: FileChecker, spec: dict[str, Any], field: str) -> FieldSpec | None:
@@ -246,8 +236,6 @@ def _check_key_field(checker: FileChecker, name: str, schema: dict[str, FieldSpe
     if spec is None:
         return  # the field's own problem is already reported
     if spec.type not in KEY_FIELD_TYPES:
-        checker.add(
-            "entity.key", f"key field {name!r} must be a string, number or enum field, not {spec.type}"
-        )
+        checker.add("entity.key", f"key field {name!r} must be a string, number or enum field, not {spec.type}")
     elif spec.nullable:
         checker.add("entity.key", f"key field {name!r} must not be nullable")

@@ -136,8 +136,7 @@ BAD_FOLDERS = [
         (
             "stores/notes.json",
             "entity.schema.amount.type",
-            "unknown field type 'money'; "
-            "expected one of string, number, boolean, datetime, enum, array, object",
+            "unknown field type 'money'; expected one of string, number, boolean, datetime, enum, array, object",
         ),
         id="unknown-field-type",
     ),
@@ -320,9 +319,7 @@ def test_every_problem_of_a_folder_is_reported_at_once(tmp_path):
 
 
 def test_a_problem_reads_file_field_message():
-    problem = ConfigProblem(
-        "stores/preferences.json", "entity.schema.amount.type", "unknown field type 'money'"
-    )
+    problem = ConfigProblem("stores/preferences.json", "entity.schema.amount.type", "unknown field type 'money'")
 
     assert str(problem) == "stores/preferences.json: entity.schema.amount.type: unknown field type 'money'"
     assert str(ConfigProblem("amodal.json", "", "is missing")) == "amodal.json: is missing"
