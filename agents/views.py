@@ -53,17 +53,17 @@ async def start_chat(request: HttpRequest) -> ChatRun:
 
 
 async def stream_frames(run: ChatRun) -> AsyncIterator[str]:
-    events = run.events()
     try:
         while True:
             try:
-                item = await asyncio.wait_for(anext(events), settings.AMODAL_SSE_KEEPALIVE_SECONDS)
+                # Waiting on the queue itself: cancelling a queue.get() on timeout loses nothing.
+                item = await asyncio.wait_for(run.queue.get(), settings.AMODAL_SSE_KEEPALIVE_SECONDS)
             except TimeoutError:
                 yield KEEP_ALIVE_FRAME
                 continue
-            except StopAsyncIteration:
-                return
             yield sse_frame(item)
+            if item["type"] == "done":
+                return
     except asyncio.CancelledError:
         # The client went away (Django cancels the response). Stop the work, save what exists.
         await run.abandon()
