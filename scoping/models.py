@@ -5,6 +5,7 @@ from django.db import models
 from scoping.context import (
     GLOBAL_SCOPE,
     MAX_SCOPE_ID_LENGTH,
+    NoActiveScope,
     ScopeMismatch,
     active_scope,
     active_scope_or_none,
@@ -47,9 +48,10 @@ class AllScopesManager(models.Manager.from_queryset(ScopedQuerySet)):
     """
 
 
-def scope_of_context() -> str:
-    """Default for `ScopedModel.scope`: the active scope, raising when there is none."""
-    return active_scope()
+def scope_of_context() -> str | None:
+    """Default for `ScopedModel.scope`: the active scope. With none, the row cannot be saved (save()
+    raises, and the column is NOT NULL for bulk inserts), but operator forms can still build one."""
+    return active_scope_or_none()
 
 
 class ScopedModel(models.Model):
@@ -71,6 +73,8 @@ class ScopedModel(models.Model):
         base_manager_name = "all_scopes"
 
     def save(self, *args, **kwargs) -> None:
+        if self.scope is None:
+            raise NoActiveScope()
         current = active_scope_or_none()
         if current is not None and self.scope != current:
             raise ScopeMismatch(

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from django.db import IntegrityError, transaction
 from asgiref.sync import sync_to_async
 
 from scoping.context import (
@@ -58,7 +59,9 @@ def test_creating_a_row_without_scope_raises():
     with pytest.raises(NoActiveScope):
         Note.objects.create(text="orphan")
     with pytest.raises(NoActiveScope):
-        Note(text="orphan")
+        Note(text="orphan").save()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Note.all_scopes.bulk_create([Note(text="orphan")])
     assert Note.all_scopes.count() == 0
 
 
