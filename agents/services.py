@@ -18,7 +18,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from agents.models import Deployment, Message, MessageRole, Session, SessionStatus, SessionTag, UsageRecord
+from agents.runtime.events import scrub_secrets
 from agents.runtime.loop import Turn
+from agents.runtime.tools import run_message_hooks
 from amodal_site.errors import ApiError
 from scoping.services import touch_scope
 
@@ -109,7 +111,8 @@ def start_message(*, session: Session, text: str) -> StartedMessage:
     history = provider_messages(rows)
     seq = rows[-1].seq + 1 if rows else 0
     with transaction.atomic():
-        Message.objects.create(session=session, seq=seq, role=MessageRole.USER, text=text)
+        run_message_hooks(str(session.pk), text)
+        Message.objects.create(session=session, seq=seq, role=MessageRole.USER, text=scrub_secrets(text))
         Session.objects.filter(pk=session.pk).update(message_count=F("message_count") + 1,
                                                      updated_at=timezone.now())
     return StartedMessage(history, seq + 1, session.input_tokens + session.output_tokens)

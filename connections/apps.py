@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class ConnectionsConfig(AppConfig):
     name = "connections"
     verbose_name = "Connections and credentials"
+
+    def ready(self) -> None:
+        from agents.runtime.tools import register_message_hook, register_tool_factory
+        from connections.services import record_user_verdict
+        from connections.tools import request_tool
+
+        register_tool_factory(request_tool)
+        register_message_hook(record_user_verdict)

@@ -57,3 +57,18 @@ def add_usage(totals: dict, usage_event: dict) -> None:
         totals["cost_micros"] = None
     else:
         totals["cost_micros"] += usage_event["cost_micros"]
+
+
+# Shapes of credentials a user might paste: provider keys, our API keys, JWTs, bearer headers.
+TOKEN_SHAPES = re.compile(
+    r"sk-ant-[A-Za-z0-9_\-]{10,}"
+    r"|\bak_[A-Za-z0-9_\-]{20,}"
+    r"|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{16,}"
+    r"|\b(?:ghp|gho|github_pat|xox[abpr]|AKIA)[A-Za-z0-9_\-]{12,}"
+)
+
+
+def scrub_secrets(text: str) -> str:
+    """Replace token-shaped substrings before text is saved (the model still sees the message)."""
+    return TOKEN_SHAPES.sub(REDACTED, text)

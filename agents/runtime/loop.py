@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from agents.runtime.events import add_usage, cap, empty_usage, event, redact
@@ -99,7 +99,7 @@ class AgentLoop:
         self.all_tool_calls: list[dict[str, Any]] = []
 
     def outcome(self, reason: str) -> LoopOutcome:
-        return LoopOutcome(reason, self.usage, "".join(self.all_text), self.all_tool_calls)
+        return LoopOutcome(reason, self.usage, "\n\n".join(t for t in self.all_text if t), self.all_tool_calls)
 
     async def run(self) -> LoopOutcome:
         for _ in range(self.limits.max_turns):
@@ -195,7 +195,8 @@ class AgentLoop:
             return ToolResult(f"There is no tool named {use.name!r}.", is_error=True)
         timeout = self.limits.tool_timeout_seconds
         try:
-            return await asyncio.wait_for(tool.run(self.tool_context, use.input), timeout)
+            context = replace(self.tool_context, tool_id=use.id)
+            return await asyncio.wait_for(tool.run(context, use.input), timeout)
         except TimeoutError:
             return ToolResult(f"The tool {use.name} did not finish within {timeout:g} seconds.", is_error=True)
         except asyncio.CancelledError:

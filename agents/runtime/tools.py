@@ -22,6 +22,7 @@ class ToolContext:
     scope_context: Mapping[str, str]
     session_id: str
     shared_write: bool = False
+    tool_id: str = ""  # the id of the call being run (set by the loop for each call)
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,11 @@ class Tool:
 ToolFactory = Callable[["AgentFolder"], list[Tool]]
 PromptSection = Callable[["AgentFolder"], str | None]
 
+MessageHook = Callable[[str, str], None]
+
 _tool_factories: list[ToolFactory] = []
 _prompt_sections: list[PromptSection] = []
+_message_hooks: list[MessageHook] = []
 
 
 def register_tool_factory(factory: ToolFactory) -> ToolFactory:
@@ -64,6 +68,19 @@ def register_prompt_section(section: PromptSection) -> PromptSection:
     if section not in _prompt_sections:
         _prompt_sections.append(section)
     return section
+
+
+def register_message_hook(hook: MessageHook) -> MessageHook:
+    """Called (sync, inside the session's scope) with (session_id, text) for every user message,
+    before the model sees it: e.g. to record that the user approved an action."""
+    if hook not in _message_hooks:
+        _message_hooks.append(hook)
+    return hook
+
+
+def run_message_hooks(session_id: str, text: str) -> None:
+    for hook in _message_hooks:
+        hook(session_id, text)
 
 
 def tools_for_agent(agent: AgentFolder) -> dict[str, Tool]:

@@ -3,8 +3,8 @@
 import asyncio
 
 import pytest
-from django.db import IntegrityError, transaction
 from asgiref.sync import sync_to_async
+from django.db import IntegrityError, transaction
 
 from scoping.context import (
     GLOBAL_SCOPE,

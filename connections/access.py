@@ -1,0 +1,56 @@
+"""`access.json` rules and intents: which calls run, which need the user's approval, which never run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from connections.outbound import MUTATING_METHODS, CallRefused
+from connections.specs import AccessRule, ConnectionSpec
+
+INTENTS = ("read", "write", "confirmed_write")
+
+
+@lru_cache(maxsize=256)
+def pattern_regex(path_pattern: str) -> re.Pattern:
+    parts = re.split(r"(\{[^/{}]+\})", path_pattern.rstrip("/") or "/")
+    regex = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+    return re.compile(f"^{regex}/?$")
+
+
+def matching_rule(spec: ConnectionSpec, method: str, endpoint: str) -> AccessRule | None:
+    path = endpoint.split("?", 1)[0]
+    for rule in spec.access_rules:
+        if rule.method == method and pattern_regex(rule.path_pattern).match(path):
+            return rule
+    return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "send", "preview" or "confirmed"
+    rule: AccessRule | None
+
+
+def decide(spec: ConnectionSpec, method: str, endpoint: str, intent: str) -> Decision:
+    if intent not in INTENTS:
+        raise CallRefused(f"intent must be one of {', '.join(INTENTS)}.")
+    if method in MUTATING_METHODS and intent == "read":
+        raise CallRefused(f"{method} changes data, so it cannot be sent with intent 'read'.")
+    rule = matching_rule(spec, method, endpoint)
+    if rule is not None and rule.confirm == "never":
+        reason = f" ({rule.reason})" if rule.reason else ""
+        raise CallRefused(f"{method} {rule.path_pattern} is never allowed on connection {spec.name}{reason}.")
+    if rule is not None and rule.confirm is True and method in MUTATING_METHODS:
+        return Decision("confirmed" if intent == "confirmed_write" else "preview", rule)
+    return Decision("send", rule)
+
+
+def fingerprint(connection: str, method: str, endpoint: str, params: Any, data: Any) -> str:
+    """The identity of a call, so only the same call that was previewed can be confirmed."""
+    canonical = json.dumps([connection, method, endpoint, params or {}, data], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,112 @@
+"""The `request` tool: the agent calls the SaaS's own APIs through the declared connections.
+
+The model chooses the connection, method, endpoint, params and data. The runtime adds the tenant's
+context (header, query, path or body, overriding the model) and the credentials, which the model never
+sees: they are resolved per call and scrubbed from whatever comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import requests
+from asgiref.sync import sync_to_async
+
+from agents.agent_folder import AgentFolder
+from agents.runtime.events import event, redact
+from agents.runtime.tools import Tool, ToolContext, ToolResult
+from connections import services
+from connections.access import INTENTS, decide, fingerprint
+from connections.credentials import UnresolvedCredential, resolve_reference
+from connections.outbound import ALLOWED_METHODS, CallRefused, apply_auth, build_call, send, shaped_result
+
+logger = logging.getLogger(__name__)
+
+TOOL_NAME = "request"
+
+
+def request_tool(agent: AgentFolder) -> list[Tool]:
+    if not agent.connections:
+        return []
+    listing = "\n".join(
+        f"- {name}: {spec.description or spec.base_url}" for name, spec in sorted(agent.connections.items())
+    )
+    description = (
+        "Call one of the application's APIs. The URL is the connection's base URL plus `endpoint` (a path). "
+        "Use intent 'read' for GET, 'write' for changes; a write that needs the user's approval returns a "
+        "preview, and after the user approves you repeat the same call with intent 'confirmed_write'. "
+        f"Connections:\n{listing}"
+    )
+    schema = {
+        "type": "object",
+        "properties": {
+            "connection": {"type": "string", "enum": sorted(agent.connections)},
+            "method": {"type": "string", "enum": sorted(ALLOWED_METHODS)},
+            "endpoint": {"type": "string", "description": "A path such as /transactions"},
+            "params": {"type": "object", "description": "Query parameters"},
+            "data": {"description": "JSON body for POST, PUT and PATCH"},
+            "intent": {"type": "string", "enum": list(INTENTS)},
+        },
+        "required": ["connection", "method", "endpoint"],
+    }
+    return [Tool(TOOL_NAME, description, schema, run_request)]
+
+
+async def run_request(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
+    try:
+        return await call_connection(context, arguments)
+    except (CallRefused, UnresolvedCredential) as exc:
+        return ToolResult(str(exc), is_error=True)
+
+
+async def call_connection(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
+    name = arguments.get("connection")
+    spec = context.agent.connections.get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise CallRefused(f"connection must be one of: {', '.join(sorted(context.agent.connections))}.")
+    method = str(arguments.get("method", "GET")).upper()
+    endpoint = arguments.get("endpoint")
+    params = arguments.get("params") or {}
+    if not isinstance(params, dict):
+        raise CallRefused("params must be an object of query parameters.")
+    data = arguments.get("data")
+    intent = arguments.get("intent") or ("read" if method in ("GET", "HEAD") else "write")
+    decision = decide(spec, method, str(endpoint), intent)
+    call = build_call(spec=spec, method=method, endpoint=endpoint, params=params, data=data,
+                      scope_context=dict(context.scope_context))
+    call_fingerprint = fingerprint(spec.name, method, endpoint, params, data)
+    if decision.action == "preview":
+        await sync_to_async(services.remember_preview)(
+            session_id=context.session_id, correlation_id=context.tool_id, connection=spec.name,
+            method=method, endpoint=endpoint, fingerprint=call_fingerprint,
+        )
+        reason = decision.rule.reason if decision.rule else ""
+        confirmation = event(
+            "confirmation_required", tool_id=context.tool_id, correlation_id=context.tool_id,
+            connection=spec.name, connection_name=spec.name, method=method, endpoint=endpoint,
+            reason=reason, escalated=False, params=redact({"params": params, "data": data}),
+        )
+        preview = (
+            f"Not sent yet: {method} {endpoint} on {spec.name} needs the user's approval"
+            f"{f' ({reason})' if reason else ''}. The user sees Approve/Deny buttons; if they approve, "
+            "repeat exactly the same call with intent 'confirmed_write'."
+        )
+        return ToolResult(preview, extra_events=(confirmation,))
+    if decision.action == "confirmed":
+        await sync_to_async(services.claim_approved_action)(
+            session_id=context.session_id, fingerprint=call_fingerprint
+        )
+    await sync_to_async(apply_auth)(call, spec.auth, lambda ref: resolve_reference(ref, context.agent))
+    started = time.monotonic()
+    try:
+        result = await asyncio.to_thread(send, call, base_url=spec.base_url, timeout=spec.timeout_seconds)
+    except requests.Timeout:
+        raise CallRefused(f"Connection {spec.name} did not answer within {spec.timeout_seconds:g} seconds.")
+    except requests.RequestException as exc:
+        raise CallRefused(f"Connection {spec.name} could not be reached ({type(exc).__name__}).")
+    logger.info("connection %s %s %s -> %s in %d ms", spec.name, method, endpoint.split("?", 1)[0],
+                result.status, (time.monotonic() - started) * 1000)
+    return ToolResult(shaped_result(result, call.secrets))
