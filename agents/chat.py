@@ -49,9 +49,18 @@ class ModelOverrideSerializer(serializers.Serializer):
     model = serializers.CharField(max_length=100)
 
 
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers (DRF's turns 5 into "5"): the contract says a string."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ChatRequestSerializer(serializers.Serializer):
-    message = serializers.CharField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=False)
-    session_id = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=64)
+    message = StrictCharField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=False)
+    session_id = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=64)
     scope_id = serializers.JSONField(required=False, allow_null=True)
     context = serializers.JSONField(required=False, allow_null=True)
     model = ModelOverrideSerializer(required=False, allow_null=True)
@@ -111,6 +120,9 @@ class ChatRun:
     task: asyncio.Task | None = None
     cancel_reason: str | None = None
     outcome: LoopOutcome | None = None
+    # Cancelling is only allowed while the loop runs: a cancel that lands while the run is saving its
+    # end (releasing the lease, emitting `done`) must not cut that short.
+    cancellable: bool = False
 
     @property
     def scope_id(self) -> str:
@@ -134,7 +146,7 @@ class ChatRun:
                 return
 
     def cancel(self, reason: str = "user_abort") -> None:
-        if self.task is not None and not self.task.done() and self.cancel_reason is None:
+        if self.cancellable and self.task is not None and not self.task.done() and self.cancel_reason is None:
             self.cancel_reason = reason
             self.task.cancel()
 
@@ -174,6 +186,7 @@ class ChatRun:
                               deploy_id=self.agent.deploy_id))
         helpers = [asyncio.create_task(self.listen_for_cancel()), asyncio.create_task(self.keep_lease())]
         status = SessionStatus.IDLE
+        self.cancellable = True
         try:
             self.outcome = await loop.run()
             if self.outcome.reason == "error":
@@ -188,6 +201,7 @@ class ChatRun:
             self.outcome = loop.outcome("error")
             status = SessionStatus.ERROR
         finally:
+            self.cancellable = False
             for helper in helpers:
                 helper.cancel()
             await sync_to_async(services.release_lock)(
