@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from functools import wraps
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -70,13 +71,24 @@ async def stream_frames(run: ChatRun) -> AsyncIterator[str]:
         raise
 
 
+def json_errors(view):
+    """Answer an ApiError raised before a response starts with the project's JSON error shape."""
+
+    @wraps(view)
+    async def wrapper(request: HttpRequest, *args, **kwargs):
+        try:
+            return await view(request, *args, **kwargs)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message)
+
+    return wrapper
+
+
 @csrf_exempt
 @require_POST
+@json_errors
 async def chat_stream(request: HttpRequest):
-    try:
-        run = await start_chat(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+    run = await start_chat(request)
     response = StreamingHttpResponse(stream_frames(run), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
@@ -85,11 +97,9 @@ async def chat_stream(request: HttpRequest):
 
 @csrf_exempt
 @require_POST
+@json_errors
 async def chat_sync(request: HttpRequest):
-    try:
-        run = await start_chat(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+    run = await start_chat(request)
     errors = []
     try:
         async for item in run.events():
@@ -116,16 +126,14 @@ async def chat_sync(request: HttpRequest):
 
 @csrf_exempt
 @require_POST
+@json_errors
 async def cancel_session(request: HttpRequest, session_id: str):
     """Stop a running message of this scope's session, whichever process runs it."""
-    try:
-        caller = await authenticate(request)
-        body = read_json_body(request) if request.body else None
-        body = body if isinstance(body, dict) else {}
-        resolved = resolve_agent_scope(current_agent(), caller, body.get("scope_id"), body.get("context"))
-        with scope(resolved.scope_id):
-            session = await sync_to_async(services.get_session)(session_id)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+    caller = await authenticate(request)
+    body = read_json_body(request) if request.body else None
+    body = body if isinstance(body, dict) else {}
+    resolved = resolve_agent_scope(current_agent(), caller, body.get("scope_id"), body.get("context"))
+    with scope(resolved.scope_id):
+        session = await sync_to_async(services.get_session)(session_id)
     await send_cancel(session.pk)
     return JsonResponse({"ok": True, "running": bool(session.lock_token)})
