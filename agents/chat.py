@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from rest_framework import serializers
 
@@ -24,12 +23,13 @@ from agents import services
 from agents.agent_folder import AgentFolder, current_agent
 from agents.models import Session, SessionStatus
 from agents.pricing import cost_micros, price_for_model
-from agents.runtime.events import event
+from agents.runtime.events import empty_usage, event
 from agents.runtime.loop import AgentLoop, LoopLimits, LoopOutcome, Turn
 from agents.runtime.prompt import build_system_prompt
 from agents.runtime.providers import provider_for
 from agents.runtime.providers.base import TokenUsage
 from agents.runtime.tools import ToolContext, prompt_sections, tools_for_agent
+from amodal_site.db import db_call
 from amodal_site.errors import ApiError, validation_error
 from scoping.authentication import Caller, ResolvedScope, resolve_scope
 from scoping.context import GLOBAL_SCOPE, scope
@@ -159,10 +159,10 @@ class ChatRun:
             except (TimeoutError, asyncio.CancelledError):
                 logger.warning("session %s: saving the interrupted turn took too long", self.session.pk)
 
-    async def run(self) -> None:
+    async def build_loop(self) -> AgentLoop:
         tools = tools_for_agent(self.agent)
-        sections = await sync_to_async(prompt_sections)(self.agent)
-        loop = AgentLoop(
+        sections = await db_call(prompt_sections)(self.agent)
+        return AgentLoop(
             provider=provider_for(self.model.provider, model=self.model.model,
                                   base_url=self.model.base_url, api_key=self.model.api_key),
             model=self.model.model,
@@ -182,29 +182,38 @@ class ChatRun:
             emit=self.emit,
             recorder=self,
         )
+
+    def outcome_of(self, loop: AgentLoop | None, reason: str) -> LoopOutcome:
+        return loop.outcome(reason) if loop is not None else LoopOutcome(reason, empty_usage(), "", [])
+
+    async def run(self) -> None:
         await self.emit(event("init", session_id=str(self.session.pk), scope_id=self.scope_id,
                               deploy_id=self.agent.deploy_id))
         helpers = [asyncio.create_task(self.listen_for_cancel()), asyncio.create_task(self.keep_lease())]
         status = SessionStatus.IDLE
+        loop: AgentLoop | None = None
         self.cancellable = True
         try:
+            # Building the loop (tools, prompt sections, provider) is inside the try: whatever fails,
+            # the lease is released and the stream still ends with `done`.
+            loop = await self.build_loop()
             self.outcome = await loop.run()
             if self.outcome.reason == "error":
                 status = SessionStatus.ERROR
         except asyncio.CancelledError:
-            self.outcome = loop.outcome("user_abort")
+            self.outcome = self.outcome_of(loop, "user_abort")
             status = SessionStatus.INTERRUPTED
         except Exception:
             logger.exception("session %s: the agent loop failed", self.session.pk)
             await self.emit(event("error", code="internal_error",
                                   message="Something went wrong on the server; the message was stopped."))
-            self.outcome = loop.outcome("error")
+            self.outcome = self.outcome_of(loop, "error")
             status = SessionStatus.ERROR
         finally:
             self.cancellable = False
             for helper in helpers:
                 helper.cancel()
-            await sync_to_async(services.release_lock)(
+            await db_call(services.release_lock)(
                 session_id=self.session.pk, lock_token=self.lock_token, status=status
             )
         await self.emit(event("done", reason=self.outcome.reason, usage=self.outcome.usage))
@@ -226,12 +235,12 @@ class ChatRun:
     async def keep_lease(self) -> None:
         while True:
             await asyncio.sleep(LEASE_RENEW_SECONDS)
-            await sync_to_async(services.renew_lock)(session_id=self.session.pk, lock_token=self.lock_token)
+            await db_call(services.renew_lock)(session_id=self.session.pk, lock_token=self.lock_token)
 
     # --- Recorder --------------------------------------------------------------------------------
 
     async def cost_of(self, model: str, usage: TokenUsage) -> int | None:
-        price = await sync_to_async(price_for_model)(model)
+        price = await db_call(price_for_model)(model)
         return cost_micros(
             price,
             input_tokens=usage.input_tokens,
@@ -243,7 +252,7 @@ class ChatRun:
     async def record_turn(self, turn: Turn, cost_micros: int | None) -> None:
         seq = self.started.next_seq
         self.started = services.StartedMessage(self.started.history, seq + 1, self.started.session_tokens_before)
-        await sync_to_async(services.record_turn)(
+        await db_call(services.record_turn)(
             session=self.session, seq=seq, turn=turn, cost_micros=cost_micros, provider=self.model.provider
         )
 
@@ -265,22 +274,22 @@ async def prepare_chat(caller: Caller, body: object) -> ChatRun:
     model = choose_model(agent, caller, data.get("model"))
     lock_token = services.new_lock_token()
     with scope(resolved.scope_id):
-        await sync_to_async(services.note_scope_activity)(scope_id=resolved.scope_id)
-        await sync_to_async(services.ensure_deployment)(
+        await db_call(services.note_scope_activity)(scope_id=resolved.scope_id)
+        await db_call(services.ensure_deployment)(
             deploy_id=agent.deploy_id, agent_name=agent.name, agent_version=agent.version
         )
         if data.get("session_id"):
-            session = await sync_to_async(services.get_session)(data["session_id"])
+            session = await db_call(services.get_session)(data["session_id"])
             await wait_for_lease(session, lock_token)
         else:
-            session = await sync_to_async(services.create_locked_session)(
+            session = await db_call(services.create_locked_session)(
                 deploy_id=agent.deploy_id, provider=model.provider, model=model.model,
                 first_message=data["message"], user_sub=caller.sub, lock_token=lock_token,
             )
         try:
-            started = await sync_to_async(services.start_message)(session=session, text=data["message"])
+            started = await db_call(services.start_message)(session=session, text=data["message"])
         except BaseException:
-            await sync_to_async(services.release_lock)(
+            await db_call(services.release_lock)(
                 session_id=session.pk, lock_token=lock_token, status=SessionStatus.IDLE
             )
             raise
@@ -291,7 +300,7 @@ async def prepare_chat(caller: Caller, body: object) -> ChatRun:
 async def wait_for_lease(session: Session, lock_token: str) -> None:
     """A second message waits up to 5 s for the first (so a resend right after Stop works), then 409."""
     deadline = asyncio.get_running_loop().time() + SESSION_BUSY_WAIT_SECONDS
-    while not await sync_to_async(services.try_lock_session)(session_id=session.pk, lock_token=lock_token):
+    while not await db_call(services.try_lock_session)(session_id=session.pk, lock_token=lock_token):
         if asyncio.get_running_loop().time() >= deadline:
             raise ApiError(409, "session_busy", "This session is answering another message; try again shortly.")
         await asyncio.sleep(LOCK_POLL_SECONDS)

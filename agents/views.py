@@ -13,8 +13,8 @@ import logging
 from collections.abc import AsyncIterator
 from functools import wraps
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -23,6 +23,7 @@ from agents import services
 from agents.agent_folder import current_agent
 from agents.chat import ChatRun, prepare_chat, resolve_agent_scope, send_cancel
 from agents.runtime.events import cap
+from amodal_site.db import db_call
 from amodal_site.errors import ApiError, error_response
 from scoping.authentication import Caller, authenticate_authorization
 from scoping.context import scope
@@ -44,7 +45,7 @@ def read_json_body(request: HttpRequest) -> object:
 
 
 async def authenticate(request: HttpRequest) -> Caller:
-    return await sync_to_async(authenticate_authorization)(request.headers.get("Authorization"))
+    return await db_call(authenticate_authorization)(request.headers.get("Authorization"))
 
 
 async def start_chat(request: HttpRequest) -> ChatRun:
@@ -80,6 +81,10 @@ def json_errors(view):
             return await view(request, *args, **kwargs)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message)
+        except DatabaseError:
+            logger.exception("database unavailable for %s", request.path)
+            return error_response(503, "database_unavailable", "The server's database is busy or unavailable; "
+                                                              "please try again shortly.")
 
     return wrapper
 
@@ -134,6 +139,6 @@ async def cancel_session(request: HttpRequest, session_id: str):
     body = body if isinstance(body, dict) else {}
     resolved = resolve_agent_scope(current_agent(), caller, body.get("scope_id"), body.get("context"))
     with scope(resolved.scope_id):
-        session = await sync_to_async(services.get_session)(session_id)
+        session = await db_call(services.get_session)(session_id)
     await send_cancel(session.pk)
     return JsonResponse({"ok": True, "running": bool(session.lock_token)})

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.http import JsonResponse
 
 from agents.agent_folder import current_agent
+from amodal_site.db import db_call
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ async def check_channel_layer() -> str:
 
 async def health(request):
     agent = current_agent()
-    database = await sync_to_async(check_database)()
+    database = await db_call(check_database)()
     channel_layer = await check_channel_layer()
     healthy = database == "ok" and channel_layer == "ok"
     return JsonResponse(

@@ -94,6 +94,15 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("AMODAL_DB_POOL", True):
+    # psycopg's pool: chat streams return their connection after each step (amodal_site.db.db_call),
+    # so hundreds of open streams share AMODAL_DB_POOL_SIZE connections instead of one each.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # required by the pool
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": int(os.environ.get("AMODAL_DB_POOL_SIZE", "20")),
+        "timeout": float(os.environ.get("AMODAL_DB_POOL_TIMEOUT", "30")),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent readers and one writer (daphne threads, tests): WAL plus a busy timeout.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -107,7 +116,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # The layer's receive is a blocking BZPOPMIN of 5 s; redis-py 8 also times socket reads out
+            # after 5 s by default, which would break every receive (lost cancels, WebSockets closed
+            # with 1011). Reads must be allowed to outlast the blocking pop.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
 else:
@@ -158,6 +170,23 @@ if not AMODAL_CREDENTIALS_KEY and not DEBUG:
 AMODAL_ALLOWED_ORIGINS = env_list("AMODAL_ALLOWED_ORIGINS")
 if "*" in AMODAL_ALLOWED_ORIGINS and AMODAL_AUTH != "open":
     raise ImproperlyConfigured("AMODAL_ALLOWED_ORIGINS='*' is allowed only with AMODAL_AUTH=open.")
+
+# --- CORS (SPEC §3 "Cross-origin use"; django-cors-headers, its middleware first) ---------- BEGIN CORS ---
+# Browsers on the SaaS's own origins call chat, history, stores and memory directly. Only the origins in
+# AMODAL_ALLOWED_ORIGINS (none by default); "*" (checked above: AMODAL_AUTH=open only) allows any origin.
+# Preflights are answered by the middleware before any view, so without authentication; the headers are
+# added to every response of these paths, the event stream and JSON errors included. Credentials travel
+# in the Authorization header, never in cookies, so CORS_ALLOW_CREDENTIALS stays off.
+# The widget's own files (/widget/amodal/...) set `Access-Control-Allow-Origin: *` themselves.
+CORS_ALLOW_ALL_ORIGINS = "*" in AMODAL_ALLOWED_ORIGINS
+CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else [origin.rstrip("/") for origin in AMODAL_ALLOWED_ORIGINS]
+CORS_URLS_REGEX = r"^/(chat(/stream|/sync)?|sessions/.+|api/stores(/.*)?|api/memory(/.*)?)$"
+CORS_ALLOW_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS")
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "last-event-id", "x-requested-with")
+CORS_EXPOSE_HEADERS = ["X-Next-Cursor"]
+CORS_ALLOW_CREDENTIALS = False
+CORS_PREFLIGHT_MAX_AGE = 600
+# ------------------------------------------------------------------------------------------- END CORS ---
 
 # Seconds of silence before the event stream sends a `: keep-alive` comment frame.
 AMODAL_SSE_KEEPALIVE_SECONDS = float(os.environ.get("AMODAL_SSE_KEEPALIVE_SECONDS", "15"))

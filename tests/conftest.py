@@ -69,3 +69,131 @@ def api_key_header(db) -> Callable[..., dict[str, str]]:
         return {"Authorization": "Bearer " + key.raw_key}
 
     return header
+
+
+# --- Calling the async chat views in-process (added for tests/agents) ------------------------------
+
+
+class ChatResult:
+    """One answer of a chat view: status, headers, and for an event stream the raw frames and events."""
+
+    def __init__(self, status: int, headers: dict[str, str], frames: list[str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.frames = frames
+        self.body = body
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(frame[len("data: "):]) for frame in self.frames if frame.startswith("data: ")]
+
+    def of_type(self, type_: str) -> list[dict[str, Any]]:
+        return [item for item in self.events if item["type"] == type_]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class ChatClient:
+    """django.test.AsyncClient around the chat endpoints. `a*` methods are coroutines (for concurrent
+    requests inside one `asyncio.run`); the plain methods run one request with `asyncio.run`."""
+
+    async def apost(self, path: str, body: Any = None, headers: dict[str, str] | None = None, *,
+                    raw: bytes | str | None = None, on_event: Callable[[dict], Any] | None = None) -> ChatResult:
+        from django.test import AsyncClient
+
+        data = raw if raw is not None else json.dumps(body)
+        response = await AsyncClient().post(path, data=data, content_type="application/json",
+                                            headers=headers or {})
+        result_headers = {name: value for name, value in response.items()}
+        if not response.streaming:
+            return ChatResult(response.status_code, result_headers, [], response.content)
+        frames: list[str] = []
+        buffer = ""
+        async for chunk in response.streaming_content:
+            buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
+            while "\n\n" in buffer:
+                frame, buffer = buffer.split("\n\n", 1)
+                frames.append(frame)
+                if on_event is not None and frame.startswith("data: "):
+                    outcome = on_event(json.loads(frame[len("data: "):]))
+                    if hasattr(outcome, "__await__"):
+                        await outcome
+        assert buffer == "", f"a partial frame was left at the end of the stream: {buffer!r}"
+        return ChatResult(response.status_code, result_headers, frames, b"")
+
+    async def astream(self, body: Any, headers: dict[str, str] | None = None, **kwargs: Any) -> ChatResult:
+        return await self.apost("/chat/stream", body, headers, **kwargs)
+
+    async def async_(self, body: Any, headers: dict[str, str] | None = None, **kwargs: Any) -> ChatResult:
+        return await self.apost("/chat/sync", body, headers, **kwargs)
+
+    def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None, **kwargs: Any) -> ChatResult:
+        import asyncio
+
+        return asyncio.run(self.apost(path, body, headers, **kwargs))
+
+    def stream(self, body: Any, headers: dict[str, str] | None = None, **kwargs: Any) -> ChatResult:
+        return self.post("/chat/stream", body, headers, **kwargs)
+
+    def sync(self, body: Any, headers: dict[str, str] | None = None, **kwargs: Any) -> ChatResult:
+        return self.post("/chat/sync", body, headers, **kwargs)
+
+
+@pytest.fixture
+def async_db_cleanup() -> Iterator[None]:
+    """After the test, close the database connections of asgiref's sync_to_async worker thread (the ORM
+    of async views runs there), so the test database can be flushed and dropped without waiting on them."""
+    yield
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    asyncio.run(sync_to_async(connections.close_all)())
+
+
+@pytest.fixture
+def chat(async_db_cleanup) -> ChatClient:
+    """Post to /chat/stream, /chat/sync (and other async views) from a sync test and read the events."""
+    return ChatClient()
+
+
+@pytest.fixture
+def register_tools() -> Iterator[Callable[..., None]]:
+    """Give every agent these tools (agents.runtime.tools.Tool) for this test, then remove them."""
+    from agents.runtime import tools as tool_registry
+
+    factories: list[Callable] = []
+
+    def register(*tools: Any) -> None:
+        def factory(agent: AgentFolder) -> list:
+            return list(tools)
+
+        factories.append(factory)
+        tool_registry.register_tool_factory(factory)
+
+    yield register
+    for factory in factories:
+        if factory in tool_registry._tool_factories:
+            tool_registry._tool_factories.remove(factory)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_database_pools(django_db_setup, django_db_blocker):
+    """PostgreSQL runs use psycopg's pool: close it before pytest-django drops the test database."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            if connection.vendor != "postgresql":
+                continue
+            # Worker threads of async tests may still hold pooled connections: end those sessions.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            if getattr(connection, "pool", None) is not None:
+                connection.close_pool()
