@@ -67,7 +67,7 @@ def create_locked_session(
         deploy_id=deploy_id,
         provider=provider,
         model=model,
-        title=" ".join(first_message.split())[:TITLE_CHARS],
+        title=" ".join(scrub_secrets(first_message).split())[:TITLE_CHARS],
         user_sub=user_sub,
         status=SessionStatus.RUNNING,
         lock_token=lock_token,
@@ -181,13 +181,21 @@ def update_session(*, session: Session, title: str | None, tags: list[str] | Non
     with transaction.atomic():
         fields: dict[str, Any] = {}
         if title is not None:
-            fields["title"] = title
+            # An empty title means "no title set": the list then shows the start of the first message.
+            fields["title"] = title or first_message_title(session)
         if tags is not None:
             fields["tags"] = tags
             SessionTag.objects.filter(session=session).delete()
             SessionTag.objects.bulk_create([SessionTag(session=session, tag=tag) for tag in tags])
         if fields:
             Session.objects.filter(pk=session.pk).update(**fields)
+
+
+def first_message_title(session: Session) -> str:
+    first = (
+        Message.objects.filter(session=session, role=MessageRole.USER).order_by("seq").values_list("text", flat=True)
+    ).first()
+    return " ".join(scrub_secrets(first or "").split())[:TITLE_CHARS]
 
 
 def delete_session(*, session: Session) -> None:

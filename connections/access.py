@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 from connections.outbound import MUTATING_METHODS, CallRefused
 from connections.specs import AccessRule, ConnectionSpec
@@ -19,13 +20,25 @@ INTENTS = ("read", "write", "confirmed_write")
 def pattern_regex(path_pattern: str) -> re.Pattern:
     parts = re.split(r"(\{[^/{}]+\})", path_pattern.rstrip("/") or "/")
     regex = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
-    return re.compile(f"^{regex}/?$")
+    # Case-insensitive: many API frameworks route /Accounts like /accounts, and a rule must not be
+    # sidestepped by changing the case.
+    return re.compile(f"^{regex}/?$", re.IGNORECASE)
+
+
+def path_forms(endpoint: str) -> set[str]:
+    """The path as written and as the API will see it once percent-decoding is done (the HTTP client
+    decodes %61 to `a`, many servers decode %2F to `/`), so an encoded path cannot dodge a rule."""
+    path = endpoint.split("?", 1)[0]
+    decoded = path
+    for _ in range(3):
+        decoded = unquote(decoded)
+    return {path, decoded}
 
 
 def matching_rule(spec: ConnectionSpec, method: str, endpoint: str) -> AccessRule | None:
-    path = endpoint.split("?", 1)[0]
+    forms = path_forms(endpoint)
     for rule in spec.access_rules:
-        if rule.method == method and pattern_regex(rule.path_pattern).match(path):
+        if rule.method == method and any(pattern_regex(rule.path_pattern).match(path) for path in forms):
             return rule
     return None
 

@@ -43,14 +43,11 @@ class ScopedCredentialForm(forms.ModelForm):
         cleaned = super().clean()
         if not self.instance.pk and not cleaned.get("new_value"):
             self.add_error("new_value", "A new credential needs a value.")
-        scope, key = cleaned.get("scope"), cleaned.get("key")
-        if scope is not None and key and ScopedCredential.all_scopes.filter(scope=scope, key=key).exclude(
-                pk=self.instance.pk).exists():
-            self.add_error("key", "This scope already has a credential with this key.")
         return cleaned
 
     def validate_unique(self) -> None:
-        """Checked in clean() through the explicit all-scopes manager (admin has no active scope)."""
+        """(scope, key) is checked by ScopedCredential.validate_constraints across scopes (admin has no
+        active scope, so Django's own uniqueness check through the scoped manager cannot run)."""
 
 
 def audit(request, credential: ScopedCredential, action: str) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from connections.crypto import decrypt, encrypt
@@ -25,6 +26,18 @@ class ScopedCredential(ScopedModel):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.scope or 'global'})"
+
+    def validate_constraints(self, exclude=None) -> None:
+        """The one constraint, (scope, key) unique, checked across scopes. Django's own check would go
+        through the default manager, which is scoped and refuses to run where no scope is active (an
+        admin form), so every add or change in admin failed with NoActiveScope."""
+        if exclude and {"scope", "key"} & set(exclude):
+            return  # a field that failed its own validation reports that error instead
+        duplicates = ScopedCredential.all_scopes.filter(scope=self.scope, key=self.key)
+        if self.pk is not None:
+            duplicates = duplicates.exclude(pk=self.pk)
+        if duplicates.exists():
+            raise ValidationError({"key": "This scope already has a credential with this key."})
 
     def set_value(self, value: str) -> None:
         self.encrypted_value = encrypt(value)

@@ -7,16 +7,25 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urljoin, urlsplit
 
 import requests
+from urllib3.exceptions import ReadTimeoutError
 
 from connections.specs import AuthSpec, ConnectionSpec, InjectionRule
 
 MAX_BODY_CHARS = 20_000
+MAX_RESPONSE_BYTES = 5_000_000  # read no more of an answer than this (the model sees 20 000 chars of it)
+READ_CHUNK_BYTES = 64 * 1024
+# Loggers of the HTTP client stack that may write a request's URL (and so a query auth token).
+HTTP_CLIENT_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.poolmanager", "urllib3.response",
+                       "urllib3.util.retry", "requests")
 MAX_REDIRECTS = 3
 METHODS_WITH_BODY = {"POST", "PUT", "PATCH"}
 MUTATING_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -113,6 +122,9 @@ def build_call(
     unfilled = PLACEHOLDER.findall(path)
     if unfilled:
         raise CallRefused(f"endpoint still has placeholders: {', '.join(unfilled)}.")
+    if any(segment in ("..", ".") for segment in path.split("/")):
+        # A path value of "." or ".." would be resolved by the HTTP client and climb out of baseUrl.
+        raise CallRefused("a context value put into the endpoint path is a '.' or '..' segment and was refused.")
     url = spec.base_url.rstrip("/") + path
     if not same_origin(url, spec.base_url):
         raise CallRefused("endpoint must stay under the connection's base URL.")
@@ -177,44 +189,120 @@ class CallResult:
     data: Any
 
 
+class RedactSecretsInFlight(logging.Filter):
+    """Scrub the secrets of the call being sent from what the HTTP client logs: urllib3 logs every
+    request line at DEBUG, query string (and so a `query` auth token) included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        forms = _secrets_in_flight.get()
+        if forms:
+            message = record.getMessage()
+            for form in forms:
+                message = message.replace(form, "[REDACTED]")
+            record.msg, record.args = message, None
+        return True
+
+
+_secrets_in_flight: ContextVar[tuple[str, ...]] = ContextVar("connection_secrets_in_flight", default=())
+_redact_filter = RedactSecretsInFlight()
+for _name in HTTP_CLIENT_LOGGERS:
+    logging.getLogger(_name).addFilter(_redact_filter)
+
+
 def send(call: OutboundCall, *, base_url: str, timeout: float, session: requests.Session | None = None) -> CallResult:
     """Send the call; follow redirects only while they stay under baseUrl."""
+    token = _secrets_in_flight.set(tuple(secret_forms(call.secrets)))
+    try:
+        return _send(call, base_url=base_url, timeout=timeout, session=session)
+    finally:
+        _secrets_in_flight.reset(token)
+
+
+def _send(call: OutboundCall, *, base_url: str, timeout: float, session: requests.Session | None) -> CallResult:
+    # `timeout` bounds each network read (requests' meaning) and, through the deadline, the whole answer:
+    # a body that trickles in forever cannot hold the call (and its thread) beyond it.
+    deadline = time.monotonic() + timeout
     http = session or requests.Session()
     url = call.url
     method = call.method
     params: dict[str, str] | None = call.params
     body = call.json_body
-    for _ in range(MAX_REDIRECTS + 1):
-        response = http.request(
-            method, url, params=params, headers=call.headers,
-            json=body if body is not None else None, timeout=timeout, allow_redirects=False,
-        )
-        if not response.is_redirect:
-            return CallResult(response.status_code, response_data(response))
-        target = urljoin(response.url, response.headers.get("Location", ""))
-        if not same_origin(target, base_url):
-            raise CallRefused("The API redirected to another host or path; the redirect was not followed.")
-        url, params = target, None
-        if response.status_code in (301, 302, 303) and method != "HEAD":
-            method, body = "GET", None  # as browsers do; 307 and 308 keep the method and body
-    raise CallRefused(f"The API redirected more than {MAX_REDIRECTS} times.")
+    try:
+        for _ in range(MAX_REDIRECTS + 1):
+            response = http.request(
+                method, url, params=params, headers=call.headers,
+                json=body if body is not None else None, timeout=timeout, allow_redirects=False, stream=True,
+            )
+            if not response.is_redirect:
+                content, truncated = read_capped(response, deadline)
+                return CallResult(response.status_code, response_data(response, content, truncated))
+            response.close()
+            target = urljoin(response.url, response.headers.get("Location", ""))
+            if not same_origin(target, base_url):
+                raise CallRefused("The API redirected to another host or path; the redirect was not followed.")
+            url, params = target, None
+            if response.status_code in (301, 302, 303) and method != "HEAD":
+                method, body = "GET", None  # as browsers do; 307 and 308 keep the method and body
+        raise CallRefused(f"The API redirected more than {MAX_REDIRECTS} times.")
+    finally:
+        if session is None:
+            http.close()
 
 
-def response_data(response: requests.Response) -> Any:
-    if "json" in response.headers.get("Content-Type", ""):
+def read_capped(response: requests.Response, deadline: float) -> tuple[bytes, bool]:
+    """The body, at most MAX_RESPONSE_BYTES of it (and whether it was cut); requests.Timeout when the
+    read stalls or the deadline passes."""
+    content = bytearray()
+    try:
+        for chunk in response.iter_content(READ_CHUNK_BYTES):
+            content += chunk
+            if len(content) > MAX_RESPONSE_BYTES:
+                return bytes(content[:MAX_RESPONSE_BYTES]), True
+            if time.monotonic() > deadline:
+                raise requests.Timeout("The answer did not arrive in time.")
+    except requests.ConnectionError as exc:
+        # requests reports a read timeout in the middle of a body as a ConnectionError.
+        if exc.args and isinstance(exc.args[0], ReadTimeoutError):
+            raise requests.Timeout("The answer stalled.") from exc
+        raise
+    finally:
+        response.close()
+    return bytes(content), False
+
+
+def response_data(response: requests.Response, content: bytes, truncated: bool = False) -> Any:
+    if not truncated and "json" in response.headers.get("Content-Type", ""):
         try:
-            return response.json()
+            return json.loads(content)
         except ValueError:
             pass
-    return response.text
+    try:
+        text = content.decode(response.encoding or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        text = content.decode("utf-8", errors="replace")
+    if truncated:
+        text += f"\n…[the answer was cut after {MAX_RESPONSE_BYTES} bytes]"
+    return text
+
+
+def secret_forms(secrets: list[str]) -> list[str]:
+    """Each secret as it may come back in an answer that echoes the request: as is, JSON-escaped (a
+    quote or backslash in a header echoed inside JSON) and URL-encoded (a query auth token echoed in a
+    URL). Longest first, so a secret inside another is not half-replaced."""
+    forms: set[str] = set()
+    for value in secrets:
+        if len(value) < 4:
+            continue
+        forms.update({value, json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1],
+                      quote(value, safe=""), quote_plus(value), quote(value)})
+    return sorted(forms, key=len, reverse=True)
 
 
 def shaped_result(result: CallResult, secrets: list[str]) -> str:
     """`{status, data}` as JSON text for the model: secrets scrubbed, long bodies cut head + tail."""
     text = json.dumps({"status": result.status, "data": result.data}, ensure_ascii=False, default=str)
-    for value in secrets:
-        if len(value) >= 4:
-            text = text.replace(value, "[REDACTED]")
+    for form in secret_forms(secrets):
+        text = text.replace(form, "[REDACTED]")
     if len(text) <= MAX_BODY_CHARS:
         return text
     half = MAX_BODY_CHARS // 2

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import UTC, datetime
 from typing import Any
 
 REDACTED = "[REDACTED]"
 MAX_RESULT_CHARS = 50_000
-SECRET_KEY_PATTERN = re.compile(
-    r"pass(word|wd)?|secret|token|api[-_]?key|apikey|auth(orization)?|credential|private[-_]?key|cookie|session[-_]?key",
-    re.IGNORECASE,
-)
+# A key is secret-looking when one of its words is one of these (`auth_token`, `accessToken`,
+# `X-API-Key`), judged word by word so `author` or `oauth_provider` are not.
+SECRET_WORDS = {"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "authorization", "auth",
+                "credential", "credentials", "cookie", "signature"}
+SECRET_WORD_PAIRS = {("api", "key"), ("private", "key"), ("access", "key"), ("session", "key"), ("secret", "key")}
+KEY_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def is_secret_key(key: str) -> bool:
+    words = [word.lower() for word in KEY_WORD.findall(key)]
+    if SECRET_WORDS.intersection(words):
+        return True
+    return any(pair in SECRET_WORD_PAIRS for pair in itertools.pairwise(words))
 
 
 def now_iso() -> str:
@@ -26,7 +36,7 @@ def redact(value: Any) -> Any:
     """Replace the values of keys that look like secrets, at any depth."""
     if isinstance(value, dict):
         return {
-            key: REDACTED if isinstance(key, str) and SECRET_KEY_PATTERN.search(key) else redact(item)
+            key: REDACTED if isinstance(key, str) and is_secret_key(key) else redact(item)
             for key, item in value.items()
         }
     if isinstance(value, list):
