@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class StoresConfig(AppConfig):
     name = "stores"
     verbose_name = "Stores"
+
+    def ready(self) -> None:
+        from agents.runtime.tools import register_prompt_section, register_tool_factory
+        from stores.tools import store_tools, stores_prompt_section
+
+        register_tool_factory(store_tools)
+        register_prompt_section(stores_prompt_section)

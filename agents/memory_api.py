@@ -1,0 +1,77 @@
+"""Memory over HTTP (SPEC §3): `GET|POST /api/memory`, `DELETE /api/memory/<id>`, the caller's scope only.
+
+Routed from stores/urls.py (under /api/). Another scope's entry is 404 memory_entry_not_found, exactly
+like a missing one.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from agents import memory
+from agents.agent_folder import current_agent
+from agents.api import SCOPE_PARAM, ScopedAPIView
+from amodal_site.errors import ApiError
+
+ENTRY = inline_serializer("MemoryEntry", {
+    "id": serializers.IntegerField(),
+    "content": serializers.CharField(),
+    "created_at": serializers.DateTimeField(),
+})
+ERROR = inline_serializer("MemoryError", {"error": inline_serializer("MemoryErrorBody", {
+    "code": serializers.CharField(), "message": serializers.CharField()})})
+ENTRY_LIST = inline_serializer("MemoryEntryList", {
+    "entries": serializers.ListField(child=serializers.JSONField()),
+    "enabled": serializers.BooleanField(),
+    "count": serializers.IntegerField(),
+    "total_chars": serializers.IntegerField(),
+    "max_entries": serializers.IntegerField(),
+    "max_total_chars": serializers.IntegerField(),
+})
+
+
+class MemoryAddSerializer(serializers.Serializer):
+    content = serializers.JSONField(help_text="The fact to remember.")
+    scope_id = serializers.CharField(required=False, allow_blank=True, help_text="For API-key callers.")
+
+
+class MemoryList(ScopedAPIView):
+    @extend_schema(
+        operation_id="memory_list",
+        parameters=[OpenApiParameter("query", str, description="Search: best matches first."), SCOPE_PARAM],
+        responses={200: ENTRY_LIST},
+    )
+    def get(self, request: Request) -> Response:
+        config = current_agent().memory
+        query = request.query_params.get("query")
+
+        def listing():
+            if query:
+                entries = [{**memory.entry_as_dict(entry), "rank": rank}
+                           for entry, rank in memory.search_entries(query=query)]
+            else:
+                entries = [memory.entry_as_dict(entry) for entry in memory.list_entries()]
+            return {"entries": entries, "enabled": config.enabled, **memory.memory_usage(config=config).as_dict()}
+
+        return Response(self.handle_scoped(listing))
+
+    @extend_schema(operation_id="memory_add", request=MemoryAddSerializer,
+                   responses={201: ENTRY, 200: ENTRY, 400: ERROR})
+    def post(self, request: Request) -> Response:
+        config = current_agent().memory
+        if not config.enabled:
+            raise ApiError(400, "memory_disabled", "Memory is not enabled for this agent (amodal.json memory).")
+        body = request.data if isinstance(request.data, dict) else {}
+        result = self.handle_scoped(memory.add_entry, content=body.get("content"), config=config)
+        return Response(memory.entry_as_dict(result.entry), status=201 if result.created else 200)
+
+
+class MemoryEntryDetail(ScopedAPIView):
+    @extend_schema(operation_id="memory_remove", parameters=[SCOPE_PARAM],
+                   responses={200: inline_serializer("MemoryOk", {"ok": serializers.BooleanField()}), 404: ERROR})
+    def delete(self, request: Request, entry_id: str) -> Response:
+        self.handle_scoped(memory.remove_entry, entry_id=entry_id)
+        return Response({"ok": True})

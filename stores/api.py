@@ -1,0 +1,250 @@
+"""Stores over HTTP (SPEC §3 "Stores and memory over HTTP"): the caller's scope, or the shared partition.
+
+Bodies carry the document under `data`, next to `scope_id` for API-key callers:
+`PUT /api/stores/<name>/<key>` `{"data": {...}}`; `POST /api/stores/<name>` `{"data": {...}}` (the key comes
+from the template) or `{"documents": [...]}` (a batch, all or nothing). A body without the `data` envelope
+is taken as the document itself (less a `scope_id`, unless the entity declares such a field).
+
+Shared stores live in the global partition: they are read the same from every scope, written only by a
+staff session or an API key with shared-write (others get 403 shared_store_read_only), and they do not
+need a scope even when the agent requires one (they act for no scope).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agents.agent_folder import current_agent
+from agents.api import ScopedAPIView
+from agents.chat import resolve_agent_scope
+from amodal_site.errors import ApiError
+from scoping.authentication import resolve_scope
+from stores import selectors, services
+from stores.definitions import FieldSpec, StoreDefinition
+from stores.documents import DocumentInvalid
+from stores.errors import DocumentNotFound, StoreNotFound, invalid_document
+
+SCOPE_PARAM = OpenApiParameter("scope_id", str, description="The scope, for API-key callers.")
+ERROR = inline_serializer("StoreError", {"error": inline_serializer("StoreErrorBody", {
+    "code": serializers.CharField(), "message": serializers.CharField()})})
+DOCUMENT = inline_serializer("StoreDocument", {
+    "key": serializers.CharField(),
+    "data": serializers.JSONField(),
+    "version": serializers.IntegerField(),
+    "created_at": serializers.DateTimeField(),
+    "updated_at": serializers.DateTimeField(),
+    "expires_at": serializers.DateTimeField(allow_null=True),
+    "stale": serializers.BooleanField(),
+})
+DOCUMENT_PAGE = inline_serializer("StoreDocumentPage", {
+    "store": serializers.CharField(),
+    "shared": serializers.BooleanField(),
+    "documents": serializers.ListField(child=serializers.JSONField()),
+    "limit": serializers.IntegerField(),
+    "offset": serializers.IntegerField(),
+    "has_more": serializers.BooleanField(),
+})
+STORE_LIST = inline_serializer("StoreList", {"stores": serializers.ListField(child=serializers.JSONField())})
+OK_RESPONSE = inline_serializer("StoreOk", {"ok": serializers.BooleanField()})
+
+
+class DocumentBodySerializer(serializers.Serializer):
+    data = serializers.JSONField(help_text="The document: an object with the entity's fields.")
+    scope_id = serializers.CharField(required=False, allow_blank=True, help_text="For API-key callers.")
+
+
+class CreateBodySerializer(serializers.Serializer):
+    data = serializers.JSONField(required=False, help_text="One document (its key comes from the template).")
+    documents = serializers.ListField(child=serializers.JSONField(), required=False,
+                                      help_text=f"Up to {services.MAX_BATCH} documents, all or nothing.")
+    scope_id = serializers.CharField(required=False, allow_blank=True, help_text="For API-key callers.")
+
+
+class StoreAPIView(ScopedAPIView):
+    """Resolves the store named in the URL (404 store_not_found), then the scope. A shared store needs
+    no scope (its documents are global), so requireScope applies only to scoped stores and the list."""
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        APIView.initial(self, request, *args, **kwargs)  # authentication, as in ScopedAPIView
+        agent = current_agent()
+        self.definition: StoreDefinition | None = None
+        name = kwargs.get("name")
+        if name is not None:
+            self.definition = agent.stores.get(name)
+            if self.definition is None:
+                raise StoreNotFound(name)
+        source = request.data if request.method in ("POST", "PUT", "PATCH") and isinstance(
+            request.data, dict) else request.query_params
+        if self.definition is not None and self.definition.shared:
+            self.resolved = resolve_scope(request.user, source.get("scope_id"), None)
+        else:
+            self.resolved = resolve_agent_scope(agent, request.user, source.get("scope_id"), None)
+
+    @property
+    def shared_write(self) -> bool:
+        return bool(getattr(self.request.user, "shared_write", False))
+
+    def write(self, handler, *args, **kwargs):
+        try:
+            return self.handle_scoped(handler, *args, **kwargs)
+        except DocumentInvalid as exc:
+            raise invalid_document(exc)
+
+
+class StoreList(StoreAPIView):
+    @extend_schema(operation_id="stores_list", parameters=[SCOPE_PARAM], responses={200: STORE_LIST})
+    def get(self, request: Request) -> Response:
+        definitions = current_agent().stores
+        counts = self.handle_scoped(selectors.document_counts, definitions=definitions)
+        return Response({"stores": [
+            {**definition_as_dict(definition), "document_count": counts.get(name, 0)}
+            for name, definition in definitions.items()
+        ]})
+
+
+class StoreDocuments(StoreAPIView):
+    @extend_schema(
+        operation_id="store_documents_query",
+        parameters=[
+            OpenApiParameter("filter", str, description='Field equality as JSON, e.g. {"kind":"expense"}.'),
+            OpenApiParameter("sort", str, description="A field, or -field for descending (default: by key)."),
+            OpenApiParameter("limit", int,
+                             description=f"1 to {selectors.MAX_LIMIT}, default {selectors.DEFAULT_LIMIT}."),
+            OpenApiParameter("offset", int, description="Documents to skip, default 0."),
+            SCOPE_PARAM,
+        ],
+        responses={200: DOCUMENT_PAGE, 400: ERROR, 404: ERROR},
+    )
+    def get(self, request: Request, name: str) -> Response:
+        params = request.query_params
+        filters = parse_filter(params.get("filter"))
+        limit, offset = selectors.parse_page_bounds(params.get("limit"), params.get("offset"))
+        page = self.handle_scoped(
+            selectors.query_documents, definition=self.definition, filters=filters, sort=params.get("sort"),
+            limit=limit, offset=offset,
+        )
+        return Response({"store": name, "shared": self.definition.shared, **page.as_dict()})
+
+    @extend_schema(
+        operation_id="store_documents_create",
+        request=CreateBodySerializer,
+        responses={
+            201: DOCUMENT,
+            200: OpenApiResponse(DOCUMENT, description="An existing document was replaced."),
+            400: ERROR, 403: ERROR, 404: ERROR,
+        },
+        description="Write one document (`data`; its key comes from the entity key template) or a batch "
+                    "(`documents`, all or nothing).",
+    )
+    def post(self, request: Request, name: str) -> Response:
+        body = json_object(request.data)
+        definition = self.definition
+        if "documents" in body and "documents" not in definition.schema:
+            results = self.write(services.put_documents, definition=definition, documents=body["documents"],
+                                 shared_write=self.shared_write)
+            created = any(result.created for result in results)
+            return Response(
+                {"store": name, "documents": [document_of(result) for result in results]},
+                status=201 if created else 200,
+            )
+        document = document_body(definition, body)
+        result = self.write(services.put_document, definition=definition, document=document,
+                            shared_write=self.shared_write)
+        return Response(document_of(result), status=201 if result.created else 200)
+
+
+class StoreDocumentDetail(StoreAPIView):
+    @extend_schema(operation_id="store_document_get", parameters=[SCOPE_PARAM], responses={200: DOCUMENT, 404: ERROR})
+    def get(self, request: Request, name: str, key: str) -> Response:
+        document = self.handle_scoped(selectors.get_document, definition=self.definition, key=key)
+        if document is None:
+            raise DocumentNotFound(name, key)
+        return Response(document.as_dict())
+
+    @extend_schema(operation_id="store_document_put", request=DocumentBodySerializer,
+                   responses={200: DOCUMENT, 201: DOCUMENT, 400: ERROR, 403: ERROR, 404: ERROR})
+    def put(self, request: Request, name: str, key: str) -> Response:
+        document = document_body(self.definition, json_object(request.data))
+        result = self.write(services.put_document, definition=self.definition, document=document, key=key,
+                            shared_write=self.shared_write)
+        return Response(document_of(result), status=201 if result.created else 200)
+
+    @extend_schema(operation_id="store_document_delete", parameters=[SCOPE_PARAM],
+                   responses={200: OK_RESPONSE, 403: ERROR, 404: ERROR})
+    def delete(self, request: Request, name: str, key: str) -> Response:
+        self.write(services.delete_document, definition=self.definition, key=key, shared_write=self.shared_write)
+        return Response({"ok": True})
+
+
+# --- Helpers --------------------------------------------------------------------------------------------
+
+
+def parse_filter(raw: str | None) -> dict[str, Any] | None:
+    if raw in (None, ""):
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ApiError(400, "validation_error", 'filter: must be a JSON object, e.g. {"kind":"expense"}.')
+    if not isinstance(value, dict):
+        raise ApiError(400, "validation_error", 'filter: must be a JSON object, e.g. {"kind":"expense"}.')
+    return value
+
+
+def json_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ApiError(400, "validation_error", "The request body must be a JSON object.")
+    return data
+
+
+def document_body(definition: StoreDefinition, body: dict[str, Any]) -> Any:
+    """The document of a write: `{"data": {...}}`, or the body itself (without `scope_id`) when it has no
+    `data` envelope (or when the entity has a field named `data`)."""
+    if "data" in body and "data" not in definition.schema:
+        return body["data"]
+    return {name: value for name, value in body.items() if name != "scope_id" or name in definition.schema}
+
+
+def document_of(result: services.WriteResult) -> dict[str, Any]:
+    return selectors.DocumentView.of(result.document, timezone.now()).as_dict()
+
+
+def definition_as_dict(definition: StoreDefinition) -> dict[str, Any]:
+    return {
+        "name": definition.name,
+        "description": definition.description,
+        "shared": definition.shared,
+        "entity": {
+            "name": definition.entity_name,
+            "key": definition.key_template,
+            "schema": {name: field_as_dict(spec) for name, spec in definition.schema.items()},
+        },
+        "ttl": definition.ttl_seconds,
+        "history": {"versions": definition.history_versions},
+    }
+
+
+def field_as_dict(spec: FieldSpec) -> dict[str, Any]:
+    """A field spec in the store file's own shape."""
+    out: dict[str, Any] = {"type": spec.type}
+    if spec.nullable:
+        out["nullable"] = True
+    if spec.values is not None:
+        out["values"] = list(spec.values)
+    if spec.item is not None:
+        out["item"] = field_as_dict(spec.item)
+    if spec.fields is not None:
+        out["fields"] = {name: field_as_dict(child) for name, child in spec.fields.items()}
+    if spec.min is not None:
+        out["min"] = spec.min
+    if spec.max is not None:
+        out["max"] = spec.max
+    return out
