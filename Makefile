@@ -9,7 +9,7 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 # on the offline `local` provider, and the demo finance API it calls.
 RUN_ENV := DEBUG=1 AMODAL_DEMO_API=1 FINANCE_API_URL=http://127.0.0.1:8000/demo/finance-api
 
-.PHONY: install run test test-sqlite test-postgres lint services bench
+.PHONY: install run test test-sqlite test-postgres lint services bench bench-postgres
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,6 +21,7 @@ install: $(STAMP)
 
 run: install
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py seed_store categories examples/seed/finance-categories.json
 	$(RUN_ENV) $(PY) manage.py demo_setup
 	$(RUN_ENV) $(VENV)/bin/daphne -b 127.0.0.1 -p 8000 amodal_site.asgi:application
 
@@ -38,3 +39,11 @@ test: services lint test-sqlite test-postgres
 
 services:
 	bash .ci/services
+
+# Benchmarks print their figures and ratios against a baseline measured in the same run.
+bench: install
+	$(PY) -m benchmarks.chat
+
+bench-postgres: install
+	$(PY) -m benchmarks.chat --postgres
+	DATABASE_URL=$(PG_URL) $(PY) -m benchmarks.store_query
