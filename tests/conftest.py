@@ -153,9 +153,25 @@ def async_db_cleanup() -> Iterator[None]:
     asyncio.run(sync_to_async(connections.close_all)())
 
 
+def uses_transactional_db(request: pytest.FixtureRequest) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None:
+        return bool(marker.kwargs.get("transaction", marker.args[0] if marker.args else False))
+    return "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
+
+
 @pytest.fixture
-def chat(async_db_cleanup) -> ChatClient:
-    """Post to /chat/stream, /chat/sync (and other async views) from a sync test and read the events."""
+def chat(request, async_db_cleanup) -> ChatClient:
+    """Post to /chat/stream, /chat/sync (and other async views) from a sync test and read the events.
+
+    Needs `@pytest.mark.django_db(transaction=True)`: the async views write from a worker thread with its
+    own connection, so in a plain `django_db` test those rows are committed for real, never rolled back,
+    and leak into the tests that run after it."""
+    uses_db = request.node.get_closest_marker("django_db") is not None or {"db", "transactional_db"} & set(
+        request.fixturenames)
+    if uses_db and not uses_transactional_db(request):
+        pytest.fail("The `chat` fixture needs @pytest.mark.django_db(transaction=True): the chat views write "
+                    "from worker threads, whose commits a non-transactional test cannot roll back.")
     return ChatClient()
 
 
@@ -179,17 +195,17 @@ def register_tools() -> Iterator[Callable[..., None]]:
             tool_registry._tool_factories.remove(factory)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def close_database_pools(django_db_setup, django_db_blocker):
-    """PostgreSQL runs use psycopg's pool: close it before pytest-django drops the test database."""
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, plus: on PostgreSQL, close psycopg's pool (and end sessions that
+    worker threads of async tests still hold) before the test database is dropped."""
     yield
     from django.db import connections
 
     with django_db_blocker.unblock():
         for connection in connections.all():
-            if connection.vendor != "postgresql":
+            if connection.vendor != "postgresql" or not connection.settings_dict["NAME"].startswith("test_"):
                 continue
-            # Worker threads of async tests may still hold pooled connections: end those sessions.
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

@@ -1,0 +1,83 @@
+"""End-to-end fixtures: the real ASGI server (daphne) in a subprocess, on a database of its own.
+
+Tests talk to it only over HTTP, SSE and WebSocket, plus plain SQL reads of its database (sqlite3 or
+psycopg) where a saved row must be checked; they never use pytest-django's test database.
+
+- SQLite (the default): a file database under the module's tmp directory, migrated by
+  `manage.py migrate` in a subprocess with the server's environment.
+- PostgreSQL (when this session's `DATABASE_URL` points to PostgreSQL): a fresh database
+  `amodal_e2e_<random>` per test module, created on the `postgres` database and dropped afterwards.
+- `REDIS_URL`, when set for this session, is handed to the servers (the Redis channel layer). Channel
+  group names carry the session's UUID, so concurrent runs on one Redis cannot see each other's cancels.
+
+Every wait is bounded; a server that does not come up fails the test with its log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.e2e.live import (
+    LiveDatabase,
+    LiveServer,
+    create_postgres_database,
+    create_sqlite_database,
+    drop_postgres_database,
+    migrate,
+    session_redis_url,
+    session_uses_postgres,
+    start_server,
+)
+
+
+@pytest.fixture(scope="module")
+def live_database(tmp_path_factory) -> Iterator[LiveDatabase]:
+    """A migrated database for this test module's servers: PostgreSQL when the session runs on it."""
+    if session_uses_postgres():
+        database = create_postgres_database()
+        try:
+            migrate(database)
+            yield database
+        finally:
+            drop_postgres_database(database)
+    else:
+        database = create_sqlite_database(tmp_path_factory.mktemp("e2e-db"))
+        migrate(database)
+        yield database
+
+
+StartServer = Callable[..., LiveServer]
+
+
+@pytest.fixture(scope="module")
+def live_server_factory(request, tmp_path_factory) -> Iterator[StartServer]:
+    """Start daphne servers on this module's database (or a given one); all are stopped at the end.
+
+    `start(database=None, redis_url=<this session's REDIS_URL>, keepalive_seconds=None, extra_env=None)`.
+    Servers started on the same database (and Redis) behave as processes of one deployment.
+    """
+    servers: list[LiveServer] = []
+    log_dir = tmp_path_factory.mktemp("e2e-logs")
+
+    def start(*, database: LiveDatabase | None = None, redis_url: str | None = None,
+              keepalive_seconds: float | None = None, extra_env: dict[str, str] | None = None) -> LiveServer:
+        env = dict(extra_env or {})
+        if keepalive_seconds is not None:
+            env["AMODAL_SSE_KEEPALIVE_SECONDS"] = str(keepalive_seconds)
+        server = start_server(database or request.getfixturevalue("live_database"), log_dir,
+                              redis_url=session_redis_url() if redis_url is None else redis_url,
+                              extra_env=env)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def daphne_server(live_server_factory) -> LiveServer:
+    """One server for a test module, with the default settings (finance-agent, local provider)."""
+    return live_server_factory()
