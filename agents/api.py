@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from agents import selectors, services
 from agents.agent_folder import current_agent
-from agents.chat import resolve_agent_scope
+from agents.chat import StrictCharField, resolve_agent_scope
 from scoping.authentication import BearerAuthentication
 from scoping.context import scope
 
@@ -34,10 +34,8 @@ class ScopedAPIView(APIView):
 
 
 class SessionPatchSerializer(serializers.Serializer):
-    title = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=64, allow_blank=False), required=False, max_length=50
-    )
+    title = StrictCharField(required=False, allow_blank=True, max_length=200)
+    tags = serializers.ListField(child=StrictCharField(max_length=64, allow_blank=False), required=False, max_length=50)
     scope_id = serializers.JSONField(required=False)
 
 
@@ -57,7 +55,7 @@ class SessionHistoryList(ScopedAPIView):
     )
     def get(self, request: Request) -> Response:
         limit = selectors.parse_limit(request.query_params.get("limit"))
-        tags = [t for t in request.query_params.get("tags", "").split(",") if t.strip()]
+        tags = [t.strip() for t in request.query_params.get("tags", "").split(",") if t.strip()]
         page, next_cursor = self.handle_scoped(
             selectors.session_page, limit=limit, before=request.query_params.get("before"), tags=tags
         )

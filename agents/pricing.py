@@ -1,13 +1,14 @@
 """What a model call costs, in integer micro-dollars.
 
 Prices are USD per million tokens, written in micro-dollars (3 USD = 3_000_000). A row in `ModelPrice`
-(edited in admin) overrides the table. Model ids match by longest prefix, so dated snapshots
-(`claude-sonnet-4-5-20250929`) take their family's price. A model found nowhere has no cost: `None`,
-shown as "unpriced", never as $0.
+(edited in admin) overrides the table. A model id matches a family or its dated snapshot or alias
+(`claude-sonnet-4-5-20250929`, `claude-3-5-haiku-latest`), which takes the family's price. A model found
+nowhere has no cost: `None`, shown as "unpriced", never as $0.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 MICROS_PER_USD = 1_000_000
@@ -54,8 +55,16 @@ PRICE_TABLE: dict[str, Price] = {
 }
 
 
+# What may follow a family name: a dated snapshot or an alias. Anything else is another model
+# (`claude-opus-4-6` is not `claude-opus-4`), so it stays unpriced rather than priced wrongly.
+SNAPSHOT_SUFFIX = re.compile(r"-(\d{8}|latest)")
+
+
 def price_from_table(model: str, table: dict[str, Price] = PRICE_TABLE) -> Price | None:
-    matches = [prefix for prefix in table if model == prefix or model.startswith(prefix + "-")]
+    matches = [
+        prefix for prefix in table
+        if model == prefix or (model.startswith(prefix) and SNAPSHOT_SUFFIX.fullmatch(model[len(prefix):]))
+    ]
     return table[max(matches, key=len)] if matches else None
 
 

@@ -120,7 +120,8 @@ class AgentLoop:
                 return self.outcome("model_stop")
             await self.run_tools(turn)
             await self.finish_turn(turn)
-            self.messages += conversation_blocks(turn)
+            # A new list: the ModelRequest of the call just made keeps the messages it was sent.
+            self.messages = [*self.messages, *conversation_blocks(turn)]
         await self.emit(event("error", code="max_turns",
                               message=f"I stopped after {self.limits.max_turns} model calls for one message."))
         return self.outcome("max_turns")

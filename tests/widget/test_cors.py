@@ -148,7 +148,7 @@ def test_allow_origin_on_a_401_json_error(client, cors):
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_allow_origin_on_a_404_and_the_next_cursor_is_exposed(client, cors, test_agent, jwt_header, chat):
     headers = {**jwt_header("cors-scope"), "Origin": ALLOWED}
     for text in ("one", "two"):
