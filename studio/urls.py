@@ -1,4 +1,16 @@
-from django.urls import path  # noqa: F401  (routes are added here)
+from django.urls import path
+
+from studio import views
 
 app_name = "studio"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.sessions, name="index"),
+    path("sessions/", views.sessions, name="sessions"),
+    path("sessions/<uuid:session_id>/", views.replay, name="replay"),
+    path("usage/", views.usage, name="usage"),
+    path("scopes/", views.scopes, name="scopes"),
+    path("scopes/scope/", views.scope_detail, name="scope"),
+    path("scopes/scope/memory/", views.scope_memory, name="scope_memory"),
+    path("scopes/scope/stores/", views.scope_stores, name="scope_stores"),
+    path("scopes/documents/<str:pk>/", views.document, name="document"),
+]

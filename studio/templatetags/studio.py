@@ -1,0 +1,154 @@
+"""Template filters and tags of Studio: money, tokens, scope ids, times, Markdown, JSON, query strings."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django import template
+from django.utils.html import format_html, format_html_join
+
+from studio import formatting
+from studio.filters import query_string
+from studio.markdown import render_markdown
+
+register = template.Library()
+
+
+@register.filter
+def cost(micros: int | None, unpriced_calls: int | None = 0) -> str:
+    """`{{ micros|cost:unpriced_calls }}`: "$1.23", "unpriced", "$1.20 + 3 unpriced"."""
+    return formatting.format_cost(micros, int(unpriced_calls or 0))
+
+
+@register.filter
+def usage_cost(row: dict[str, Any]) -> str:
+    """The cost of an aggregate row with `cost`, `unpriced` and `calls`: "$0.00" with no calls at all."""
+    if not row.get("calls"):
+        return formatting.format_usd(0)
+    return formatting.format_cost(row.get("cost"), int(row.get("unpriced") or 0))
+
+
+@register.filter
+def usd(micros: int | None) -> str:
+    return formatting.format_usd(int(micros or 0))
+
+
+@register.filter
+def tokens(count: int | None) -> str:
+    return formatting.format_tokens(count)
+
+
+@register.filter
+def tokens_title(count: int | None) -> str:
+    return f"{formatting.format_int(count)} tokens"
+
+
+@register.filter
+def num(count: int | None) -> str:
+    return formatting.format_int(count)
+
+
+@register.filter
+def scope_label(scope_id: str) -> str:
+    return formatting.scope_label(scope_id)
+
+
+@register.filter
+def short_scope(scope_id: str) -> str:
+    return formatting.short_scope(scope_id)
+
+
+@register.filter
+def duration(ms: int | None) -> str:
+    return formatting.format_duration_ms(ms)
+
+
+@register.filter
+def ts(value: datetime | None) -> str:
+    return formatting.format_timestamp(value)
+
+
+@register.filter
+def iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+@register.filter
+def markdown(text: str | None):
+    return render_markdown(text)
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    """JSON, indented; a string that holds JSON is parsed first (tool results are often JSON text)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(value, str):
+            return value
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+@register.filter
+def get_item(mapping: dict, key: Any) -> Any:
+    return mapping.get(key) if mapping else None
+
+
+@register.simple_tag(takes_context=True)
+def qs(context, **changes: Any) -> str:
+    """The current query string with parameters changed: `{% qs after=page.older before=None %}`."""
+    return query_string(context["request"].GET, **changes)
+
+
+@register.simple_tag
+def scope_tag(scope_id: str, link: str = "") -> str:
+    """A scope id shown short, the full id in the title; "global" for the global scope."""
+    label = formatting.short_scope(scope_id)
+    css = "scope-id scope-global" if scope_id == "" else "scope-id"
+    title = "the global scope (empty scope id)" if scope_id == "" else scope_id
+    if link:
+        return format_html('<a class="{}" href="{}" title="{}">{}</a>', css, link, title, label)
+    return format_html('<span class="{}" title="{}">{}</span>', css, title, label)
+
+
+@register.simple_tag(takes_context=True)
+def hidden_params(context, *excluded: str) -> str:
+    """Hidden inputs carrying the current GET parameters except `excluded` (and any page cursor), so a
+    filter form changes one thing and keeps the rest. An empty `scope` is kept: it means the global scope."""
+    skip = {*excluded, "after", "before", "from_seq"}
+    return format_html_join(
+        "", '<input type="hidden" name="{}" value="{}">',
+        ((name, value) for name, values in context["request"].GET.lists() if name not in skip for value in values),
+    )
+
+
+@register.filter
+def cost_html(row: dict[str, Any]) -> str:
+    """The cost of an aggregate row for a table cell: the amount, then "+ N unpriced" in small type."""
+    calls = row.get("calls")
+    cost_value = row.get("cost")
+    unpriced = int(row.get("unpriced") or 0)
+    if not calls:
+        return formatting.format_usd(0)
+    if cost_value is None:
+        return format_html('<span class="unpriced">{}</span>', formatting.UNPRICED)
+    if unpriced:
+        return format_html('{} <span class="unpriced-note">+ {} unpriced</span>', formatting.format_usd(cost_value),
+                           f"{unpriced:,}")
+    return formatting.format_usd(cost_value)
+
+
+@register.filter
+def compact_json(value: Any) -> str:
+    """JSON on one line (for previews)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    except (TypeError, ValueError):
+        return repr(value)

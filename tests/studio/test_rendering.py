@@ -1,0 +1,118 @@
+"""The small pieces: the safe Markdown renderer, money/token/scope formatting, date ranges, the chart."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+import pytest
+from django.http import QueryDict
+
+from studio.charts import daily_chart
+from studio.filters import decode_cursor, encode_cursor, parse_date_range, parse_scope
+from studio.formatting import format_cost, format_tokens, format_usd, scope_label, short_scope
+from studio.markdown import render_markdown
+from studio.selectors import DayPoint
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("plain", "<p>plain</p>"),
+    ("<script>alert(1)</script>", "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"),
+    ("**bold** and *it* and __b__ _i_",
+     "<p><strong>bold</strong> and <em>it</em> and <strong>b</strong> <em>i</em></p>"),
+    ("`<b>` code", "<p><code>&lt;b&gt;</code> code</p>"),
+    ("a\nb\n\nc", "<p>a<br>b</p><p>c</p>"),
+    ("- one\n- **two**\n\n1. x\n2. y",
+     "<ul><li>one</li><li><strong>two</strong></li></ul><ol><li>x</li><li>y</li></ol>"),
+    ("```\n<i>x</i>\n**no**\n```", "<pre><code>&lt;i&gt;x&lt;/i&gt;\n**no**</code></pre>"),
+    ("# Title", "<h4>Title</h4>"),
+    ("> quoted <b>", "<blockquote>quoted &lt;b&gt;</blockquote>"),
+    ("2*3*4 and snake_case_name", "<p>2*3*4 and snake_case_name</p>"),
+])
+def test_markdown(text, expected):
+    assert render_markdown(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "[x](javascript:alert(1))", "[x](JAVASCRIPT:alert(1))", "[x](data:text/html,<script>)", "[x](/relative)",
+    '[x](https://e.com/"onmouseover="alert(1))', "[x](vbscript:msgbox)",
+])
+def test_markdown_links_are_http_only(text):
+    html = render_markdown(text)
+    hrefs = re.findall(r'<a href="([^"]*)"', html)
+    assert all(href.startswith(("http://", "https://")) for href in hrefs), hrefs
+    assert "<script>" not in html and '"onmouseover' not in html
+    assert len(re.findall(r"<a ", html)) == len(hrefs), "no other anchor shape"
+
+
+def test_markdown_links():
+    html = render_markdown("see [the **report**](https://example.com/a?b=1&c=2) or http://x.org/p.")
+    assert ('<a href="https://example.com/a?b=1&amp;c=2" rel="nofollow noopener noreferrer" target="_blank">'
+            "the <strong>report</strong></a>") in html
+    assert '<a href="http://x.org/p" rel="nofollow noopener noreferrer" target="_blank">http://x.org/p</a>.' in html
+
+
+def test_markdown_of_nothing():
+    assert render_markdown("") == "" and render_markdown(None) == ""
+
+
+@pytest.mark.parametrize("micros, unpriced, expected", [
+    (None, 0, "unpriced"), (0, 2, "unpriced"), (0, 0, "$0.00"), (1_200_000, 3, "$1.20 + 3 unpriced"),
+    (42, 0, "<$0.0001"), (4_200, 0, "$0.0042"), (9_950, 0, "$0.01"), (1_234_567_890, 0, "$1,234.57"),
+])
+def test_cost(micros, unpriced, expected):
+    assert format_cost(micros, unpriced) == expected
+
+
+def test_usd_and_tokens():
+    assert format_usd(3_000_000) == "$3.00"
+    assert [format_tokens(n) for n in (0, 999, 1000, 1500, 12_345, 999_999, 1_234_567, 3_000_000_000)] == [
+        "0", "999", "1k", "1.5k", "12.3k", "1M", "1.23M", "3B"]
+
+
+def test_scope_display():
+    assert scope_label("") == "global" and short_scope("") == "global"
+    assert short_scope("tenant-a") == "tenant-a"
+    long = "tenant:acme:workspace:8f14e45f-ceea-467f-a0e6-1234567890ab"
+    assert short_scope(long) == "tenant:acme:wo…567890ab"
+
+
+NOW = datetime(2025, 6, 15, 12, 30, tzinfo=UTC)
+
+
+def test_date_ranges():
+    seven = parse_date_range(QueryDict("range=7d"), default="30d", now=NOW)
+    assert seven.start == datetime(2025, 6, 9, tzinfo=UTC) and seven.end is None and len(seven.days()) == 7
+    today = parse_date_range(QueryDict("range=today"), default="30d", now=NOW)
+    assert today.start == datetime(2025, 6, 15, tzinfo=UTC)
+    custom = parse_date_range(QueryDict("from=2025-06-10&to=2025-06-01"), default="30d", now=NOW)
+    assert (custom.start, custom.end) == (datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 11, tzinfo=UTC))
+    assert parse_date_range(QueryDict("range=nonsense"), default="30d", now=NOW).key == "30d"
+    assert parse_date_range(QueryDict("range=all"), default="30d", now=NOW).start is None
+    assert parse_date_range(QueryDict("from=garbage"), default="90d", now=NOW).key == "90d"
+
+
+def test_scope_parameter_presence_means_a_scope():
+    assert not parse_scope(QueryDict("")).selected
+    assert parse_scope(QueryDict("scope=")).selected and parse_scope(QueryDict("scope=")).scope_id == ""
+    assert parse_scope(QueryDict("scope=a%20b")).scope_id == "a b"
+    assert not parse_scope(QueryDict("scope=%00")).selected
+
+
+def test_cursors_round_trip_and_reject_garbage():
+    token = encode_cursor(NOW, "abc|def")
+    assert decode_cursor(token, 2) == [NOW.isoformat(), "abc|def"]
+    assert decode_cursor(token, 3) is None
+    assert decode_cursor("!!!", 2) is None and decode_cursor(None, 2) is None
+
+
+def test_chart_geometry():
+    points = [DayPoint(date(2025, 6, d), cost, tokens, calls, 0)
+              for d, cost, tokens, calls in ((1, 0, 0, 0), (2, 2_000_000, 5000, 3), (3, None, 100, 1))]
+    chart = daily_chart(points)
+    assert len(chart.bars) == 3 and not chart.empty
+    assert chart.bars[0].height == 0
+    assert chart.bars[1].height == chart.plot_bottom - chart.plot_top, "the top day fills the plot"
+    assert chart.bars[2].unpriced_only and "unpriced" in chart.bars[2].title
+    assert [label.text for label in chart.grid][-1] == "$2.00"
+    assert daily_chart([DayPoint(date(2025, 6, 1), 0, 0, 0, 0)]).empty

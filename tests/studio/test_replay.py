@@ -1,0 +1,137 @@
+"""Session replay: metadata, the conversation in order with real timestamps, tool calls, per-call usage,
+interrupted and errored turns, safe rendering, and stepping through turns."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+
+from studio import selectors
+from tests.studio.factories import Call, Turn, tool
+
+START = datetime(2025, 3, 4, 10, 0, 0, tzinfo=UTC)
+SCOPE = "household:öl/42 & co"
+
+
+@pytest.fixture
+def conversation(make_session):
+    return make_session(
+        scope=SCOPE, title="Groceries", model="claude-sonnet-4-5", deploy_id="d3adb33f", at=START,
+        step_seconds=7, tags=["budget"],
+        turns=[
+            Turn("How much on **groceries**? <script>alert('x')</script>", [
+                Call(text="Let me check.", tools=[
+                    tool("request", parameters={"endpoint": "/transactions", "params": {"category": "groceries"}},
+                         result='{"total": 412.37}', duration_ms=231),
+                    tool("query_store", status="error", error="Unknown store 'budgets'", duration_ms=9),
+                ], input_tokens=2100, output_tokens=57, cache_read_tokens=1800, cache_write_tokens=0,
+                    latency_ms=1830, cost_micros=4321),
+                Call(text="You spent **$412.37**.\n\n- FreshMart\n- [report](https://example.com/r?a=1&b=2)\n"
+                          "[bad](javascript:alert(1))", input_tokens=2300, output_tokens=88, latency_ms=2410,
+                     cost_micros=5678),
+            ]),
+            Turn("And last month?", [Call(text="Checking the", interrupted=True, cost_micros=None,
+                                          model="local", input_tokens=10, output_tokens=3)]),
+            Turn("Try again", [Call(text="", error_code="overloaded_error", input_tokens=50, output_tokens=0,
+                                    cost_micros=0)]),
+        ],
+    )
+
+
+def page(client, session) -> str:
+    response = client.get(reverse("studio:replay", args=[session.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_metadata_card(staff_client, conversation):
+    content = page(staff_client, conversation)
+    assert str(conversation.pk) in content
+    assert 'id="raw-scope">household:öl/42 &amp; co</code>' in content, "the raw scope id, escaped"
+    assert "d3adb33f" in content and "test-agent 1.0" in content
+    assert "claude-sonnet-4-5" in content
+    assert "2025-03-04 10:00:00" in content, "created"
+    assert "2025-03-04 10:00:42" in content, "updated = the last message"
+    assert f"{conversation.input_tokens:,} in" in content
+    assert "$0.01 + 1 unpriced" in content, "4321 + 5678 + 0 micro-dollars, one unpriced call"
+    assert '<span class="tag">budget</span>' in content
+
+
+def test_messages_in_order_with_real_timestamps(staff_client, conversation):
+    content = page(staff_client, conversation)
+    seqs = [int(value) for value in re.findall(r'<article class="msg[^"]*" data-seq="(\d+)"', content)]
+    assert seqs == list(range(7))
+    times = re.findall(r'<div class="msg-head">.*?<time datetime="([^"]+)"', content, re.S)
+    assert times[:3] == ["2025-03-04T10:00:00+00:00", "2025-03-04T10:00:07+00:00", "2025-03-04T10:00:14+00:00"]
+
+
+def test_tool_calls_with_parameters_results_errors_and_durations(staff_client, conversation):
+    content = page(staff_client, conversation)
+    calls = re.findall(r'<details class="tool-call tool-(\w+)"(?: open)?>.*?</details>', content, re.S)
+    assert calls == ["success", "error"]
+    first = re.search(r'<details class="tool-call tool-success">.*?</details>', content, re.S).group(0)
+    assert "request" in first and "231 ms" in first
+    assert "&quot;category&quot;: &quot;groceries&quot;" in first, "parameters as JSON"
+    assert "&quot;total&quot;: 412.37" in first, "the result (JSON text, pretty-printed)"
+    second = re.search(r'<details class="tool-call tool-error" open>.*?</details>', content, re.S).group(0)
+    assert "query_store" in second and "9 ms" in second and "Unknown store &#x27;budgets&#x27;" in second
+
+
+def test_usage_of_each_model_call(staff_client, conversation):
+    content = page(staff_client, conversation)
+    lines = re.findall(r'<ul class="usage-line"[^>]*>(.*?)</ul>', content, re.S)
+    assert len(lines) == 4
+    assert "2,100 in" in lines[0] and "57 out" in lines[0] and "1,800 cache read" in lines[0]
+    assert "1.8 s" in lines[0] and "$0.0043" in lines[0]
+    assert "2.4 s" in lines[1] and "$0.0057" in lines[1]
+    assert "unpriced" in lines[2] and "$0" not in lines[2]
+    assert "$0.00" in lines[3], "a priced call that cost nothing"
+
+
+def test_interrupted_and_errored_turns_are_marked(staff_client, conversation):
+    content = page(staff_client, conversation)
+    turns = re.findall(r'<section class="turn([^"]*)" id="(turn-\d+)"', content)
+    assert turns == [("", "turn-0"), (" turn-interrupted", "turn-3"), (" turn-error", "turn-5")]
+    assert '<span class="badge badge-interrupted">interrupted</span>' in content
+    assert "error: overloaded_error" in content
+    assert '1 tool error' in content
+
+
+def test_text_is_escaped_and_markdown_is_rendered_safely(staff_client, conversation):
+    content = page(staff_client, conversation)
+    assert "<script>alert('x')</script>" not in content
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in content
+    assert "<strong>groceries</strong>" in content and "<strong>$412.37</strong>" in content
+    assert "<li>FreshMart</li>" in content
+    assert 'href="https://example.com/r?a=1&amp;b=2"' in content
+    assert 'href="javascript' not in content
+
+
+def test_step_through_turns(staff_client, conversation):
+    content = page(staff_client, conversation)
+    index = re.findall(r'<a href="#(turn-\d+)" class="turn-link', content)
+    assert index == ["turn-0", "turn-3", "turn-5"]
+    assert re.findall(r'class="turn-next" rel="next"', content) and len(
+        re.findall(r'<a href="#turn-\d+" class="turn-next"', content)) == 2
+    assert '<a href="#turn-0" class="turn-prev" rel="prev">' in content
+    assert '<a href="#turn-3" class="turn-next" rel="next">' in content
+    assert 'src="/static/studio/studio.js"' in content, "keyboard stepping (progressive enhancement)"
+
+
+def test_long_sessions_come_in_windows(staff_client, make_session, monkeypatch):
+    monkeypatch.setattr(selectors, "REPLAY_PAGE_MESSAGES", 5)
+    session = make_session(scope="long", turns=[Turn(f"question {n}", [Call(text=f"answer {n}")]) for n in range(6)])
+    first = page(staff_client, session)
+    assert re.findall(r'data-seq="(\d+)"', first) == ["0", "1", "2", "3"], "the window ends on a turn boundary"
+    assert '<a href="?from=4">Later messages' in first
+    second = staff_client.get(reverse("studio:replay", args=[session.pk]) + "?from=4").content.decode()
+    assert re.findall(r'data-seq="(\d+)"', second) == ["4", "5", "6", "7"]
+    assert "Earlier messages" in second
+
+
+def test_a_session_without_messages(staff_client, make_session):
+    session = make_session(scope="empty", turns=[])
+    assert "This session has no messages." in page(staff_client, session)
