@@ -22,6 +22,7 @@ install: $(STAMP)
 run: install
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py seed_store categories examples/seed/finance-categories.json
+	$(RUN_ENV) $(PY) manage.py generate_demo_data --scopes 40 --sessions 400 --usage-rows 2000
 	$(RUN_ENV) $(PY) manage.py demo_setup
 	$(RUN_ENV) $(VENV)/bin/daphne -b 127.0.0.1 -p 8000 amodal_site.asgi:application
 
