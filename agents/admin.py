@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from agents.models import Deployment, ModelPrice, Session
+from agents.models import Deployment, MemoryEntry, ModelPrice, Session
 from agents.pricing import PRICE_TABLE, price_from_table
 from scoping.models import display_scope
 from studio.formatting import format_cost, format_usd
@@ -112,3 +112,27 @@ class ModelPriceAdmin(admin.ModelAdmin):
             families = ", ".join(sorted(PRICE_TABLE))
             return f"none (the built-in table has: {families})"
         return f"{format_usd(price.input)} in / {format_usd(price.output)} out per Mtok"
+
+
+@admin.register(MemoryEntry)
+class MemoryEntryAdmin(admin.ModelAdmin):
+    """Operators may read and remove a scope's memory entries (e.g. on a user's request); the agent and
+    the API add them."""
+
+    list_display = ["content", "shown_scope", "created_at"]
+    search_fields = ["scope", "content"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["scope", "content", "created_at"]
+
+    def get_queryset(self, request):
+        return MemoryEntry.all_scopes.all()  # operator view across scopes
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="scope", ordering="scope")
+    def shown_scope(self, obj: MemoryEntry) -> str:
+        return display_scope(obj.scope)

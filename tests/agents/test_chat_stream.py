@@ -391,7 +391,7 @@ def test_chat_sync_returns_the_whole_answer(test_agent, chat, jwt_header, tool_c
     assert {"session_id", "response", "tool_calls", "usage"} <= set(body)
     session = Session.all_scopes.get(pk=body["session_id"])
     assert session.scope == "tenant-a"
-    assert body["response"] == 't_echo returned: {"q": "paris", "secret": "s3"}'
+    assert body["response"] == "t_echo returned: q paris, secret s3"
     call, = body["tool_calls"]
     assert call["tool_name"] == "t_echo"
     assert call["parameters"] == {"q": "paris", "secret": "[REDACTED]"}

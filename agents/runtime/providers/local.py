@@ -166,12 +166,53 @@ class LocalProvider:
         for result in results:
             name = uses.get(result["tool_use_id"], {}).get("name", "the tool")
             content = block_text(result["content"]) if not isinstance(result["content"], str) else result["content"]
-            content = " ".join(content.split())
+            content = " ".join(summarise_content(content).split())
             if len(content) > MAX_SUMMARY_CHARS:
                 content = content[:MAX_SUMMARY_CHARS] + "…"
             outcome = "failed" if result.get("is_error") else "returned"
             lines.append(f"{name} {outcome}: {content}")
         return Reply(" ".join(lines))
+
+
+def summarise_content(content: str) -> str:
+    """A JSON result in words (`HTTP 200; 10 transactions: …`); anything else as it is."""
+    try:
+        value = json.loads(content)
+    except (json.JSONDecodeError, TypeError):
+        return content
+    return summarise_value(value) if isinstance(value, (dict, list)) else content
+
+
+def summarise_value(value: Any) -> str:
+    if isinstance(value, dict) and set(value) == {"status", "data"}:
+        return f"HTTP {value['status']}; {summarise_value(value['data'])}"
+    if isinstance(value, list):
+        return summarise_items("items", value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, list):
+                return summarise_items(key, item)
+        return ", ".join(f"{key} {scalar_text(item)}" for key, item in list(value.items())[:6])
+    return scalar_text(value)
+
+
+def summarise_items(label: str, items: list[Any]) -> str:
+    if not items:
+        return f"no {label}"
+    shown = "; ".join(describe_item(item) for item in items[:3])
+    more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
+    return f"{len(items)} {label}: {shown}{more}"
+
+
+def describe_item(item: Any) -> str:
+    if isinstance(item, dict):
+        return " ".join(str(value) for key, value in item.items()
+                        if key != "id" and isinstance(value, (str, int, float)))[:100]
+    return scalar_text(item)
+
+
+def scalar_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)[:100]
 
 
 def command_reply(text: str, tools: dict[str, Any]) -> Reply | None:
