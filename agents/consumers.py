@@ -12,11 +12,11 @@ import asyncio
 import logging
 from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from agents.chat import ChatRun, prepare_chat
 from agents.runtime.events import event
+from amodal_site.db import db_call
 from amodal_site.errors import ApiError
 from scoping.authentication import Caller, authenticate_authorization
 
@@ -39,7 +39,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def authenticate(self, token: object) -> bool:
         try:
             header = f"Bearer {token}" if isinstance(token, str) and token else None
-            self.caller = await sync_to_async(authenticate_authorization)(header)
+            self.caller = await db_call(authenticate_authorization)(header)
         except ApiError as exc:
             await self.send_error(exc.code, exc.message)
             await self.close(code=UNAUTHORIZED_CLOSE_CODE)
@@ -80,7 +80,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def caller_without_token(self) -> Caller | None:
         try:
-            return await sync_to_async(authenticate_authorization)(None)
+            return await db_call(authenticate_authorization)(None)
         except ApiError as exc:
             await self.send_error(exc.code, exc.message)
             await self.close(code=UNAUTHORIZED_CLOSE_CODE)

@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import Length
@@ -25,6 +24,7 @@ from django.db.models.functions import Length
 from agents.agent_folder import AgentFolder, MemoryConfig
 from agents.models import MemoryEntry
 from agents.runtime.tools import Tool, ToolContext, ToolResult
+from amodal_site.db import db_call
 from amodal_site.errors import ApiError
 from scoping.context import active_scope, scope
 
@@ -236,7 +236,7 @@ def memory_tools(agent: AgentFolder) -> list[Tool]:
                 return run_action(action, arguments, context.agent.memory)
 
         try:
-            return ToolResult(await sync_to_async(work)())
+            return ToolResult(await db_call(work)())
         except ApiError as exc:
             return ToolResult(exc.message, is_error=True)
 

@@ -13,11 +13,11 @@ import time
 from typing import Any
 
 import requests
-from asgiref.sync import sync_to_async
 
 from agents.agent_folder import AgentFolder
 from agents.runtime.events import event, redact
 from agents.runtime.tools import Tool, ToolContext, ToolResult
+from amodal_site.db import db_call
 from connections import services
 from connections.access import INTENTS, decide, fingerprint
 from connections.credentials import UnresolvedCredential, resolve_reference
@@ -79,7 +79,7 @@ async def call_connection(context: ToolContext, arguments: dict[str, Any]) -> To
                       scope_context=dict(context.scope_context))
     call_fingerprint = fingerprint(spec.name, method, endpoint, params, data)
     if decision.action == "preview":
-        await sync_to_async(services.remember_preview)(
+        await db_call(services.remember_preview)(
             session_id=context.session_id, correlation_id=context.tool_id, connection=spec.name,
             method=method, endpoint=endpoint, fingerprint=call_fingerprint,
         )
@@ -96,10 +96,10 @@ async def call_connection(context: ToolContext, arguments: dict[str, Any]) -> To
         )
         return ToolResult(preview, extra_events=(confirmation,))
     if decision.action == "confirmed":
-        await sync_to_async(services.claim_approved_action)(
+        await db_call(services.claim_approved_action)(
             session_id=context.session_id, fingerprint=call_fingerprint
         )
-    await sync_to_async(apply_auth)(call, spec.auth, lambda ref: resolve_reference(ref, context.agent))
+    await db_call(apply_auth)(call, spec.auth, lambda ref: resolve_reference(ref, context.agent))
     started = time.monotonic()
     try:
         result = await asyncio.to_thread(send, call, base_url=spec.base_url, timeout=spec.timeout_seconds)

@@ -12,10 +12,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from agents.agent_folder import AgentFolder
 from agents.runtime.tools import Tool, ToolContext, ToolResult
+from amodal_site.db import db_call
 from amodal_site.errors import ApiError
 from scoping.context import scope
 from stores import selectors, services
@@ -178,7 +177,7 @@ async def run_in_scope(context: ToolContext, work: Callable[[], dict[str, Any]])
             return work()
 
     try:
-        payload = await sync_to_async(scoped)()
+        payload = await db_call(scoped)()
     except DocumentInvalid as exc:
         return ToolResult(f"The document was not written: {exc}", is_error=True)
     except ApiError as exc:

@@ -14,3 +14,8 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.scopetest"]
 
 # Hashing demo passwords slowly buys nothing in tests.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# In-process tests run each async test in its own event loop (asyncio.run), and a Redis channel layer's
+# connections belong to the loop that opened them: it would hang across loops. The Redis layer is
+# tested where it is used for real, in daphne processes started by tests/e2e (they read REDIS_URL).
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
