@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.browser import launched_chromium, save_screenshot  # noqa: E402
 from tests.e2e.live import (
-    REPO_ROOT,
     LiveServer,
     base_env,
     create_postgres_database,
@@ -25,10 +24,6 @@ from tests.e2e.live import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "admin-credential.png"
 ADMIN_USER = "ops-browser"
 ADMIN_PASSWORD = "ops-browser-" + secrets.token_hex(6)
 CREDENTIALS_KEY = Fernet.generate_key().decode()
@@ -60,21 +55,12 @@ def admin_server(tmp_path_factory) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def browser_page() -> Iterator:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                             timeout=PAGE_TIMEOUT_MS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            page.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
-            yield page
-        finally:
-            browser.close()
+    with launched_chromium(timeout=PAGE_TIMEOUT_MS) as browser:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
+        page.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
+        yield page
 
 
 def test_admin_adds_and_replaces_a_credential_without_ever_showing_it(admin_server, browser_page):
@@ -115,8 +101,7 @@ def test_admin_adds_and_replaces_a_credential_without_ever_showing_it(admin_serv
     replaced_html = page.content()
     assert first_value not in replaced_html and second_value not in replaced_html
     assert f"({len(second_value)} characters)" in replaced_html
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    save_screenshot(page, "admin-credential.png", full_page=True)
 
     history_html = page.goto(change_url.replace("/change/", "/history/")).text()
     assert first_value not in history_html and second_value not in history_html

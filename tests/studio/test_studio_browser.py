@@ -8,15 +8,13 @@ checked against plain SQL on that database. Screenshots of the main pages go to 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 
+from tests.browser import launched_chromium, save_screenshot  # noqa: E402
 from tests.e2e.live import (
-    REPO_ROOT,
     LiveDatabase,
     LiveServer,
     base_env,
@@ -31,18 +29,11 @@ from tests.e2e.live import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 USERNAME = "studio-admin"
 PASSWORD = "studio-browser-pw-4f8e"
-SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 VIEWPORT = {"width": 1400, "height": 900}
 TIMEOUT_MS = 15_000
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
 
 
 # --- the live server and its data -------------------------------------------------------------------------
@@ -75,11 +66,8 @@ def studio_server(studio_database, tmp_path_factory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -100,8 +88,7 @@ def page(browser, studio_server):
 
 
 def shoot(tab, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+    save_screenshot(tab, name, full_page=True)
 
 
 # --- reading the database directly ---------------------------------------------------------------------------

@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,19 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import launched_chromium
 from tests.e2e.conftest import live_database, live_server_factory  # noqa: F401  (fixtures reused here)
-from tests.e2e.live import REPO_ROOT, LiveServer
+from tests.e2e.live import LiveServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOT_DIR = REPO_ROOT / "docs" / "screenshots"
 DEFAULT_TIMEOUT_MS = 20_000
 
 
@@ -107,15 +96,8 @@ def widget_server(live_server_factory, host_pages) -> LiveServer:  # noqa: F811 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists() or not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (Python) is not installed")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
@@ -132,13 +114,3 @@ def page(browser):
     finally:
         context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
-
-
-def save_screenshot(page, name: str, tmp_path: Path, **kwargs) -> Path:
-    """A screenshot in the test's tmp dir; also in docs/screenshots/ when AMODAL_UPDATE_SCREENSHOTS=1."""
-    path = tmp_path / name
-    page.screenshot(path=str(path), **kwargs)
-    if os.environ.get("AMODAL_UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, SCREENSHOT_DIR / name)
-    return path

@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.browser import save_screenshot
 from tests.e2e.live import REPO_ROOT
-from tests.widget.conftest import save_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -418,7 +418,7 @@ def test_widget_without_a_scope_shows_scope_required(page, widget_server, host_p
     assert banner.locator(".amc-banner-action").is_hidden()  # nothing to retry: the page must pass a scope
     assert page.evaluate("() => window.hostErrors") == [{"kind": "http", "status": 400, "code": "scope_required"}]
     assert page.locator(".amc-msg-user.amc-msg-failed").count() == 1
-    save_screenshot(page, "widget-error.png", tmp_path, clip={"x": 0, "y": 0, "width": 1160, "height": 700})
+    save_screenshot(page, "widget-error.png", clip={"x": 0, "y": 0, "width": 1160, "height": 700})
 
 
 def test_stop_cancels_a_long_answer(page, widget_server):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.widget.conftest import save_screenshot
+from tests.browser import save_screenshot
 from tests.widget.test_widget_browser import GARCIA, OKAFOR, demo_send, household, open_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -23,4 +23,4 @@ def test_demo_page_screenshot(page, widget_server, tmp_path):
     demo_send(page, OKAFOR, "What do you remember?")
     assert household(page, GARCIA).locator(".amc-tool").count() >= 2
     assert "bike" not in household(page, OKAFOR).get_by_role("log").inner_text()
-    save_screenshot(page, "widget-demo.png", tmp_path, full_page=True)
+    save_screenshot(page, "widget-demo.png", full_page=True)
