@@ -13,21 +13,9 @@ from django.utils.html import format_html
 
 from agents.models import Deployment, MemoryEntry, ModelPrice, Session
 from agents.pricing import PRICE_TABLE, price_from_table
+from amodal_site.admin import ReadOnlyAdmin
 from scoping.models import display_scope
 from studio.formatting import format_cost, format_usd
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Viewable by staff with the view permission; never added, changed or deleted here."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Session)

@@ -27,15 +27,15 @@ import asyncio
 import json
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from benchmarks.server import fresh_postgres
 
 ACCOUNTS = 500
 OTHER_SCOPES = 20
@@ -78,20 +78,10 @@ def main() -> int:
     return 0
 
 
-@contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    import psycopg
-
+def fresh_database(server_url: str):
+    """A new database on the server of `server_url`, dropped at the end (see benchmarks.server)."""
     parts = urlsplit(server_url)
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    name = f"amodal_storebench_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return fresh_postgres(urlunsplit(parts._replace(path="/postgres")))
 
 
 def configure_django(database_url: str, agent_dir: Path) -> None:

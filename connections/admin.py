@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.db import transaction
 
+from amodal_site.admin import ReadOnlyAdmin
 from connections.models import CredentialChange, ScopedCredential
 from scoping.context import InvalidScope, validate_scope_id
 from scoping.models import display_scope
@@ -107,17 +108,8 @@ class ScopedCredentialAdmin(admin.ModelAdmin):
 
 
 @admin.register(CredentialChange)
-class CredentialChangeAdmin(admin.ModelAdmin):
+class CredentialChangeAdmin(ReadOnlyAdmin):
     list_display = ["at", "action", "key", "scope", "actor_name"]
     list_filter = ["action"]
     search_fields = ["scope", "key", "actor_name"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
