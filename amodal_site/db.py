@@ -5,6 +5,7 @@ chat stream or a WebSocket consumer: 200 open streams would hold 200 PostgreSQL 
 pooled connections would never go back to the pool. `db_call` closes the thread's connection after
 each step (with psycopg's pool, configured for PostgreSQL in settings, that returns it to the pool), so
 open streams share a bounded number of connections. Use it for every ORM call from async code.
+(SQLite connections are left open: they are local file handles, and reopening them per step is slow.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def db_call(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         finally:
-            if not connection.in_atomic_block:
+            if connection.vendor != "sqlite" and not connection.in_atomic_block:
                 connection.close()
 
     return sync_to_async(call_and_release)
