@@ -209,6 +209,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Chat, session history, stores and memory, partitioned by scope.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "amodal_site.schema.add_chat_endpoints",
+    ],
 }
 
 LOGGING = {

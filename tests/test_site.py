@@ -82,3 +82,15 @@ def test_a_bad_agent_folder_stops_start_up_with_a_clean_message(tmp_path):
     assert result.returncode == 2
     assert "amodal.json: version" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.django_db
+def test_openapi_schema_covers_every_json_endpoint(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    for path in ("/chat/stream", "/chat", "/chat/sync", "/sessions/{session_id}/cancel", "/sessions/history",
+                 "/sessions/history/{session_id}", "/api/stores", "/api/stores/{name}", "/api/stores/{name}/{key}",
+                 "/api/memory", "/api/memory/{entry_id}", "/health"):
+        assert path in schema["paths"], path
+    assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    chat = schema["paths"]["/chat/stream"]["post"]
+    assert set(chat["responses"]) >= {"200", "400", "401", "404", "409"}
