@@ -13,12 +13,8 @@ from tests.browser import launched_chromium, save_screenshot  # noqa: E402
 from tests.e2e.live import (
     LiveServer,
     base_env,
-    create_postgres_database,
-    create_sqlite_database,
-    drop_postgres_database,
-    migrate,
+    migrated_database,
     run_manage,
-    session_uses_postgres,
     start_server,
 )
 
@@ -33,24 +29,16 @@ PAGE_TIMEOUT_MS = 20_000
 @pytest.fixture(scope="module")
 def admin_server(tmp_path_factory) -> Iterator[LiveServer]:
     """daphne on a fresh migrated database with a superuser, and a known credentials key."""
-    if session_uses_postgres():
-        database = create_postgres_database()
-    else:
-        database = create_sqlite_database(tmp_path_factory.mktemp("admin-browser-db"))
-    server = None
-    try:
-        migrate(database)
+    with migrated_database(tmp_path_factory.mktemp("admin-browser-db")) as database:
         env = base_env(database.url, extra={"DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
                                             "AMODAL_CREDENTIALS_KEY": CREDENTIALS_KEY})
         run_manage(["createsuperuser", "--noinput", "--username", ADMIN_USER, "--email", "ops@example.com"], env)
         server = start_server(database, tmp_path_factory.mktemp("admin-browser-logs"),
                               extra_env={"AMODAL_CREDENTIALS_KEY": CREDENTIALS_KEY})
-        yield server
-    finally:
-        if server is not None:
+        try:
+            yield server
+        finally:
             server.stop()
-        if database.vendor == "postgresql":
-            drop_postgres_database(database)
 
 
 @pytest.fixture

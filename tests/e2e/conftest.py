@@ -22,12 +22,8 @@ import pytest
 from tests.e2e.live import (
     LiveDatabase,
     LiveServer,
-    create_postgres_database,
-    create_sqlite_database,
-    drop_postgres_database,
-    migrate,
+    migrated_database,
     session_redis_url,
-    session_uses_postgres,
     start_server,
 )
 
@@ -35,16 +31,7 @@ from tests.e2e.live import (
 @pytest.fixture(scope="module")
 def live_database(tmp_path_factory) -> Iterator[LiveDatabase]:
     """A migrated database for this test module's servers: PostgreSQL when the session runs on it."""
-    if session_uses_postgres():
-        database = create_postgres_database()
-        try:
-            migrate(database)
-            yield database
-        finally:
-            drop_postgres_database(database)
-    else:
-        database = create_sqlite_database(tmp_path_factory.mktemp("e2e-db"))
-        migrate(database)
+    with migrated_database(tmp_path_factory.mktemp("e2e-db")) as database:
         yield database
 
 

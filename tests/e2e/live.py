@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,6 +233,19 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(STOP_TIMEOUT_SECONDS)
+
+
+@contextmanager
+def migrated_database(sqlite_dir: Path) -> Iterator[LiveDatabase]:
+    """A fresh migrated database for live servers: PostgreSQL when the session runs on it (dropped at
+    the end), else a SQLite file in `sqlite_dir`."""
+    database = create_postgres_database() if session_uses_postgres() else create_sqlite_database(sqlite_dir)
+    try:
+        migrate(database)
+        yield database
+    finally:
+        if database.vendor == "postgresql":
+            drop_postgres_database(database)
 
 
 def daphne_command(port: int) -> list[str]:

@@ -18,12 +18,8 @@ from tests.e2e.live import (
     LiveDatabase,
     LiveServer,
     base_env,
-    create_postgres_database,
-    create_sqlite_database,
-    drop_postgres_database,
-    migrate,
+    migrated_database,
     run_manage,
-    session_uses_postgres,
     start_server,
 )
 
@@ -41,20 +37,12 @@ TIMEOUT_MS = 15_000
 
 @pytest.fixture(scope="module")
 def studio_database(tmp_path_factory) -> Iterator[LiveDatabase]:
-    if session_uses_postgres():
-        database = create_postgres_database()
-    else:
-        database = create_sqlite_database(tmp_path_factory.mktemp("studio-browser-db"))
-    try:
-        migrate(database)
+    with migrated_database(tmp_path_factory.mktemp("studio-browser-db")) as database:
         run_manage(["generate_demo_data", "--scopes", "60", "--sessions", "700", "--usage-rows", "3500",
                     "--days", "45", "--seed", "42"], base_env(database.url))
         run_manage(["createsuperuser", "--noinput", "--username", USERNAME, "--email", "ops@example.com"],
                    base_env(database.url, extra={"DJANGO_SUPERUSER_PASSWORD": PASSWORD}))
         yield database
-    finally:
-        if database.vendor == "postgresql":
-            drop_postgres_database(database)
 
 
 @pytest.fixture(scope="module")
