@@ -22,8 +22,9 @@ class ScopeAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "scope_id", "shared_write", "created_at", "last_used_at", "active"]
-    list_filter = ["shared_write"]
+    list_display = ["name", "prefix", "scope_id", "shared_write", "manage_credentials", "created_at",
+                    "last_used_at", "active"]
+    list_filter = ["shared_write", "manage_credentials"]
     search_fields = ["name", "prefix", "scope_id"]
     actions = ["revoke"]
 
@@ -33,8 +34,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["name", "scope_id", "shared_write"]
-        return ["name", "prefix", "scope_id", "shared_write", "created_at", "last_used_at", "revoked_at"]
+            return ["name", "scope_id", "shared_write", "manage_credentials"]
+        return ["name", "prefix", "scope_id", "shared_write", "manage_credentials", "created_at", "last_used_at",
+                "revoked_at"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -45,7 +47,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        new_key = create_api_key(name=obj.name, scope_id=obj.scope_id or None, shared_write=obj.shared_write)
+        new_key = create_api_key(name=obj.name, scope_id=obj.scope_id or None, shared_write=obj.shared_write,
+                                 manage_credentials=obj.manage_credentials)
         obj.pk = new_key.api_key.pk
         obj.refresh_from_db()
         self.message_user(

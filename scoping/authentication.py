@@ -8,7 +8,7 @@ without credentials is accepted as an anonymous caller that may choose its scope
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,11 +33,18 @@ class Caller:
     api_key_id: int | None = None
     api_key_scope_id: str | None = None
     shared_write: bool = False
-    extra: dict = field(default_factory=dict)
+    manage_credentials: bool = False
+    expires_at: int | None = None  # a JWT's `exp` (seconds since the epoch)
 
     @property
     def is_trusted_server(self) -> bool:
         return self.kind == "api_key"
+
+    @property
+    def may_choose_scope(self) -> bool:
+        """Only a trusted server, an operator's session or open development mode names the scope in the
+        request; an end user's token carries it in its claims."""
+        return self.kind in ("api_key", "staff", "open")
 
     # DRF treats the authenticated "user" as truthy and asks is_authenticated.
     @property
@@ -70,6 +77,8 @@ def string_map(value: object) -> dict[str, str] | None:
 
 
 def caller_from_jwt(raw_token: str) -> Caller:
+    """A JWT caller acts only in the scope its claims name: an absent or null `scope_id` is the global
+    scope, never "whatever the body says" (SPEC §2, fail closed)."""
     try:
         claims = token_backend().decode(raw_token, verify=True)
     except TokenBackendError:
@@ -77,19 +86,25 @@ def caller_from_jwt(raw_token: str) -> Caller:
     if "exp" not in claims:
         raise unauthorized("The token has no expiry (exp claim).")
     scope_id = claims.get("scope_id")
-    if scope_id is not None:
-        try:
-            validate_scope_id(scope_id)
-        except InvalidScope:
-            raise unauthorized("The token's scope_id claim is not a valid scope id.")
-    context = claims.get("scopeContext")
-    if context is not None and string_map(context) is None:
+    if scope_id is None:
+        scope_id = GLOBAL_SCOPE
+    try:
+        validate_scope_id(scope_id)
+    except InvalidScope:
+        raise unauthorized("The token's scope_id claim is not a valid scope id.")
+    raw_context = claims.get("scopeContext")
+    context = {} if raw_context is None else string_map(raw_context)
+    if context is None:
         raise unauthorized("The token's scopeContext claim must map strings to strings.")
+    sub = claims.get("sub", "")
+    if not isinstance(sub, str):
+        raise unauthorized("The token's sub claim must be a string.")
     return Caller(
         kind="jwt",
-        sub=str(claims.get("sub", "")),
+        sub=sub,
         claims_scope_id=scope_id,
-        claims_context=context if scope_id is not None or context is not None else None,
+        claims_context=context,
+        expires_at=int(claims["exp"]),
     )
 
 
@@ -104,6 +119,7 @@ def caller_from_api_key(raw_key: str) -> Caller:
         api_key_id=api_key.pk,
         api_key_scope_id=api_key.scope_id,
         shared_write=api_key.shared_write,
+        manage_credentials=api_key.manage_credentials,
     )
 
 
@@ -123,11 +139,10 @@ def authenticate_authorization(header_value: str | None) -> Caller:
 
 
 def resolve_scope(caller: Caller, body_scope_id: object, body_context: object) -> ResolvedScope:
-    """Claims replace the body whole; a body that disagrees with a JWT is ignored, never an error."""
-    if caller.claims_scope_id is not None:
-        return ResolvedScope(caller.claims_scope_id, dict(caller.claims_context or {}))
-    if caller.claims_context is not None:
-        return ResolvedScope(GLOBAL_SCOPE, dict(caller.claims_context))
+    """A JWT's claims decide its scope, whatever the body says (a body that disagrees is ignored, never an
+    error). Only callers that may choose (an API key, a staff session, open mode) read the body."""
+    if not caller.may_choose_scope:
+        return ResolvedScope(caller.claims_scope_id or GLOBAL_SCOPE, dict(caller.claims_context or {}))
     if body_scope_id is None or body_scope_id == GLOBAL_SCOPE:
         scope_id = caller.api_key_scope_id or GLOBAL_SCOPE
     else:

@@ -109,6 +109,9 @@ class ApiKey(models.Model):
         help_text="Restrict the key to this one scope (empty: any scope, given in the request body).",
     )
     shared_write = models.BooleanField(default=False, help_text="May write documents in shared stores.")
+    manage_credentials = models.BooleanField(
+        default=False, help_text="May set, list and delete per-scope credentials through /api/credentials."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -35,7 +35,9 @@ class NewApiKey:
     raw_key: str  # shown once, never stored
 
 
-def create_api_key(*, name: str, scope_id: str | None = None, shared_write: bool = False) -> NewApiKey:
+def create_api_key(
+    *, name: str, scope_id: str | None = None, shared_write: bool = False, manage_credentials: bool = False
+) -> NewApiKey:
     if scope_id is not None:
         validate_scope_id(scope_id)
     raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
@@ -46,6 +48,7 @@ def create_api_key(*, name: str, scope_id: str | None = None, shared_write: bool
             key_digest=digest_api_key(raw_key),
             scope_id=scope_id,
             shared_write=shared_write,
+            manage_credentials=manage_credentials,
         )
     return NewApiKey(api_key=api_key, raw_key=raw_key)
 
