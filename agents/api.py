@@ -13,6 +13,7 @@ from agents.agent_folder import current_agent
 from agents.chat import StrictCharField, resolve_agent_scope
 from scoping.authentication import BearerAuthentication
 from scoping.context import scope
+from scoping.permissions import OperatorPermissions
 
 
 class ScopedAPIView(APIView):
@@ -20,7 +21,9 @@ class ScopedAPIView(APIView):
     requireScope, and runs the handler inside that scope."""
 
     authentication_classes = [BearerAuthentication]
-    permission_classes: list = []
+    permission_classes = [OperatorPermissions]
+    # What a staff session needs besides studio.view_studio for reads (scoping.permissions).
+    operator_permissions: dict[str, tuple[str, ...]] = {}
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
@@ -66,6 +69,8 @@ class SessionHistoryList(ScopedAPIView):
 
 
 class SessionHistoryDetail(ScopedAPIView):
+    operator_permissions = {"PATCH": ("agents.change_session",), "DELETE": ("agents.delete_session",)}
+
     @extend_schema(parameters=[SCOPE_PARAM],
                    responses={200: inline_serializer("SessionDetail", {"id": serializers.CharField()})})
     def get(self, request: Request, session_id: str) -> Response:

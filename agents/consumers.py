@@ -3,13 +3,19 @@
 Auth: a `token` query parameter, or a first message `{"type": "auth", "token": ...}`. Then
 `{"type": "message", "message", "session_id"?, "scope_id"?, "context"?}` starts a message and
 `{"type": "cancel"}` stops the running one. Errors before a message starts are sent as
-`{"type": "error", "code", "message", "timestamp"}`.
+`{"type": "error", "code", "message", "timestamp"}`; a frame that is not a JSON object (binary, bad JSON,
+nested too deep) is such an error too, and the socket stays open.
+
+A JWT caller's socket is closed with 4401 once the token expires; a message already running finishes
+first. Sending `{"type": "auth"}` with a fresh token before then keeps the socket open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -25,10 +31,47 @@ logger = logging.getLogger(__name__)
 UNAUTHORIZED_CLOSE_CODE = 4401
 
 
+MAX_FRAME_DEPTH = 64
+
+
+class FrameRefused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def json_depth_ok(value: object, limit: int = MAX_FRAME_DEPTH) -> bool:
+    """True when `value` nests no deeper than `limit` (iterative: a hostile frame cannot blow the stack)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return False
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return True
+
+
+def decode_frame(text_data: str | None, bytes_data: bytes | None) -> dict:
+    if text_data is None:
+        raise FrameRefused("invalid_json", "Frames must be JSON text, not binary.")
+    try:
+        content = json.loads(text_data)
+    except (json.JSONDecodeError, RecursionError):
+        raise FrameRefused("invalid_json", "The frame is not valid JSON.")
+    if not json_depth_ok(content):
+        raise FrameRefused("invalid_json", f"The frame nests deeper than {MAX_FRAME_DEPTH} levels.")
+    if not isinstance(content, dict):
+        raise FrameRefused("validation_error", "A frame must be a JSON object whose type is 'auth', 'message' or "
+                                              "'cancel'.")
+    return content
+
+
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     caller: Caller | None = None
     run: ChatRun | None = None
     forwarder: asyncio.Task | None = None
+    expiry: asyncio.Task | None = None
 
     async def connect(self) -> None:
         await self.accept()
@@ -44,14 +87,43 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error(exc.code, exc.message)
             await self.close(code=UNAUTHORIZED_CLOSE_CODE)
             return False
+        self.watch_expiry()
         await self.send_json(event("auth_ok"))
         return True
+
+    def watch_expiry(self) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
+        if self.caller is not None and self.caller.expires_at is not None:
+            self.expiry = asyncio.create_task(self.close_at_expiry(self.caller.expires_at))
+
+    def token_expired(self) -> bool:
+        return self.caller is not None and self.caller.expires_at is not None and time.time() >= self.caller.expires_at
+
+    async def close_at_expiry(self, expires_at: int) -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        if self.forwarder is not None and not self.forwarder.done():
+            await asyncio.wait([self.forwarder])  # the running message finishes first
+        await self.close_expired()
+
+    async def close_expired(self) -> None:
+        await self.send_error("token_expired", "The token has expired; reconnect with a fresh one.")
+        await self.close(code=UNAUTHORIZED_CLOSE_CODE)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        try:
+            content = decode_frame(text_data, bytes_data)
+        except FrameRefused as exc:
+            await self.send_error(exc.code, str(exc))
+            return
+        await self.receive_json(content)
 
     async def send_error(self, code: str, message: str) -> None:
         await self.send_json(event("error", code=code, message=message))
 
     async def receive_json(self, content, **kwargs) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
+        kind = content.get("type")
         if kind == "auth":
             await self.authenticate(content.get("token"))
         elif kind == "message":
@@ -67,6 +139,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.caller = await self.caller_without_token()
             if self.caller is None:
                 return
+        if self.token_expired():
+            await self.close_expired()
+            return
         if self.forwarder is not None and not self.forwarder.done():
             await self.send_error("session_busy", "A message is still running on this connection.")
             return
@@ -91,6 +166,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(item)
 
     async def disconnect(self, code) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
         if self.run is not None:
             await self.run.abandon()
         if self.forwarder is not None:

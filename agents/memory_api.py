@@ -39,6 +39,8 @@ class MemoryAddSerializer(serializers.Serializer):
 
 
 class MemoryList(ScopedAPIView):
+    operator_permissions = {"POST": ("agents.add_memoryentry",)}
+
     @extend_schema(
         operation_id="memory_list",
         parameters=[OpenApiParameter("query", str, description="Search: best matches first."), SCOPE_PARAM],
@@ -70,6 +72,8 @@ class MemoryList(ScopedAPIView):
 
 
 class MemoryEntryDetail(ScopedAPIView):
+    operator_permissions = {"DELETE": ("agents.delete_memoryentry",)}
+
     @extend_schema(operation_id="memory_remove", parameters=[SCOPE_PARAM],
                    responses={200: inline_serializer("MemoryOk", {"ok": serializers.BooleanField()}), 404: ERROR})
     def delete(self, request: Request, entry_id: str) -> Response:

@@ -7,8 +7,8 @@
   credentials, so `*` is safe here; the API itself answers CORS only for AMODAL_ALLOWED_ORIGINS.
 - `/widget/demo/` is a host page with two demo households side by side, each widget with its own scope,
   context and server-minted token; `/widget/demo/token?household=...` mints a fresh short-lived token
-  for `getToken`. Both exist only when DEBUG or AMODAL_DEMO_API is on, and mint for the two demo
-  households only.
+  for `getToken`. Both mint tokens for anyone who asks, so they exist only when DEBUG is on (never in
+  production, whatever AMODAL_DEMO_API says), and mint for the two demo households only.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def widget_asset(request: HttpRequest, filename: str) -> HttpResponse:
 
 
 def require_demo() -> None:
-    if not (settings.DEBUG or settings.AMODAL_DEMO_API):
+    if not settings.DEBUG:
         raise Http404("The widget demo is served in development only.")
 
 

@@ -8,9 +8,10 @@ without credentials is accepted as an anonymous caller that may choose its scope
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -35,6 +36,8 @@ class Caller:
     shared_write: bool = False
     manage_credentials: bool = False
     expires_at: int | None = None  # a JWT's `exp` (seconds since the epoch)
+    # The Django user behind a staff session (its permissions decide what it may do: scoping.permissions).
+    staff_user: Any = field(default=None, compare=False, repr=False)
 
     @property
     def is_trusted_server(self) -> bool:
@@ -62,12 +65,21 @@ def unauthorized(message: str, code: str = "invalid_token") -> ApiError:
     return ApiError(401, code, message)
 
 
-@lru_cache(maxsize=1)
 def token_backend() -> TokenBackend:
-    if settings.AMODAL_JWT_ALGORITHM == "HS256":
-        return TokenBackend(settings.AMODAL_JWT_ALGORITHM, signing_key=settings.AMODAL_JWT_SECRET)
-    public_key = Path(settings.AMODAL_JWT_PUBLIC_KEY_FILE).read_text()
-    return TokenBackend(settings.AMODAL_JWT_ALGORITHM, signing_key=None, verifying_key=public_key)
+    return _token_backend(settings.AMODAL_JWT_ALGORITHM, settings.AMODAL_JWT_SECRET,
+                          settings.AMODAL_JWT_PUBLIC_KEY_FILE, settings.AMODAL_JWT_AUDIENCE or None,
+                          settings.AMODAL_JWT_ISSUER or None)
+
+
+@lru_cache(maxsize=4)
+def _token_backend(algorithm: str, secret: str, public_key_file: str, audience: str | None,
+                   issuer: str | None) -> TokenBackend:
+    """Built once per configuration. With an audience or issuer configured, PyJWT refuses a token that
+    lacks that `aud` / `iss` claim or carries another."""
+    if algorithm == "HS256":
+        return TokenBackend(algorithm, signing_key=secret, audience=audience, issuer=issuer)
+    public_key = Path(public_key_file).read_text()
+    return TokenBackend(algorithm, signing_key=None, verifying_key=public_key, audience=audience, issuer=issuer)
 
 
 def string_map(value: object) -> dict[str, str] | None:
@@ -169,7 +181,7 @@ class BearerAuthentication(authentication.BaseAuthentication):
         header = request.META.get("HTTP_AUTHORIZATION")
         if not header and user is not None and user.is_authenticated and user.is_staff:
             authentication.SessionAuthentication().enforce_csrf(request)
-            caller = Caller(kind="staff", sub=f"staff:{user.get_username()}", shared_write=True)
+            caller = Caller(kind="staff", sub=f"staff:{user.get_username()}", shared_write=True, staff_user=user)
             return caller, caller
         caller = authenticate_authorization(header)
         return caller, caller

@@ -39,4 +39,8 @@ def mint_token(
         "exp": int((now + timedelta(seconds=ttl_seconds)).timestamp()),
         "jti": uuid.uuid4().hex,
     }
+    if settings.AMODAL_JWT_AUDIENCE:
+        claims["aud"] = settings.AMODAL_JWT_AUDIENCE
+    if settings.AMODAL_JWT_ISSUER:
+        claims["iss"] = settings.AMODAL_JWT_ISSUER
     return jwt.encode(claims, signing_key(private_key_file), algorithm=settings.AMODAL_JWT_ALGORITHM)

@@ -110,7 +110,12 @@ class StoreList(StoreAPIView):
         ]})
 
 
+WRITE_DOCUMENTS = ("stores.add_storedocument", "stores.change_storedocument")
+
+
 class StoreDocuments(StoreAPIView):
+    operator_permissions = {"POST": WRITE_DOCUMENTS}
+
     @extend_schema(
         operation_id="store_documents_query",
         parameters=[
@@ -162,6 +167,8 @@ class StoreDocuments(StoreAPIView):
 
 
 class StoreDocumentDetail(StoreAPIView):
+    operator_permissions = {"PUT": WRITE_DOCUMENTS, "DELETE": ("stores.delete_storedocument",)}
+
     @extend_schema(operation_id="store_document_get", parameters=[SCOPE_PARAM], responses={200: DOCUMENT, 404: ERROR})
     def get(self, request: Request, name: str, key: str) -> Response:
         document = self.handle_scoped(selectors.get_document, definition=self.definition, key=key)

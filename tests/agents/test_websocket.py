@@ -343,3 +343,110 @@ def test_require_scope_refuses_a_message_and_writes_nothing(tmp_path, use_agent,
     assert error["code"] == "scope_required"
     assert quiet
     assert_nothing_written()
+
+
+# --- Frames that are not JSON objects, and token expiry (SPEC §2, §3) -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("send", "code"),
+    [
+        ({"text_data": "not json"}, "invalid_json"),
+        ({"text_data": "{\"type\": \"message\", \"message\": \"hi\""}, "invalid_json"),
+        ({"bytes_data": b"\x00\x01binary"}, "invalid_json"),
+        ({"text_data": "[" * 100_000 + "]" * 100_000}, "invalid_json"),
+        ({"text_data": "{\"a\":" * 65 + "1" + "}" * 65}, "invalid_json"),
+        ({"text_data": "\"a string\""}, "validation_error"),
+        ({"text_data": "null"}, "validation_error"),
+    ],
+    ids=["text", "truncated", "binary", "deep-100000", "deep-65", "string", "null"],
+)
+@pytest.mark.django_db(transaction=True)
+def test_frames_that_are_not_json_objects_get_an_error_and_the_socket_stays_open(test_agent, send, code):
+    token = mint_token(scope_id="tenant-a")
+
+    async def talk():
+        communicator = await connect(f"/ws/chat?token={token}")
+        await communicator.receive_json_from(timeout=TIMEOUT)  # auth_ok
+        await communicator.send_to(**send)
+        error = await communicator.receive_json_from(timeout=TIMEOUT)
+        await communicator.send_json_to({"type": "message", "message": "/say still here"})
+        events = await receive_until_done(communicator)
+        await communicator.disconnect()
+        return error, events
+
+    error, events = asyncio.run(talk())
+    assert error["type"] == "error" and error["code"] == code
+    assert error["message"]
+    assert events[-1] == {**events[-1], "type": "done", "reason": "model_stop"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_token_closes_the_socket_with_4401_after_the_running_message(test_agent):
+    token = mint_token(scope_id="tenant-a", ttl_seconds=1)
+
+    async def talk():
+        communicator = await connect(f"/ws/chat?token={token}")
+        assert (await communicator.receive_json_from(timeout=TIMEOUT))["type"] == "auth_ok"
+        await communicator.send_json_to({"type": "message", "message": "/slow 250 one two three four five six"})
+        events = await receive_until_done(communicator)
+        expired = await communicator.receive_json_from(timeout=TIMEOUT)
+        code = await expect_close(communicator)
+        return events, expired, code
+
+    events, expired, code = asyncio.run(talk())
+    # The message outlived the token (6 words x 250 ms > 1 s) and still finished whole.
+    assert events[-1]["reason"] == "model_stop"
+    assert "".join(e["content"] for e in events if e["type"] == "text_delta").split() == [
+        "one", "two", "three", "four", "five", "six"]
+    assert expired["type"] == "error" and expired["code"] == "token_expired"
+    assert code == 4401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_idle_socket_is_closed_when_its_token_expires(test_agent):
+    token = mint_token(scope_id="tenant-a", ttl_seconds=1)
+
+    async def talk():
+        communicator = await connect()
+        await communicator.send_json_to({"type": "auth", "token": token})
+        assert (await communicator.receive_json_from(timeout=TIMEOUT))["type"] == "auth_ok"
+        expired = await communicator.receive_json_from(timeout=TIMEOUT)
+        return expired, await expect_close(communicator)
+
+    expired, code = asyncio.run(talk())
+    assert expired["code"] == "token_expired"
+    assert code == 4401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fresh_token_sent_before_expiry_keeps_the_socket_open(test_agent):
+    short = mint_token(scope_id="tenant-a", ttl_seconds=1)
+    fresh = mint_token(scope_id="tenant-a", ttl_seconds=3600)
+
+    async def talk():
+        communicator = await connect(f"/ws/chat?token={short}")
+        await communicator.receive_json_from(timeout=TIMEOUT)
+        await communicator.send_json_to({"type": "auth", "token": fresh})
+        assert (await communicator.receive_json_from(timeout=TIMEOUT))["type"] == "auth_ok"
+        await asyncio.sleep(1.5)  # past the first token's expiry
+        await communicator.send_json_to({"type": "message", "message": "/say still open"})
+        events = await receive_until_done(communicator)
+        await communicator.disconnect()
+        return events
+
+    events = asyncio.run(talk())
+    assert events[-1]["reason"] == "model_stop"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_api_key_socket_has_no_expiry(test_agent):
+    raw_key = create_api_key(name="server").raw_key
+
+    async def talk():
+        communicator = await connect(f"/ws/chat?token={quote(raw_key)}")
+        await communicator.receive_json_from(timeout=TIMEOUT)
+        assert await communicator.receive_nothing(timeout=1.2)
+        await communicator.disconnect()
+
+    asyncio.run(talk())

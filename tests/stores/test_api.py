@@ -29,7 +29,13 @@ def error_code(response):
 
 @pytest.fixture
 def staff_user(django_user_model):
-    return django_user_model.objects.create_user("operator", password="pw", is_staff=True)
+    """An operator allowed to write documents (a staff flag alone allows nothing: scoping.permissions)."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("operator", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="stores", codename__in=["add_storedocument", "change_storedocument"]))
+    return user
 
 
 def test_put_then_get_a_document(client, store_agent, jwt_header):

@@ -14,6 +14,12 @@ from scoping.authentication import caller_from_jwt
 HOUSEHOLDS = ("household-garcia", "household-okafor")
 
 
+@pytest.fixture(autouse=True)
+def development(settings):
+    """The demo exists with DEBUG on (pytest-django turns DEBUG off for tests)."""
+    settings.DEBUG = True
+
+
 def claims(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
@@ -64,9 +70,12 @@ def test_token_endpoint_mints_for_the_demo_households_only(client, household):
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_demo_is_absent_outside_development(client, settings):
+@pytest.mark.parametrize("demo_api", [False, True])
+def test_demo_is_absent_outside_development(client, settings, demo_api):
+    # Anonymous token minting in production would hand out tenants' tokens: DEBUG only, even when the
+    # demo finance API is switched on.
     settings.DEBUG = False
-    settings.AMODAL_DEMO_API = False
+    settings.AMODAL_DEMO_API = demo_api
     assert client.get("/widget/demo/").status_code == 404
     assert client.get("/widget/demo/token?household=household-garcia").status_code == 404
     # The widget's files are the product, not the demo: still served.
