@@ -162,6 +162,10 @@ else:
     if not AMODAL_JWT_PUBLIC_KEY_FILE:
         raise ImproperlyConfigured(f"{AMODAL_JWT_ALGORITHM} needs AMODAL_JWT_PUBLIC_KEY_FILE.")
 
+# When set, every JWT must carry this `aud` / `iss` claim (SPEC §2); mint_token adds them.
+AMODAL_JWT_AUDIENCE = os.environ.get("AMODAL_JWT_AUDIENCE", "").strip()
+AMODAL_JWT_ISSUER = os.environ.get("AMODAL_JWT_ISSUER", "").strip()
+
 # Fernet key for ScopedCredential values at rest. The development key is derived from SECRET_KEY.
 AMODAL_CREDENTIALS_KEY = os.environ.get("AMODAL_CREDENTIALS_KEY", "")
 if not AMODAL_CREDENTIALS_KEY and not DEBUG:
