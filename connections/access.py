@@ -8,9 +8,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-from urllib.parse import unquote
 
-from connections.outbound import MUTATING_METHODS, CallRefused
+from connections.outbound import MUTATING_METHODS, CallRefused, decoded_forms, normalised_path
 from connections.specs import AccessRule, ConnectionSpec
 
 INTENTS = ("read", "write", "confirmed_write")
@@ -26,13 +25,16 @@ def pattern_regex(path_pattern: str) -> re.Pattern:
 
 
 def path_forms(endpoint: str) -> set[str]:
-    """The path as written and as the API will see it once percent-decoding is done (the HTTP client
-    decodes %61 to `a`, many servers decode %2F to `/`), so an encoded path cannot dodge a rule."""
-    path = endpoint.split("?", 1)[0]
-    decoded = path
-    for _ in range(3):
-        decoded = unquote(decoded)
-    return {path, decoded}
+    """Every path the API may route the endpoint to: as written, after each round of percent-decoding
+    (the HTTP client decodes %61 to `a`, many servers decode %2F to `/`), and each of those normalised
+    (`;` parameters dropped, empty and dot segments resolved: `/transfers;x`, `/transfers/;x` and
+    `/;x/transfers` are `/transfers` to many servers). A rule matching any of them applies, so neither an
+    encoding nor a path parameter dodges it. Such an endpoint is still sent as written: whatever the API
+    makes of it, the rule has been applied."""
+    forms: set[str] = set()
+    for form in decoded_forms(endpoint.split("?", 1)[0]):
+        forms.update((form, normalised_path(form)))
+    return forms
 
 
 def matching_rule(spec: ConnectionSpec, method: str, endpoint: str) -> AccessRule | None:

@@ -32,6 +32,9 @@ MUTATING_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 ALLOWED_METHODS = {"GET", "HEAD", *MUTATING_METHODS}
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.-]+)\}")
 FORBIDDEN_IN_ENDPOINT = re.compile(r"[\\@\s\x00-\x1f\x7f#]")
+# C0 and C1 control characters (NUL, VT, NEL, ...), DEL, and the Unicode line and paragraph separators.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_DECODE_ROUNDS = 5
 
 
 class CallRefused(Exception):
@@ -54,28 +57,76 @@ def check_endpoint(endpoint: object) -> str:
         raise CallRefused("endpoint must be a path such as /transactions.")
     if not endpoint.startswith("/") or endpoint.startswith("//"):
         raise CallRefused("endpoint must be a path starting with a single '/', not a URL.")
-    decoded = endpoint
-    for _ in range(3):  # catch %2e%2e and double encoding
-        decoded = unquote(decoded)
-    path = decoded.split("?", 1)[0]
-    if FORBIDDEN_IN_ENDPOINT.search(endpoint) or FORBIDDEN_IN_ENDPOINT.search(decoded):
+    forms = decoded_forms(endpoint)  # catches %2e%2e and double encoding
+    if any(FORBIDDEN_IN_ENDPOINT.search(form) for form in forms):
         raise CallRefused("endpoint contains characters that are not allowed (\\, @, #, spaces or control characters).")
-    if "://" in decoded or path.startswith("//") or "//" in path:
+    paths = [form.split("?", 1)[0] for form in forms]
+    if any("://" in form for form in forms) or any("//" in path for path in paths):
         raise CallRefused("endpoint must stay on the connection's host.")
-    if any(segment in ("..", ".") for segment in path.split("/")):
+    if has_dot_segment(endpoint.split("?", 1)[0]):
         raise CallRefused("endpoint must not contain '.' or '..' segments.")
     return endpoint
 
 
+def decoded_forms(path: str) -> list[str]:
+    """`path` as written, then after each round of percent-decoding until nothing changes: a proxy may
+    decode once and the API again, so every form must be safe. Refused when still encoded after
+    MAX_DECODE_ROUNDS rounds."""
+    forms = [path]
+    for _ in range(MAX_DECODE_ROUNDS):
+        decoded = unquote(forms[-1])
+        if decoded == forms[-1]:
+            return forms
+        forms.append(decoded)
+    raise CallRefused("The path is percent-encoded too many times over and was refused.")
+
+
+def path_segments(path: str) -> list[str]:
+    """The segments a lenient server sees: backslashes as slashes and `;` parameters dropped
+    (`/a/..;x/b` is `/a/../b` to Tomcat and friends)."""
+    return [segment.split(";", 1)[0] for segment in path.replace("\\", "/").split("/")]
+
+
+def has_dot_segment(path: str) -> bool:
+    return any(segment in (".", "..") for form in decoded_forms(path) for segment in path_segments(form))
+
+
+def normalised_path(path: str) -> str:
+    """`path` (one decoded form) as such a server resolves it: empty segments merged, `.` and `..`
+    resolved (posixpath-style), no trailing slash."""
+    resolved: list[str] = []
+    for segment in path_segments(path):
+        if segment == "..":
+            if resolved:
+                resolved.pop()
+        elif segment not in ("", "."):
+            resolved.append(segment)
+    return "/" + "/".join(resolved)
+
+
+def stays_under(path: str, base_path: str) -> bool:
+    """Whether `path` is `base_path` or below it in every decoded form, as written and normalised (each
+    form compared with the base decoded as many times)."""
+    try:
+        forms, base_forms = decoded_forms(path), decoded_forms(base_path)
+    except CallRefused:
+        return False
+    for depth, form in enumerate(forms):
+        base = base_forms[min(depth, len(base_forms) - 1)]
+        for candidate, prefix in ((form, base), (normalised_path(form), normalised_path(base))):
+            if not (candidate.rstrip("/") + "/").startswith(prefix.rstrip("/") + "/"):
+                return False
+    return True
+
+
 def same_origin(url: str, base_url: str) -> bool:
     target, base = urlsplit(url), urlsplit(base_url)
-    base_path = base.path.rstrip("/") + "/"
     return (
         target.scheme == base.scheme
         and target.hostname == base.hostname
         and (target.port or default_port(target.scheme)) == (base.port or default_port(base.scheme))
         and target.username is None
-        and (target.path.rstrip("/") + "/").startswith(base_path)
+        and stays_under(target.path, base.path)
     )
 
 
@@ -83,9 +134,18 @@ def default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
-def checked_value(value: str, where: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise CallRefused(f"The value for {where} contains a line break and was refused.")
+def checked_value(value: str, where: str, *, header: bool = False) -> str:
+    """Refuse what could split or smuggle a header (or confuse the API): control characters anywhere,
+    and in a header anything http.client cannot encode (it sends Latin-1). Never quotes the value."""
+    if CONTROL_CHARACTER.search(value):
+        raise CallRefused(f"The value for {where} contains a line break or another control character and was refused.")
+    if header and not value.isascii():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise CallRefused(
+                f"The value for {where} has characters that an HTTP header cannot carry (only Latin-1) and was refused."
+            )
     return value
 
 
@@ -117,13 +177,14 @@ def build_call(
                     "the call was not sent."
                 )
             continue
-        value = checked_value(value, f"context key '{rule.key}'")
+        value = checked_value(value, f"context key '{rule.key}'", header=rule.location == "header")
         path, body = inject(rule, value, path, query_params, headers, body, method)
     unfilled = PLACEHOLDER.findall(path)
     if unfilled:
         raise CallRefused(f"endpoint still has placeholders: {', '.join(unfilled)}.")
-    if any(segment in ("..", ".") for segment in path.split("/")):
-        # A path value of "." or ".." would be resolved by the HTTP client and climb out of baseUrl.
+    if has_dot_segment(path):
+        # A path value of "." or ".." (or "..;x", encoded or not) would be resolved by the HTTP client or
+        # the API and climb out of baseUrl.
         raise CallRefused("a context value put into the endpoint path is a '.' or '..' segment and was refused.")
     url = spec.base_url.rstrip("/") + path
     if not same_origin(url, spec.base_url):
@@ -164,23 +225,26 @@ def apply_auth(call: OutboundCall, auth: AuthSpec | None, resolve) -> None:
     if auth is None:
         return
 
-    def secret(reference: str | None, where: str) -> str:
-        value = checked_value(resolve(reference or ""), where)
+    def secret(reference: str | None, where: str, *, header: bool = True) -> str:
+        value = checked_value(resolve(reference or ""), where, header=header)
         call.secrets.append(value)
         return value
 
     if auth.type == "bearer":
         token = secret(auth.token, "auth.token")
-        call.headers[auth.header or "Authorization"] = f"{auth.prefix or 'Bearer'} {token}"
+        prefix = checked_value(auth.prefix or "Bearer", "auth.prefix", header=True)
+        call.headers[auth.header or "Authorization"] = f"{prefix} {token}"
     elif auth.type in ("api_key", "header"):
         call.headers[auth.header or "X-API-Key"] = secret(auth.token, "auth.token")
     elif auth.type == "basic":
-        pair = f"{secret(auth.username, 'auth.username')}:{secret(auth.password, 'auth.password')}"
+        # base64 carries any text, so only control characters are refused here.
+        username = secret(auth.username, "auth.username", header=False)
+        pair = f"{username}:{secret(auth.password, 'auth.password', header=False)}"
         encoded = base64.b64encode(pair.encode()).decode()
         call.secrets.append(encoded)
         call.headers["Authorization"] = f"Basic {encoded}"
     elif auth.type == "query":
-        call.params[auth.param or "api_key"] = secret(auth.token, "auth.token")
+        call.params[auth.param or "api_key"] = secret(auth.token, "auth.token", header=False)
 
 
 @dataclass

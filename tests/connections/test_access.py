@@ -53,6 +53,12 @@ def deny(correlation_id: str) -> str:
     ("DELETE", "/accounts", None),
     ("GET", "/accounts/acc-1", None),
     ("POST", "/transfers/123", None),
+    ("POST", "/transfers;x", "POST /transfers"),
+    ("POST", "/transfers/;x", "POST /transfers"),
+    ("POST", "/transfers%3bx", "POST /transfers"),
+    ("DELETE", "/accounts/acc-1/;x", "DELETE /accounts/{id}"),
+    ("DELETE", "/accounts;v=2/acc-1", "DELETE /accounts/{id}"),
+    ("POST", "/trans;x/fers", None),
 ])
 def test_patterns_match_templated_paths(agent, method, endpoint, expected):
     rule = matching_rule(agent.connections["bank"], method, endpoint)
@@ -67,6 +73,10 @@ def test_patterns_match_templated_paths(agent, method, endpoint, expected):
     "/%61ccounts/acc-1",
     "/accounts%2Facc-1",
     "/ACCOUNTS/acc-1",
+    "/accounts/acc-1/;x",  # `;` path parameters are dropped by many servers
+    "/accounts;v=1/acc-1",
+    "/accounts/acc-1/%3bx",
+    "/;x/accounts/acc-1",
 ])
 @pytest.mark.parametrize("intent", ["write", "confirmed_write", None])
 def test_confirm_never_is_refused_and_nothing_is_sent(agent, api, request_tool, endpoint, intent):
@@ -254,7 +264,11 @@ def test_sync_endpoint_reports_the_preview_without_sending(agent, api, chat, jwt
     assert api.received == []
 
 
-@pytest.mark.parametrize("endpoint", ["/%74ransfers", "/Transfers", "/transfers/", "/transfers?via=x"])
+@pytest.mark.parametrize("endpoint", [
+    "/%74ransfers", "/Transfers", "/transfers/", "/transfers?via=x",
+    "/transfers;x", "/transfers;jsessionid=1", "/transfers/;x", "/Transfers;x", "/transfers%3bx",
+    "/transfers%3Bjsessionid=1", "/transfers%253bx", "/;x/transfers", "/transfers;x/", "/transfers;x?via=y",
+])
 @pytest.mark.django_db(transaction=True)
 def test_an_encoded_or_recased_path_still_needs_confirmation(agent, api, request_tool, endpoint):
     result = request_tool(agent, {**TRANSFER, "endpoint": endpoint})

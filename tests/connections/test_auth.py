@@ -164,6 +164,59 @@ def test_a_credential_with_a_line_break_is_refused(make_agent, api, request_tool
     assert api.received == []
 
 
+HEADER_AUTHS = {
+    "bearer": {"type": "bearer", "token": "scope:API_TOKEN"},
+    "api_key": {"type": "api_key", "token": "scope:API_TOKEN"},
+    "header": {"type": "header", "header": "X-Key", "token": "scope:API_TOKEN"},
+    "query": {"type": "query", "param": "key", "token": "scope:API_TOKEN"},
+    "basic": {"type": "basic", "username": "svc", "password": "scope:API_TOKEN"},
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("auth", HEADER_AUTHS.values(), ids=HEADER_AUTHS.keys())
+@pytest.mark.parametrize("character", ["\x00", "\x0b", "\x85", "\u2028", "\x1b"], ids=repr)
+def test_a_credential_with_a_control_character_is_refused(make_agent, api, request_tool, auth, character):
+    store_credential("tenant-a", "API_TOKEN", f"cred-marker-51f{character}X-Injected: 1")
+    agent = auth_agent(make_agent, api, auth)
+    result = request_tool(agent, GET_ITEMS, scope_id="tenant-a")
+    assert result.is_error
+    assert "control character" in result.content
+    assert "cred-marker-51f" not in result.content and "X-Injected" not in result.content
+    assert api.received == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("auth", [HEADER_AUTHS[name] for name in ("bearer", "api_key", "header")],
+                         ids=["bearer", "api_key", "header"])
+def test_a_credential_beyond_latin_1_is_refused_for_a_header(make_agent, api, request_tool, auth):
+    store_credential("tenant-a", "API_TOKEN", "токен-секрет-42")
+    agent = auth_agent(make_agent, api, auth)
+    result = request_tool(agent, GET_ITEMS, scope_id="tenant-a")
+    assert result.is_error
+    assert "auth.token" in result.content and "header" in result.content
+    assert "токен" not in result.content
+    assert api.received == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_credential_beyond_latin_1_works_where_it_is_encoded(make_agent, api, request_tool):
+    store_credential("tenant-a", "API_TOKEN", "токен-секрет-42")
+    for name in ("query", "basic"):
+        assert not request_tool(auth_agent(make_agent, api, HEADER_AUTHS[name]), GET_ITEMS,
+                                scope_id="tenant-a").is_error
+    query, basic = api.received
+    assert query.query == {"key": ["токен-секрет-42"]}
+    assert base64.b64decode(basic.header("Authorization").split()[1]).decode() == "svc:токен-секрет-42"
+
+
+def test_a_bearer_prefix_beyond_latin_1_is_refused(make_agent, api, request_tool):
+    agent = auth_agent(make_agent, api, {"type": "bearer", "token": "tok-123456", "prefix": "Токен"})
+    result = request_tool(agent, GET_ITEMS)
+    assert result.is_error and "auth.prefix" in result.content
+    assert api.received == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_scope_comes_from_the_session_not_from_the_model(make_agent, api, chat, jwt_header):
     """Through the chat API: tenant-b's token is used for tenant-b's JWT, whatever the body says."""

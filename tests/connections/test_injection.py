@@ -183,3 +183,55 @@ def test_a_body_context_without_the_required_key_sends_nothing(agent, api, chat,
     assert calls[0]["status"] == "error"
     assert "tenant_id" in calls[0]["error"] and "app-api" in calls[0]["error"]
     assert api.received == []
+
+
+CONTROL_CHARACTERS = ["\x00", "\x0b", "\x0c", "\x1b", "\t", "\x7f", "\x85", "\x9b", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("key", ["tenant_id", "region", "account", "org"])
+@pytest.mark.parametrize("character", CONTROL_CHARACTERS, ids=[f"U+{ord(c):04X}" for c in CONTROL_CHARACTERS])
+def test_values_with_control_characters_are_refused_without_echoing_them(agent, api, request_tool, key, character):
+    context = {**CONTEXT, key: f"marker-7c1e{character}X-Injected: 1"}
+    result = request_tool(agent, {"connection": "app-api", "method": "POST", "endpoint": "/accounts/{account}/x",
+                                  "data": {}}, context=context)
+    assert result.is_error
+    assert f"'{key}'" in result.content and "control character" in result.content
+    assert "marker-7c1e" not in result.content and "X-Injected" not in result.content
+    assert api.received == []
+
+
+@pytest.mark.parametrize("value", ["租户-42", "tenant-\U0001f600", "ħ-tenant"])
+def test_a_header_value_beyond_latin_1_is_refused_cleanly(agent, api, request_tool, value):
+    result = request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/items"},
+                          context={**CONTEXT, "tenant_id": value})
+    assert result.is_error
+    assert "'tenant_id'" in result.content and "header" in result.content
+    assert value not in result.content
+    assert api.received == []
+
+
+def test_a_latin_1_header_value_is_sent(agent, api, request_tool):
+    result = request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/items"},
+                          context={**CONTEXT, "tenant_id": "café-42"})
+    assert not result.is_error, result.content
+    assert api.only().header("X-Tenant-Id") == "café-42"  # http.server reads headers as Latin-1
+
+
+def test_non_latin_1_values_are_encoded_in_query_path_and_body(agent, api, request_tool):
+    context = {"tenant_id": "tenant-42", "region": "東京", "account": "账户/1", "org": "组织-\U0001f600"}
+    result = request_tool(agent, {"connection": "app-api", "method": "POST", "endpoint": "/accounts/{account}/x",
+                                  "data": {}}, context=context)
+    assert not result.is_error, result.content
+    received = api.only()
+    assert received.target.startswith("/accounts/%E8%B4%A6%E6%88%B7%2F1/x?")
+    assert received.query == {"region": ["東京"]}
+    assert received.json == {"org_id": "组织-\U0001f600"}
+
+
+@pytest.mark.parametrize("value", ["..;", "..;x", ".;x", "%2e%2e", "..%3B"])
+def test_a_path_value_that_is_a_disguised_dot_segment_is_refused(api, make_agent, request_tool, value):
+    agent = make_agent({"app-api": injecting_spec(api, baseUrl=api.url("/api/v1"))})
+    result = request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/{account}/x"},
+                          context={**CONTEXT, "account": value})
+    assert result.is_error, result.content
+    assert api.received == []

@@ -55,6 +55,16 @@ ESCAPES = [
     "/x#@127.0.0.1:{evil}",
     "/x?next=1#frag",
     "",
+    # `;` path parameters: `..;` is `..` to Tomcat-style servers.
+    "/..;/secret",
+    "/..;x/secret",
+    "/a/..;/..;/secret",
+    "/.;x/secret",
+    "/%2e%2e;/secret",
+    "/..%3b/secret",
+    "/..%253b/secret",
+    "/%25252e%25252e/secret",  # encoded four times over
+    "/%2525252525252e%2525252525252e/secret",  # more rounds than any API decodes: refused outright
 ]
 
 
@@ -164,3 +174,50 @@ def test_a_redirect_loop_is_cut_off(agent, api, request_tool):
     assert result.is_error
     assert "redirect" in result.content.lower()
     assert 1 < len(api.received) <= 5
+
+
+@pytest.mark.parametrize("location", [
+    "/api/v1/%2e%2e/escape",
+    "/api/v1/%2E%2e/escape",
+    "/api/v1/%2e%2E%2fescape",
+    "/api/v1/%252e%252e/escape",  # double encoded
+    "/api/v1/%25252e%25252e/escape",
+    "/api/v1/..%2fescape",
+    "/api/v1%2f..%2fescape",
+    "/api/v1/x/%2e%2e/%2e%2e/escape",
+    "/api/v1/..\\escape",
+    "/api/v1\\..\\escape",
+    "/api/v1/%5c..%5cescape",
+    "/api/v1/%5C%2e%2e%5Cescape",
+    "/api/v1/..;/escape",
+    "/api/v1/..;x=1/escape",
+    "/api/v1/%2e%2e;/escape",
+    "/api/v1/..%3b/escape",
+    "/api/v1/..%3B/escape",
+    "/api/v1;x/../escape",
+    "/api/v1/./%2e%2e/escape",
+    "http://127.0.0.1:{api}/api/v1/%2e%2e/escape",
+    "/api/v1/%2525252525252e%2525252525252e/escape",  # encoded more times than we decode
+])
+def test_encoded_dot_segment_redirects_cannot_leave_the_base_path(make_agent, api, evil, request_tool, location):
+    agent = make_agent({"app-api": {"baseUrl": api.url("/api/v1"), "timeoutSeconds": 5}})
+    api.redirect("/api/v1/go", location.format(api=api.port))
+    result = call(request_tool, agent, "/go")
+    assert result.is_error, result.content
+    assert "redirect" in result.content.lower()
+    assert [request.path for request in api.received] == ["/api/v1/go"]
+    assert evil.received == []
+
+
+@pytest.mark.parametrize(("location", "landed"), [
+    # The HTTP client decodes unreserved characters (%2e, %6C) before sending.
+    ("/api/v1/a/%2e%2e/landed", "/api/v1/a/../landed"),  # the API resolves it to /api/v1/landed: inside
+    ("/api/v1/landed;jsessionid=1", "/api/v1/landed;jsessionid=1"),
+    ("/api/v1/%6Canded", "/api/v1/landed"),
+])
+def test_redirects_that_resolve_inside_the_base_path_are_followed(make_agent, api, request_tool, location, landed):
+    agent = make_agent({"app-api": {"baseUrl": api.url("/api/v1"), "timeoutSeconds": 5}})
+    api.redirect("/api/v1/go", location)
+    result = call(request_tool, agent, "/go")
+    assert not result.is_error, result.content
+    assert [request.path for request in api.received] == ["/api/v1/go", landed]
