@@ -9,6 +9,7 @@ urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
     path("studio/", include("studio.urls")),
+    path("api/", include("connections.urls")),
     path("api/", include("stores.urls")),
     path("widget/", include("agents.widget_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

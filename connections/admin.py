@@ -1,15 +1,23 @@
-"""Per-scope credentials in admin: write-only values, masked display, every change audited."""
+"""Per-scope credentials in admin: write-only values, masked display, every change audited (through
+connections.services, like the commands and the API), and a page of the credentials scopes still lack."""
 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
+from agents.agent_folder import current_agent
 from amodal_site.admin import ReadOnlyAdmin
-from connections.models import CredentialChange, ScopedCredential
+from connections import selectors, services
+from connections.models import CredentialChange, ScopedCredential, validate_credential_value
 from scoping.context import InvalidScope, validate_scope_id
-from scoping.models import display_scope
+from scoping.models import Scope, display_scope
 
 
 class ScopedCredentialForm(forms.ModelForm):
@@ -40,6 +48,10 @@ class ScopedCredentialForm(forms.ModelForm):
         except InvalidScope as exc:
             raise forms.ValidationError(str(exc))
 
+    def clean_new_value(self) -> str:
+        value = self.cleaned_data.get("new_value") or ""
+        return validate_credential_value(value) if value else value
+
     def clean(self):
         cleaned = super().clean()
         if not self.instance.pk and not cleaned.get("new_value"):
@@ -49,13 +61,6 @@ class ScopedCredentialForm(forms.ModelForm):
     def validate_unique(self) -> None:
         """(scope, key) is checked by ScopedCredential.validate_constraints across scopes (admin has no
         active scope, so Django's own uniqueness check through the scoped manager cannot run)."""
-
-
-def audit(request, credential: ScopedCredential, action: str) -> None:
-    CredentialChange.objects.create(
-        scope=credential.scope, key=credential.key, action=action,
-        actor=request.user, actor_name=request.user.get_username(),
-    )
 
 
 @admin.register(ScopedCredential)
@@ -81,30 +86,39 @@ class ScopedCredentialAdmin(admin.ModelAdmin):
         return obj.masked
 
     def save_model(self, request, obj: ScopedCredential, form, change: bool) -> None:
-        new_value = form.cleaned_data.get("new_value")
-        with transaction.atomic():
-            if new_value:
-                obj.set_value(new_value)
-            obj.updated_by = request.user.get_username()
-            obj.save()
-            if not change:
-                audit(request, obj, CredentialChange.Action.CREATED)
-            else:
-                if "key" in form.changed_data:
-                    audit(request, obj, CredentialChange.Action.RENAMED)
-                if new_value:
-                    audit(request, obj, CredentialChange.Action.REPLACED)
+        services.save_credential(credential=obj, value=form.cleaned_data.get("new_value") or None,
+                                 actor_name=request.user.get_username(), actor=request.user)
 
     def delete_model(self, request, obj: ScopedCredential) -> None:
-        with transaction.atomic():
-            audit(request, obj, CredentialChange.Action.DELETED)
-            obj.delete()
+        services.delete_credential(scope_id=obj.scope, key=obj.key, actor_name=request.user.get_username(),
+                                   actor=request.user)
 
     def delete_queryset(self, request, queryset) -> None:
         with transaction.atomic():
             for credential in queryset:
-                audit(request, credential, CredentialChange.Action.DELETED)
-            queryset.delete()
+                self.delete_model(request, credential)
+
+    def get_urls(self):
+        missing = path("missing/", self.admin_site.admin_view(self.missing_credentials_view),
+                       name="connections_scopedcredential_missing")
+        return [missing, *super().get_urls()]
+
+    def missing_credentials_view(self, request: HttpRequest) -> TemplateResponse:
+        """Per connection, its `scope:KEY` references and the scopes without them, each a link to the add
+        form filled in for that scope and key."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        needs = selectors.missing_credentials(agent=current_agent(), include_dev_file=settings.DEBUG)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Missing credentials",
+            "opts": self.model._meta,
+            "connections": needs,
+            "scope_count": Scope.objects.count(),
+            "add_url": reverse("admin:connections_scopedcredential_add") if self.has_add_permission(request) else "",
+            "dev_file": settings.DEBUG,
+        }
+        return TemplateResponse(request, "admin/connections/scopedcredential/missing_credentials.html", context)
 
 
 @admin.register(CredentialChange)

@@ -1,18 +1,42 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 
 from connections.crypto import decrypt, encrypt
 from scoping.context import MAX_SCOPE_ID_LENGTH
 from scoping.models import ScopedModel
 
+# The one rule for a credential key, wherever one is written (admin, commands, API): what can follow
+# `scope:` in a spec without quoting, up to the column's 100 characters.
+validate_credential_key = RegexValidator(
+    r"\A[A-Za-z_][A-Za-z0-9_.-]{0,99}\Z",
+    "A credential key is 1 to 100 letters, digits, '_', '.' or '-', starting with a letter or '_'.",
+)
+MAX_CREDENTIAL_VALUE_CHARS = 10_000
+SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def validate_credential_value(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValidationError("A credential value must be a string.")
+    if not value:
+        raise ValidationError("A credential value must not be empty.")
+    if len(value) > MAX_CREDENTIAL_VALUE_CHARS:
+        raise ValidationError(f"A credential value is at most {MAX_CREDENTIAL_VALUE_CHARS} characters long.")
+    if "\x00" in value or SURROGATE.search(value):
+        raise ValidationError("A credential value must not contain NUL characters or lone surrogates.")
+    return value
+
 
 class ScopedCredential(ScopedModel):
     """A secret of one scope (`scope:KEY` in a connection's auth). Only ciphertext is stored."""
 
-    key = models.CharField(max_length=100)
+    key = models.CharField(max_length=100, validators=[validate_credential_key])
     encrypted_value = models.TextField(editable=False)
     value_length = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -225,3 +225,15 @@ def _parse_confirm(checker: FileChecker, rule: dict[str, Any], parent: str) -> b
     else:
         checker.add(field, f'expected true, false or "never", got {describe(value)}')
     return None
+
+
+SECRET_AUTH_FIELDS = ("token", "username", "password")  # the auth values resolved as references per call
+
+
+def scope_credential_keys(spec: ConnectionSpec) -> tuple[str, ...]:
+    """The KEYs of the `scope:KEY` references the connection's auth needs, in field order."""
+    if spec.auth is None:
+        return ()
+    references = (getattr(spec.auth, name) or "" for name in SECRET_AUTH_FIELDS)
+    keys = [reference[len(SCOPE_PREFIX) :] for reference in references if reference.startswith(SCOPE_PREFIX)]
+    return tuple(dict.fromkeys(keys))

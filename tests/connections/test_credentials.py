@@ -210,6 +210,9 @@ def test_bulk_delete_is_audited_per_credential(client, staff):
     ({"scope": "tenant-a", "key": "TAKEN", "new_value": "rejected-value-9a8b"},
      "This scope already has a credential with this key."),
     ({"scope": "bad\x01scope", "key": "K", "new_value": "rejected-value-9a8b"}, "printable"),
+    ({"scope": "tenant-a", "key": "bad key", "new_value": "rejected-value-9a8b"}, "A credential key is"),
+    ({"scope": "tenant-a", "key": "scope:K", "new_value": "rejected-value-9a8b"}, "A credential key is"),
+    ({"scope": "tenant-a", "key": "K", "new_value": "rejected-value-9a8b" + "x" * 10_000}, "at most 10000"),
 ])
 def test_invalid_forms_are_refused_and_never_echo_the_value(client, staff, data, field_error):
     create("tenant-a", "TAKEN", "existing-value-1234")

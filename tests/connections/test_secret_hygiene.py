@@ -82,6 +82,8 @@ def database_text() -> str:
     """Every text-like value of every row of every model, as str() and as JSON."""
     chunks = []
     for model in apps.get_models():
+        if not model._meta.managed:
+            continue  # no table (e.g. a permissions-only model)
         manager = model._base_manager
         for row in manager.all():
             for field in model._meta.concrete_fields:
