@@ -25,7 +25,8 @@ from agents.agent_folder import AgentFolder, MemoryConfig
 from agents.models import MemoryEntry
 from agents.runtime.tools import Tool, ToolContext, ToolResult
 from amodal_site.db import db_call
-from amodal_site.errors import ApiError
+from amodal_site.errors import ApiError, NotFound, ValidationFailed
+from amodal_site.validation import check_text, parse_whole_number
 from scoping.context import active_scope, scope
 
 TOOL_NAME = "memory"
@@ -34,20 +35,22 @@ TOOL_ARGUMENTS = ("action", "content", "entry_id", "query")
 SEARCH_LIMIT = 10
 SEARCH_CONFIG = "english"
 WORD_RE = re.compile(r"\w+", re.UNICODE)
+MAX_ENTRY_ID = 2**63 - 1  # the largest id every database's big integer holds
 
 
-class MemoryBudgetExceeded(ApiError):
-    def __init__(self, message: str) -> None:
-        super().__init__(400, "memory_budget_exceeded", message)
+class MemoryBudgetExceeded(ValidationFailed):
+    default_code = "memory_budget_exceeded"
 
 
-class MemoryEntryNotFound(ApiError):
+class MemoryEntryNotFound(NotFound):
+    default_code = "memory_entry_not_found"
+
     def __init__(self, entry_id: object) -> None:
-        super().__init__(404, "memory_entry_not_found", f"No memory entry {entry_id} exists in this scope.")
+        super().__init__(f"No memory entry {entry_id} exists in this scope.")
 
 
 def memory_invalid(message: str) -> ApiError:
-    return ApiError(400, "validation_error", message)
+    return ValidationFailed(message)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ def add_entry(*, content: Any, config: MemoryConfig) -> AddResult:
     what is full and what to do) or a validation error. The same fact twice is remembered once."""
     if not isinstance(content, str) or not content.strip():
         raise memory_invalid("content: must be a non-empty string (the fact to remember).")
+    check_text(content, "content")
     content = " ".join(content.split())
     if len(content) > config.max_total_chars:
         raise MemoryBudgetExceeded(
@@ -135,6 +139,7 @@ def search_entries(*, query: Any, limit: int = SEARCH_LIMIT) -> list[tuple[Memor
     """The active scope's entries matching any word of `query`, best match first."""
     if not isinstance(query, str) or not query.strip():
         raise memory_invalid("query: must be a non-empty string.")
+    check_text(query, "query")
     terms = list(dict.fromkeys(word.lower() for word in WORD_RE.findall(query)))
     if not terms:
         return []
@@ -144,13 +149,11 @@ def search_entries(*, query: Any, limit: int = SEARCH_LIMIT) -> list[tuple[Memor
 
 
 def parse_entry_id(value: Any) -> int | None:
-    if isinstance(value, bool):
+    """An entry id (a positive 64-bit integer, from JSON or a URL), or None for anything else."""
+    try:
+        return parse_whole_number(value, "entry_id", minimum=1, maximum=MAX_ENTRY_ID)
+    except ApiError:
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
 
 
 def _lock_scope_memory() -> None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Q
 
 from agents.models import Message, MessageRole, Session, SessionTag
-from amodal_site.errors import ApiError
+from amodal_site.errors import ValidationFailed
+from amodal_site.validation import check_text, parse_whole_number
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
+MAX_CURSOR_CHARS = 200
 
 
 def encode_cursor(session: Session) -> str:
@@ -23,20 +25,26 @@ def encode_cursor(session: Session) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (updated_at, id) of an X-Next-Cursor; 400 naming `before` for anything else, including a
+    datetime without an offset or one that overflows when converted to UTC."""
+    invalid = ValidationFailed("before: not a cursor returned by this API (X-Next-Cursor).")
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise invalid
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         updated, _, session_id = raw.partition("|")
-        return datetime.fromisoformat(updated), uuid.UUID(session_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(400, "validation_error", "before: not a cursor returned by this API (X-Next-Cursor).")
+        updated_at = datetime.fromisoformat(updated)
+        if updated_at.tzinfo is None:
+            raise invalid
+        return updated_at.astimezone(UTC), uuid.UUID(session_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
+        raise invalid from None
 
 
 def parse_limit(raw: str | None) -> int:
     if raw in (None, ""):
         return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise ApiError(400, "validation_error", f"limit: must be a whole number from 1 to {MAX_PAGE}.")
-    return int(raw)
+    return parse_whole_number(raw, "limit", minimum=1, maximum=MAX_PAGE)
 
 
 def session_page(*, limit: int, before: str | None, tags: list[str]) -> tuple[list[Session], str | None]:
@@ -45,6 +53,8 @@ def session_page(*, limit: int, before: str | None, tags: list[str]) -> tuple[li
     if before:
         updated_at, session_id = decode_cursor(before)
         sessions = sessions.filter(Q(updated_at__lt=updated_at) | Q(updated_at=updated_at, id__lt=session_id))
+    for tag in tags:
+        check_text(tag, "tags")
     if tags:
         sessions = sessions.filter(id__in=SessionTag.objects.filter(tag__in=tags).values("session_id"))
     page = list(sessions[: limit + 1])

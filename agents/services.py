@@ -22,6 +22,7 @@ from agents.runtime.events import scrub_secrets
 from agents.runtime.loop import Turn
 from agents.runtime.tools import run_message_hooks
 from amodal_site.errors import ApiError
+from amodal_site.validation import check_text
 from scoping.services import touch_scope
 
 LEASE_SECONDS = 60
@@ -178,6 +179,10 @@ def provider_messages(rows: list[Message]) -> list[dict[str, Any]]:
 
 
 def update_session(*, session: Session, title: str | None, tags: list[str] | None) -> None:
+    """Set the title and/or the tags; text that cannot be stored is a 400 naming the field."""
+    check_text(title, "title")
+    for index, tag in enumerate(tags or []):
+        check_text(tag, f"tags[{index}]")
     with transaction.atomic():
         fields: dict[str, Any] = {}
         if title is not None:

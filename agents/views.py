@@ -13,24 +13,30 @@ import logging
 from collections.abc import AsyncIterator
 from functools import wraps
 
+from channels.exceptions import ChannelFull
 from django.conf import settings
-from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from redis.exceptions import RedisError
 
 from agents import services
 from agents.agent_folder import current_agent
 from agents.chat import ChatRun, prepare_chat, resolve_agent_scope, send_cancel
 from agents.runtime.events import cap
 from amodal_site.db import db_call
-from amodal_site.errors import ApiError, error_response
+from amodal_site.errors import ServiceUnavailable, exception_to_error
+from amodal_site.validation import load_json
 from scoping.authentication import Caller, authenticate_authorization
 from scoping.context import scope
 
 logger = logging.getLogger(__name__)
 
 KEEP_ALIVE_FRAME = ": keep-alive\n\n"
+CHANNEL_LAYER_TIMEOUT_SECONDS = 5.0
+# What a channel layer raises when its backend (Redis) is unreachable or full; TimeoutError and
+# ConnectionError are OSErrors.
+CHANNEL_LAYER_ERRORS: tuple[type[Exception], ...] = (OSError, ChannelFull, RedisError)
 
 
 def sse_frame(item: dict) -> str:
@@ -38,10 +44,8 @@ def sse_frame(item: dict) -> str:
 
 
 def read_json_body(request: HttpRequest) -> object:
-    try:
-        return json.loads(request.body or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"The request body is not valid JSON ({exc}).")
+    """The body as JSON (none is null); 400 invalid_json when it is not JSON or nests too deeply."""
+    return load_json(request.body or b"null")
 
 
 async def authenticate(request: HttpRequest) -> Caller:
@@ -73,18 +77,15 @@ async def stream_frames(run: ChatRun) -> AsyncIterator[str]:
 
 
 def json_errors(view):
-    """Answer an ApiError raised before a response starts with the project's JSON error shape."""
+    """Answer an exception raised before a response starts in the project's JSON error shape (an
+    unavailable database is 503 service_unavailable, anything unexpected a logged 500)."""
 
     @wraps(view)
     async def wrapper(request: HttpRequest, *args, **kwargs):
         try:
             return await view(request, *args, **kwargs)
-        except ApiError as exc:
-            return error_response(exc.status, exc.code, exc.message)
-        except DatabaseError:
-            logger.exception("database unavailable for %s", request.path)
-            return error_response(503, "database_unavailable", "The server's database is busy or unavailable; "
-                                                              "please try again shortly.")
+        except Exception as exc:
+            return exception_to_error(exc, path=request.path).as_response()
 
     return wrapper
 
@@ -140,5 +141,10 @@ async def cancel_session(request: HttpRequest, session_id: str):
     resolved = resolve_agent_scope(current_agent(), caller, body.get("scope_id"), body.get("context"))
     with scope(resolved.scope_id):
         session = await db_call(services.get_session)(session_id)
-    await send_cancel(session.pk)
+    try:
+        await asyncio.wait_for(send_cancel(session.pk), CHANNEL_LAYER_TIMEOUT_SECONDS)
+    except CHANNEL_LAYER_ERRORS as exc:
+        logger.warning("channel layer unavailable for %s: %r", request.path, exc)
+        raise ServiceUnavailable("The server cannot reach its channel layer to stop the message; "
+                                 "please try again shortly.") from None
     return JsonResponse({"ok": True, "running": bool(session.lock_token)})

@@ -57,7 +57,8 @@ CHAT_ERRORS = {
         (403, "scope_forbidden or model_override_forbidden"),
         (404, "session_not_found (also another scope's session)"),
         (409, "session_busy"),
-        (503, "database_unavailable"),
+        (413, "request_too_large"),
+        (503, "service_unavailable (database or channel layer unreachable; see Retry-After)"),
     ]
 }
 

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
+    # JSON errors on the API paths (404, 405, 413, 500, 503), inside CORS so they carry its headers.
+    "amodal_site.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -192,6 +194,13 @@ CORS_ALLOW_CREDENTIALS = False
 CORS_PREFLIGHT_MAX_AGE = 600
 # ------------------------------------------------------------------------------------------- END CORS ---
 
+# The largest request body the API paths accept (413 request_too_large above it); Django's own limit for
+# reading a body must not be lower.
+AMODAL_MAX_BODY_BYTES = int(os.environ.get("AMODAL_MAX_BODY_BYTES") or 1024 * 1024)
+if AMODAL_MAX_BODY_BYTES < 1:
+    raise ImproperlyConfigured("AMODAL_MAX_BODY_BYTES must be a positive number of bytes.")
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, AMODAL_MAX_BODY_BYTES)
+
 # Seconds of silence before the event stream sends a `: keep-alive` comment frame.
 AMODAL_SSE_KEEPALIVE_SECONDS = float(os.environ.get("AMODAL_SSE_KEEPALIVE_SECONDS", "15"))
 
@@ -205,7 +214,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "amodal_site.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["amodal_site.validation.JSONParser"],  # depth-limited, UTF-8, no NaN
 }
 
 SPECTACULAR_SETTINGS = {
@@ -230,3 +239,4 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+

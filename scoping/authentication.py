@@ -19,7 +19,8 @@ from rest_framework import authentication
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError
 
-from amodal_site.errors import ApiError
+from amodal_site.errors import ApiError, ValidationFailed
+from amodal_site.validation import check_json_text
 from scoping.context import GLOBAL_SCOPE, InvalidScope, validate_scope_id
 from scoping.models import ApiKey
 from scoping.services import API_KEY_PREFIX, digest_api_key
@@ -169,7 +170,8 @@ def resolve_scope(caller: Caller, body_scope_id: object, body_context: object) -
     else:
         context = string_map(body_context)
         if context is None:
-            raise ApiError(400, "validation_error", "context: must be an object of string to string.")
+            raise ValidationFailed("context: must be an object of string to string.")
+        check_json_text(context, "context")
     return ResolvedScope(scope_id, context)
 
 

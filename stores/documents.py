@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agents.config_problems import describe, field_path
+from amodal_site.validation import json_text_problems
 from stores.definitions import KEY_PLACEHOLDER_RE, FieldSpec, StoreDefinition
 
 MAX_KEY_LENGTH = 255
@@ -46,8 +47,12 @@ class DocumentInvalid(ValueError):
 
 
 def validate_document(definition: StoreDefinition, document: Any) -> list[DocumentProblem]:
-    """Every problem of `document` against the store's entity schema (empty: valid)."""
-    problems: list[DocumentProblem] = []
+    """Every problem of `document` against the store's entity schema (empty: valid). Text that cannot be
+    stored (NUL, lone surrogates) in any key or value, at any depth, is reported first and alone: the
+    schema's messages would quote it."""
+    problems = [DocumentProblem(path or DOCUMENT_FIELD, problem) for path, problem in json_text_problems(document, "")]
+    if problems:
+        return problems
     _check_object(definition.schema, document, "", problems)
     if not problems:
         try:

@@ -21,6 +21,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from amodal_site.validation import check_json_text, parse_whole_number
 from scoping.context import GLOBAL_SCOPE, scope
 from stores.definitions import StoreDefinition
 from stores.documents import check_value, normalise_value
@@ -30,6 +31,7 @@ from stores.services import store_partition
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_OFFSET = 1_000_000_000  # far past any store's size, and within every database's integer range
 FILTERABLE_TYPES = ("string", "number", "boolean", "datetime", "enum")
 SORTABLE_TYPES = FILTERABLE_TYPES
 
@@ -119,13 +121,10 @@ def document_versions(*, document: StoreDocument) -> list[StoreDocumentVersion]:
 
 
 def parse_page_bounds(limit: Any, offset: Any, *, default_limit: int = DEFAULT_LIMIT) -> tuple[int, int]:
-    """limit 1..100 and offset >= 0, from JSON numbers or query-string text; raises QueryInvalid."""
-    limit = default_limit if limit in (None, "") else _whole_number(limit, "limit")
-    offset = 0 if offset in (None, "") else _whole_number(offset, "offset")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise QueryInvalid(f"limit: must be a whole number from 1 to {MAX_LIMIT}.")
-    if offset < 0:
-        raise QueryInvalid("offset: must be a whole number of at least 0.")
+    """limit 1..100 and offset 0..MAX_OFFSET, from JSON numbers or query-string text (ASCII digits);
+    raises a 400 validation_error naming the parameter."""
+    limit = default_limit if limit in (None, "") else parse_whole_number(limit, "limit", minimum=1, maximum=MAX_LIMIT)
+    offset = 0 if offset in (None, "") else parse_whole_number(offset, "offset", minimum=0, maximum=MAX_OFFSET)
     return limit, offset
 
 
@@ -175,6 +174,7 @@ def clean_filters(definition: StoreDefinition, filters: Any) -> dict[str, Any]:
         return {}
     if not isinstance(filters, dict):
         raise QueryInvalid('filter: must be an object of field equalities, e.g. {"kind": "expense"}.')
+    check_json_text(filters, "filter")
     problems: list[str] = []
     cleaned: dict[str, Any] = {}
     for name, value in filters.items():
@@ -233,18 +233,6 @@ def sort_expression(name: str, field_type: str):
             return Cast(text, DateTimeField())
         return Func(text, function="julianday", output_field=FloatField())
     return text
-
-
-def _whole_number(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise QueryInvalid(f"{name}: must be a whole number.")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise QueryInvalid(f"{name}: must be a whole number.")
 
 
 # --- Counts --------------------------------------------------------------------------------------------
