@@ -1,32 +1,55 @@
-"""Studio: the operators' pages, inside Django admin (staff only). Thin views over studio.selectors.
+"""Studio: the operators' pages, inside Django admin. Thin views over studio.selectors.
 
-Every filter is a GET parameter (forms and links), so the pages work without JavaScript.
+Who sees them: staff with `studio.view_studio` (SPEC §8). Every page only reads, and every filter is a
+GET parameter (forms and links), so the pages work without JavaScript.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 
 from agents.models import SessionStatus
 from scoping.context import InvalidScope, validate_scope_id
 from studio import selectors
 from studio.charts import daily_chart
 from studio.filters import RANGE_PRESETS, parse_date_range, parse_int, parse_scope
+from studio.models import VIEW_STUDIO, VIEWERS_GROUP
 
 MAX_SEARCH = 255
 
 
 def studio_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Staff only, through the admin's own gate: anonymous users and non-staff are sent to the admin
-    login; never cached."""
-    return admin.site.admin_view(view)
+    """The gate of every Studio page. The admin's own gate first: anonymous users and non-staff are sent
+    to the admin login, nothing is cached. Then staff without `studio.view_studio` get a 403 page inside
+    the admin (superusers have every permission). GET and HEAD only: Studio changes nothing."""
+
+    read_only = require_safe(view)
+
+    @wraps(view)
+    def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.has_perm(VIEW_STUDIO):
+            return forbidden(request)
+        return read_only(request, *args, **kwargs)
+
+    return admin.site.admin_view(gated)
+
+
+def forbidden(request: HttpRequest) -> HttpResponse:
+    return render(request, "studio/forbidden.html", {
+        **admin.site.each_context(request),
+        "title": "Studio needs a permission",
+        "permission": VIEW_STUDIO,
+        "group": VIEWERS_GROUP,
+    }, status=403)
 
 
 def page(request: HttpRequest, template: str, section: str, title: str, **context: Any) -> HttpResponse:

@@ -1,4 +1,5 @@
-"""Studio fixtures: staff, non-staff and anonymous clients, hand-made sessions, generated demo data."""
+"""Studio fixtures: Studio viewers, staff without Studio, non-staff and anonymous clients, hand-made sessions,
+generated demo data."""
 
 from __future__ import annotations
 
@@ -7,15 +8,49 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
+from django.test import Client
 
 from tests.studio import factories
 
+STAFF_PASSWORD = "staff-pw-5c2e9a71"
+
+
+def studio_permission() -> Permission:
+    return Permission.objects.get(content_type__app_label="studio", codename="view_studio")
+
 
 @pytest.fixture
-def staff_client(admin_client):
-    """A logged-in staff user (pytest-django's superuser `admin_client`)."""
-    return admin_client
+def make_staff(django_user_model) -> Callable[..., object]:
+    """`make_staff(username, *, studio=False, is_staff=True)`: a user who may log in to the admin, with
+    `studio.view_studio` given directly when `studio`."""
+
+    def make(username: str, *, studio: bool = False, is_staff: bool = True):
+        user = django_user_model.objects.create_user(username=username, password=STAFF_PASSWORD, is_staff=is_staff)
+        if studio:
+            user.user_permissions.add(studio_permission())
+        return user
+
+    return make
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def staff_client(make_staff) -> Client:
+    """A logged-in staff user with Studio's permission and no other: not a superuser."""
+    return logged_in(make_staff("operator", studio=True))
+
+
+@pytest.fixture
+def plain_staff_client(make_staff) -> Client:
+    """A logged-in staff user without Studio's permission."""
+    return logged_in(make_staff("staff-without-studio"))
 
 
 @pytest.fixture

@@ -1,41 +1,107 @@
-"""Studio is for staff only, inside the admin: every page answers staff, sends others to the admin login."""
+"""Who sees Studio (SPEC §8): staff with `studio.view_studio` (directly, through the "Studio viewers" group,
+or as superusers). Other staff get a 403 page; anonymous users and non-staff are sent to the admin login."""
 
 from __future__ import annotations
 
+import importlib
+from types import SimpleNamespace
+
 import pytest
+from django.apps import apps
+from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from agents.models import ModelPrice, Session
-from tests.studio.conftest import q
+from stores.models import StoreDocument
+from studio import urls as studio_urls
+from tests.studio.conftest import logged_in, q
+
+viewers_migration = importlib.import_module("studio.migrations.0002_studio_viewers_group")
+
+URL_NAMES = [pattern.name for pattern in studio_urls.urlpatterns]
 
 
 @pytest.fixture
-def pages(make_session, db) -> list[str]:
+def studio_urls_by_name(make_session, db) -> dict[str, str]:
+    """A working URL for each Studio URL name, on real rows."""
     session = make_session(scope="tenant-a")
     make_session(scope="")
+    now = timezone.now()
+    document = StoreDocument.all_scopes.create(scope="tenant-a", store="preferences", key="currency",
+                                               data={"key": "currency", "value": "EUR"}, created_at=now,
+                                               updated_at=now)
+    return {
+        "index": reverse("studio:index"),
+        "sessions": reverse("studio:sessions") + "?scope=" + q("tenant-a"),
+        "replay": reverse("studio:replay", args=[session.pk]),
+        "usage": reverse("studio:usage") + "?range=7d&scope=tenant-a",
+        "scopes": reverse("studio:scopes"),
+        "scope": reverse("studio:scope") + "?scope=tenant-a",
+        "scope_memory": reverse("studio:scope_memory") + "?scope=tenant-a",
+        "scope_stores": reverse("studio:scope_stores") + "?scope=tenant-a",
+        "document": reverse("studio:document", args=[document.pk]),
+    }
+
+
+@pytest.fixture
+def pages(studio_urls_by_name) -> list[str]:
     return [
-        reverse("studio:index"),
+        *studio_urls_by_name.values(),
         reverse("studio:sessions"),
-        reverse("studio:sessions") + "?scope=" + q("tenant-a"),
-        reverse("studio:replay", args=[session.pk]),
         reverse("studio:usage"),
-        reverse("studio:usage") + "?range=7d&scope=tenant-a",
-        reverse("studio:scopes"),
-        reverse("studio:scope") + "?scope=tenant-a",
         reverse("studio:scope") + "?scope=",
-        reverse("studio:scope_memory") + "?scope=tenant-a",
-        reverse("studio:scope_stores") + "?scope=tenant-a",
     ]
 
 
-def test_every_page_answers_staff(staff_client, pages):
-    for url in pages:
-        response = staff_client.get(url)
-        assert response.status_code == 200, url
-        content = response.content.decode()
-        assert 'id="header"' in content, "inside the admin's chrome"
-        assert 'class="breadcrumbs"' in content
-        assert reverse("studio:usage") in content and reverse("studio:scopes") in content, "Studio navigation"
+def test_every_studio_url_name_has_a_url_in_these_tests(studio_urls_by_name):
+    assert sorted(studio_urls_by_name) == sorted(URL_NAMES)
+
+
+@pytest.mark.parametrize("name", URL_NAMES)
+def test_staff_with_the_permission_see_every_page(staff_client, studio_urls_by_name, name):
+    response = staff_client.get(studio_urls_by_name[name])
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert 'id="header"' in content, "inside the admin's chrome"
+    assert 'class="breadcrumbs"' in content
+    assert reverse("studio:usage") in content and reverse("studio:scopes") in content, "Studio navigation"
+
+
+@pytest.mark.parametrize("name", URL_NAMES)
+def test_staff_without_the_permission_get_a_403_page(plain_staff_client, studio_urls_by_name, name):
+    response = plain_staff_client.get(studio_urls_by_name[name])
+    assert response.status_code == 403
+    content = response.content.decode()
+    assert 'id="header"' in content, "a page inside the admin's chrome, not a blank"
+    assert "studio.view_studio" in content and "Studio viewers" in content, "says what to ask for"
+    assert "tenant-a" not in content and "currency" not in content
+    assert f'href="{reverse("studio:usage")}"' not in content, "no Studio navigation"
+
+
+@pytest.mark.parametrize("name", URL_NAMES)
+def test_the_permission_through_the_studio_viewers_group(make_staff, studio_urls_by_name, name):
+    viewers_migration.create_viewers_group(apps, SimpleNamespace(connection=connection))
+    user = make_staff("group-member")
+    user.groups.add(Group.objects.get(name="Studio viewers"))
+    assert logged_in(user).get(studio_urls_by_name[name]).status_code == 200
+
+
+@pytest.mark.parametrize("name", URL_NAMES)
+def test_superusers_see_every_page(admin_client, studio_urls_by_name, name):
+    assert admin_client.get(studio_urls_by_name[name]).status_code == 200
+
+
+@pytest.mark.parametrize("name", URL_NAMES)
+def test_users_who_are_not_staff_are_sent_to_the_login_even_with_the_permission(make_staff, studio_urls_by_name,
+                                                                                name):
+    client = logged_in(make_staff("not-staff", studio=True, is_staff=False))
+    response = client.get(studio_urls_by_name[name])
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login") + "?next=")
 
 
 def test_anonymous_users_are_sent_to_the_admin_login(client, pages):
@@ -54,6 +120,12 @@ def test_logged_in_users_who_are_not_staff_get_no_access(user_client, pages):
         assert b"tenant-a" not in response.content
 
 
+def test_studio_pages_only_read(staff_client, pages):
+    for url in pages:
+        assert staff_client.post(url, {"scope": "tenant-a"}).status_code == 405, url
+        assert staff_client.head(url).status_code == 200, url
+
+
 def test_pages_are_not_cached(staff_client, pages):
     response = staff_client.get(pages[0])
     assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
@@ -68,37 +140,69 @@ def test_unknown_session_and_missing_scope_are_404(staff_client):
 
 
 @pytest.mark.django_db
-def test_admin_index_has_a_studio_entry_and_every_admin_page_links_to_studio(staff_client):
-    index = staff_client.get(reverse("admin:index")).content.decode()
-    assert 'id="studio-module"' in index
-    for name in ("studio:sessions", "studio:usage", "studio:scopes"):
-        assert f'href="{reverse(name)}"' in index
-    changelist = staff_client.get(reverse("admin:scoping_apikey_changelist")).content.decode()
+def test_studio_links_in_the_admin_only_for_users_with_the_permission(staff_client, plain_staff_client,
+                                                                      admin_client):
+    for client in (staff_client, admin_client):
+        index = client.get(reverse("admin:index")).content.decode()
+        assert 'id="studio-module"' in index
+        for name in ("studio:sessions", "studio:usage", "studio:scopes"):
+            assert f'href="{reverse(name)}"' in index
+        assert f'href="{reverse("studio:sessions")}" class="studio-link"' in index
+    changelist = admin_client.get(reverse("admin:scoping_apikey_changelist")).content.decode()
     assert f'href="{reverse("studio:sessions")}" class="studio-link"' in changelist
+    for url in (reverse("admin:index"), reverse("admin:password_change")):
+        response = plain_staff_client.get(url)
+        assert response.status_code == 200, url
+        content = response.content.decode()
+        assert 'id="studio-module"' not in content and 'class="studio-link"' not in content, url
+        assert reverse("studio:usage") not in content, url
 
 
-def test_session_admin_is_read_only_and_links_to_replay(staff_client, make_session):
+def test_the_migration_makes_the_studio_viewers_group_idempotently_and_reversibly(db):
+    editor = SimpleNamespace(connection=connection)
+    viewers_migration.create_viewers_group(apps, editor)
+    viewers_migration.create_viewers_group(apps, editor)
+    group = Group.objects.get(name="Studio viewers")
+    assert [f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()] == ["studio.view_studio"]
+    assert Permission.objects.filter(codename="view_studio").count() == 1
+    viewers_migration.remove_viewers_group(apps, editor)
+    assert not Group.objects.filter(name="Studio viewers").exists()
+    assert not Permission.objects.filter(codename="view_studio").exists()
+    viewers_migration.create_viewers_group(apps, editor)
+    assert Group.objects.get(name="Studio viewers").permissions.get().codename == "view_studio"
+
+
+def test_the_demo_login_sees_studio(db, capsys):
+    call_command("demo_setup")
+    assert "login: demo / amodal-demo" in capsys.readouterr().out
+    client = Client()
+    assert client.login(username="demo", password="amodal-demo")
+    assert client.get(reverse("studio:sessions")).status_code == 200
+    assert 'id="studio-module"' in client.get(reverse("admin:index")).content.decode()
+
+
+def test_session_admin_is_read_only_and_links_to_replay(admin_client, make_session):
     session = make_session(scope="tenant-b", title="Budget talk")
-    listing = staff_client.get(reverse("admin:agents_session_changelist"))
+    listing = admin_client.get(reverse("admin:agents_session_changelist"))
     assert listing.status_code == 200
     assert reverse("studio:replay", args=[session.pk]) in listing.content.decode()
-    detail = staff_client.get(reverse("admin:agents_session_change", args=[session.pk]))
+    detail = admin_client.get(reverse("admin:agents_session_change", args=[session.pk]))
     assert detail.status_code == 200
     assert b'name="title"' not in detail.content, "no editable fields"
-    assert staff_client.get(reverse("admin:agents_session_add")).status_code == 403
-    response = staff_client.post(reverse("admin:agents_session_delete", args=[session.pk]), {"post": "yes"})
+    assert admin_client.get(reverse("admin:agents_session_add")).status_code == 403
+    response = admin_client.post(reverse("admin:agents_session_delete", args=[session.pk]), {"post": "yes"})
     assert response.status_code == 403
     assert Session.all_scopes.filter(pk=session.pk).exists()
 
 
 @pytest.mark.django_db
-def test_model_prices_are_editable_in_admin(staff_client):
-    response = staff_client.post(reverse("admin:agents_modelprice_add"), {
+def test_model_prices_are_editable_in_admin(admin_client):
+    response = admin_client.post(reverse("admin:agents_modelprice_add"), {
         "model": "local", "input_micros_per_mtok": "1000000", "output_micros_per_mtok": "2000000",
         "cache_read_micros_per_mtok": "", "cache_write_micros_per_mtok": "",
     })
     assert response.status_code == 302
     price = ModelPrice.objects.get(model="local")
     assert price.input_micros_per_mtok == 1_000_000
-    listing = staff_client.get(reverse("admin:agents_modelprice_changelist")).content.decode()
+    listing = admin_client.get(reverse("admin:agents_modelprice_changelist")).content.decode()
     assert "$1.00" in listing and "$2.00" in listing

@@ -20,19 +20,23 @@ def credential(make_session, db):
     return session, credential
 
 
-def test_no_studio_page_shows_a_credential_value(staff_client, credential):
+def test_no_studio_page_shows_a_credential_value(staff_client, admin_client, credential):
     session, stored = credential
-    urls = [
+    studio_urls = [
         reverse("studio:sessions"), reverse("studio:sessions") + "?scope=tenant-k",
         reverse("studio:replay", args=[session.pk]), reverse("studio:usage"),
         reverse("studio:usage") + "?scope=tenant-k", reverse("studio:scopes"),
         reverse("studio:scope") + "?scope=" + q("tenant-k"), reverse("studio:scope_memory") + "?scope=tenant-k",
-        reverse("studio:scope_stores") + "?scope=tenant-k", reverse("admin:index"),
-        reverse("admin:connections_scopedcredential_changelist"),
+        reverse("studio:scope_stores") + "?scope=tenant-k",
+    ]
+    admin_urls = [
+        reverse("admin:index"), reverse("admin:connections_scopedcredential_changelist"),
         reverse("admin:connections_scopedcredential_change", args=[stored.pk]),
     ]
-    for url in urls:
-        content = staff_client.get(url).content.decode()
+    for client, url in [(staff_client, url) for url in studio_urls] + [(admin_client, url) for url in admin_urls]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        content = response.content.decode()
         assert SECRET not in content, url
         assert stored.encrypted_value not in content, url
     overview = staff_client.get(reverse("studio:scope") + "?scope=tenant-k").content.decode()
