@@ -64,6 +64,7 @@ MIDDLEWARE = [
     # JSON errors on the API paths (404, 405, 413, 500, 503), inside CORS so they carry its headers.
     "amodal_site.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "amodal_site.security.ContentSecurityPolicyMiddleware",  # CSP on HTML pages (admin, Studio)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -240,3 +241,16 @@ LOGGING = {
     },
 }
 
+# --- Security headers and cookies (SPEC §8) -------------------------------------------------------------
+# SecurityMiddleware: nosniff and Referrer-Policy on every response; XFrameOptionsMiddleware: DENY.
+# amodal_site.security adds the Content-Security-Policy of the HTML pages.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# AMODAL_SECURE_COOKIES=1 when the site is served over HTTPS only: session and CSRF cookies are sent over
+# HTTPS only, and HSTS (one year) tells browsers to use nothing else. Behind a TLS-terminating proxy, run
+# daphne with --proxy-headers so requests are known to be secure (HSTS goes on secure requests only).
+AMODAL_SECURE_COOKIES = env_bool("AMODAL_SECURE_COOKIES")
+SESSION_COOKIE_SECURE = AMODAL_SECURE_COOKIES
+CSRF_COOKIE_SECURE = AMODAL_SECURE_COOKIES
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if AMODAL_SECURE_COOKIES else 0

@@ -248,10 +248,10 @@ def migrated_database(sqlite_dir: Path) -> Iterator[LiveDatabase]:
             drop_postgres_database(database)
 
 
-def daphne_command(port: int) -> list[str]:
+def daphne_command(port: int, daphne_args: tuple[str, ...] = ()) -> list[str]:
     daphne = Path(sys.executable).with_name("daphne")
     program = [str(daphne)] if daphne.exists() else [sys.executable, "-m", "daphne"]
-    return [*program, "-b", "127.0.0.1", "-p", str(port), "amodal_site.asgi:application"]
+    return [*program, "-b", "127.0.0.1", "-p", str(port), *daphne_args, "amodal_site.asgi:application"]
 
 
 def wait_until_healthy(server: LiveServer) -> bool:
@@ -275,13 +275,14 @@ def wait_until_healthy(server: LiveServer) -> bool:
 
 
 def start_server(database: LiveDatabase, log_dir: Path, *, redis_url: str = "",
-                 extra_env: dict[str, str] | None = None) -> LiveServer:
+                 extra_env: dict[str, str] | None = None, daphne_args: tuple[str, ...] = ()) -> LiveServer:
+    """A daphne server on `database`, healthy; `daphne_args` are extra command-line flags (timeouts...)."""
     for attempt in range(PORT_ATTEMPTS):
         port = free_port()
         env = base_env(database.url, port=port, redis_url=redis_url, extra=extra_env)
         log_path = log_dir / f"daphne-{port}.log"
         with log_path.open("wb") as log:
-            process = subprocess.Popen(daphne_command(port), cwd=REPO_ROOT, env=env, stdout=log,
+            process = subprocess.Popen(daphne_command(port, daphne_args), cwd=REPO_ROOT, env=env, stdout=log,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         server = LiveServer(port=port, process=process, log_path=log_path, database=database, env=env)
         if wait_until_healthy(server):

@@ -60,10 +60,16 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser, studio_server):
-    """A page logged in as staff (through the admin login form, like an operator)."""
+    """A page logged in as staff (through the admin login form, like an operator). Every page it shows
+    must work under the Content-Security-Policy: a console message about a blocked inline script or style,
+    or anything from elsewhere ("Refused to ..." in older Chromium, "... violates the following Content
+    Security Policy directive ..." in newer), fails the test."""
     context = browser.new_context(viewport=VIEWPORT)
     tab = context.new_page()
     tab.set_default_timeout(TIMEOUT_MS)
+    refused: list[str] = []
+    tab.on("console", lambda message: refused.append(f"{tab.url}: {message.text}")
+           if "Refused to" in message.text or "Content Security Policy" in message.text else None)
     tab.goto(studio_server.base_url + "/studio/")
     assert "/admin/login/" in tab.url, "anonymous users are sent to the admin login"
     tab.fill("#id_username", USERNAME)
@@ -73,6 +79,7 @@ def page(browser, studio_server):
     assert tab.url.endswith("/studio/"), tab.url
     yield tab
     context.close()
+    assert refused == [], "blocked by the Content-Security-Policy"
 
 
 def shoot(tab, name: str) -> None:
@@ -213,6 +220,10 @@ def test_cost_and_usage_panels_match_the_database(page, studio_server):
                                                                for i, value in enumerate(expected)]
     ranking = data_rows(page, "#scope-ranking tbody tr[data-scope]")
     top_scope = ranking[0]["scope"]
+    # The share bars (SVG, as the policy allows no style attributes): the top scope's fills its column.
+    bars = page.locator("#scope-ranking tbody tr[data-scope] svg.bar")
+    top_bar, top_rect = bars.first.bounding_box(), bars.first.locator("rect").bounding_box()
+    assert top_bar["width"] > 20 and abs(top_rect["width"] - top_bar["width"]) < 1
     cost, tokens, sessions = database.query(
         "SELECT SUM(cost_micros), SUM(input_tokens) + SUM(output_tokens), COUNT(DISTINCT session_id) "
         "FROM agents_usagerecord WHERE created_at >= %s AND scope = %s", (since, top_scope))[0]
@@ -258,7 +269,8 @@ def test_cost_and_usage_panels_match_the_database(page, studio_server):
 def test_scopes_pages_and_admin_index(page, studio_server):
     database = studio_server.database
     base = studio_server.base_url
-    page.goto(base + "/studio/scopes/")
+    scopes_page = page.goto(base + "/studio/scopes/")
+    assert "script-src 'self'" in scopes_page.headers["content-security-policy"]
     rows = data_rows(page, "#scopes-table tbody tr")
     assert len(rows) == 50
     first = rows[0]
@@ -283,8 +295,13 @@ def test_scopes_pages_and_admin_index(page, studio_server):
     with page.expect_navigation():
         page.click("nav.tabs >> text=Store documents")
     assert page.locator("#documents-table").count() or page.locator(".notice").count()
-    page.goto(base + "/admin/")
+    # Admin pages with their scripts (actions, date hierarchy, filters, forms) run under the policy too.
+    for path in ("/admin/agents/session/", "/admin/scoping/apikey/add/", "/admin/agents/modelprice/add/"):
+        assert page.goto(base + path).status == 200, path
+        page.wait_for_load_state("load")
+    admin_index = page.goto(base + "/admin/")
     assert page.locator("#studio-module").is_visible()
+    assert "script-src 'self'" in admin_index.headers["content-security-policy"]
     shoot(page, "admin-index.png")
     with page.expect_navigation():
         page.click("#studio-module >> text=Cost & Usage")
