@@ -69,7 +69,9 @@ def usage(make_session, demo_data):
     demo_data(scopes=6, sessions=30, usage_rows=150, days=40, seed=11)
     now = timezone.now()
     # Exact, hand-made rows: an unpriced-only scope, a row just inside and one just outside 7 days.
-    make_session(scope="unpriced-only", model="local", provider="local", at=now - timedelta(hours=3),
+    # Earlier today, even just after midnight (the test reads it back with range=today).
+    earlier_today = now - min(timedelta(hours=3), (now - day_start(0)) / 2)
+    make_session(scope="unpriced-only", model="local", provider="local", at=earlier_today,
                  turns=[Turn("hi", [Call(cost_micros=None, input_tokens=40, output_tokens=4)])])
     make_session(scope="edge", at=day_start(6) + timedelta(seconds=1),
                  turns=[Turn("in", [Call(cost_micros=1_000_000, input_tokens=1000, output_tokens=10)])])
