@@ -58,13 +58,18 @@ def check_request(request: HttpRequest) -> None:
             check_text(value, name)
 
 
-class ApiErrorMiddleware:
+class AsyncMiddleware:
+    """A middleware Django calls only on the event loop: no thread hand-off on the streaming path."""
+
     sync_capable = False
     async_capable = True
 
     def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]]) -> None:
         self.get_response = get_response
         markcoroutinefunction(self)
+
+
+class ApiErrorMiddleware(AsyncMiddleware):
 
     async def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if not is_api_path(request.path_info):

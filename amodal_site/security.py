@@ -8,11 +8,10 @@ under daphne it adds no hand-off to a thread; Django adapts it under WSGI (the t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from asgiref.sync import markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+
+from amodal_site.middleware import AsyncMiddleware
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
@@ -35,17 +34,10 @@ HEADER = "Content-Security-Policy"
 EXEMPT_PATH_PREFIXES = ("/widget/demo/",)
 
 
-class ContentSecurityPolicyMiddleware:
+class ContentSecurityPolicyMiddleware(AsyncMiddleware):
     """Adds `Content-Security-Policy` to HTML responses that have none. Streaming responses (the event
     stream) pass untouched, and so do JSON, CSS, JavaScript and the other non-HTML answers. With DEBUG,
     error pages are left alone: Django's technical 404 and 500 pages use inline styles and scripts."""
-
-    sync_capable = False
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]]) -> None:
-        self.get_response = get_response
-        markcoroutinefunction(self)
 
     async def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = await self.get_response(request)
