@@ -16,7 +16,8 @@ from typing import Any
 
 from django.conf import settings
 
-from agents.config_problems import (
+from connections.specs import ConnectionSpec, parse_connection
+from core.folder_problems import (
     BOOLEAN,
     HTTP_URL,
     NON_EMPTY_STRING,
@@ -28,7 +29,6 @@ from agents.config_problems import (
     FileChecker,
     field_path,
 )
-from connections.specs import ConnectionSpec, parse_connection
 from scoping.context import InvalidScope, validate_scope_id
 from stores.definitions import StoreDefinition, parse_store
 

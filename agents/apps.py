@@ -8,7 +8,7 @@ class AgentsConfig(AppConfig):
     def ready(self) -> None:
         from agents.agent_folder import load_current_agent_or_exit
         from agents.memory import memory_prompt_section, memory_tools
-        from agents.runtime.tools import register_prompt_section, register_tool_factory
+        from core.tools import register_prompt_section, register_tool_factory
 
         load_current_agent_or_exit()
         register_tool_factory(memory_tools)

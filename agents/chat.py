@@ -23,14 +23,14 @@ from agents import services
 from agents.agent_folder import AgentFolder, current_agent
 from agents.models import Session, SessionStatus
 from agents.pricing import cost_micros, price_for_model
-from agents.runtime.events import empty_usage, event
 from agents.runtime.loop import AgentLoop, LoopLimits, LoopOutcome, Turn
 from agents.runtime.prompt import build_system_prompt
 from agents.runtime.providers import provider_for
 from agents.runtime.providers.base import TokenUsage
-from agents.runtime.tools import ToolContext, prompt_sections, tools_for_agent
-from amodal_site.db import db_call
-from amodal_site.errors import ApiError, validation_error
+from core.db import db_call
+from core.errors import ApiError, validation_error
+from core.events import empty_usage, event
+from core.tools import ToolContext, prompt_sections, tools_for_agent
 from scoping.authentication import Caller, ResolvedScope, resolve_scope
 from scoping.context import GLOBAL_SCOPE, scope
 

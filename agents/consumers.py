@@ -21,9 +21,9 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from agents.chat import ChatRun, prepare_chat
-from agents.runtime.events import event
-from amodal_site.db import db_call
-from amodal_site.errors import ApiError
+from core.db import db_call
+from core.errors import ApiError
+from core.events import event
 from scoping.authentication import Caller, authenticate_authorization
 
 logger = logging.getLogger(__name__)

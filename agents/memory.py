@@ -23,10 +23,10 @@ from django.db.models.functions import Length
 
 from agents.agent_folder import AgentFolder, MemoryConfig
 from agents.models import MemoryEntry
-from agents.runtime.tools import Tool, ToolContext, ToolResult
-from amodal_site.db import db_call
-from amodal_site.errors import ApiError, NotFound, ValidationFailed
-from amodal_site.validation import check_text, parse_whole_number
+from core.db import db_call
+from core.errors import ApiError, NotFound, ValidationFailed
+from core.tools import Tool, ToolContext, ToolResult
+from core.validation import check_text, parse_whole_number
 from scoping.context import active_scope, scope
 
 TOOL_NAME = "memory"

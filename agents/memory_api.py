@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from agents import memory
 from agents.agent_folder import current_agent
 from agents.api import SCOPE_PARAM, ScopedAPIView
-from amodal_site.errors import ApiError
+from core.errors import ApiError
 
 ENTRY = inline_serializer("MemoryEntry", {
     "id": serializers.IntegerField(),

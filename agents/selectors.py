@@ -11,8 +11,8 @@ from typing import Any
 from django.db.models import Q
 
 from agents.models import Message, MessageRole, Session, SessionTag
-from amodal_site.errors import ValidationFailed
-from amodal_site.validation import check_text, parse_whole_number
+from core.errors import ValidationFailed
+from core.validation import check_text, parse_whole_number
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200

@@ -18,11 +18,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from agents.models import Deployment, Message, MessageRole, Session, SessionStatus, SessionTag, UsageRecord
-from agents.runtime.events import scrub_secrets
 from agents.runtime.loop import Turn
-from agents.runtime.tools import run_message_hooks
-from amodal_site.errors import ApiError
-from amodal_site.validation import check_text
+from core.errors import ApiError
+from core.events import scrub_secrets
+from core.tools import run_message_hooks
+from core.validation import check_text
 from scoping.services import touch_scope
 
 LEASE_SECONDS = 60

@@ -23,10 +23,10 @@ from redis.exceptions import RedisError
 from agents import services
 from agents.agent_folder import current_agent
 from agents.chat import ChatRun, prepare_chat, resolve_agent_scope, send_cancel
-from agents.runtime.events import cap
-from amodal_site.db import db_call
-from amodal_site.errors import ServiceUnavailable, exception_to_error
-from amodal_site.validation import load_json
+from core.db import db_call
+from core.errors import ServiceUnavailable, exception_to_error
+from core.events import cap
+from core.validation import load_json
 from scoping.authentication import Caller, authenticate_authorization
 from scoping.context import scope
 

@@ -23,7 +23,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from amodal_site.errors import error_response
+from core.errors import error_response
 from scoping.tokens import mint_token
 
 WIDGET_DIR = Path(__file__).resolve().parent / "static" / "amodal"

@@ -10,7 +10,7 @@ from django.db import connection
 from django.http import JsonResponse
 
 from agents.agent_folder import current_agent
-from amodal_site.db import db_call
+from core.db import db_call
 
 logger = logging.getLogger(__name__)
 

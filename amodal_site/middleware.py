@@ -4,7 +4,7 @@
 - Before the view: a body over `AMODAL_MAX_BODY_BYTES` is 413 `request_too_large` (by `Content-Length`
   before the body is read, then by its real size, for a chunked body), and a NUL or lone surrogate in the
   URL or a query parameter is 400 naming the parameter.
-- An exception a view lets out (`process_exception`) becomes its error (amodal_site.errors): an
+- An exception a view lets out (`process_exception`) becomes its error (core.errors): an
   unavailable database 503 with Retry-After, anything unexpected a logged 500 `internal_error`.
 - A non-JSON error response from Django itself (404 for an unknown path, 405 from `require_POST`, the
   500 page of an exception in another middleware) is rewritten in the error shape, headers kept.
@@ -22,8 +22,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-from amodal_site.errors import RequestTooLarge, exception_to_error, is_json, rewrite_as_json
-from amodal_site.validation import check_text
+from core.errors import RequestTooLarge, exception_to_error, is_json, rewrite_as_json
+from core.validation import check_text
 
 API_PATH_RE = re.compile(r"^/(chat(/|$)|sessions/|api/|ws/)")
 

@@ -1,9 +1,9 @@
-"""OpenAPI additions: the bearer scheme, and the chat endpoints, which are plain async Django views
+"""OpenAPI additions: the chat endpoints, which are plain async Django views
 (DRF views would buffer the stream), so drf-spectacular cannot introspect them."""
 
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from scoping.schema import BearerScheme
 
 BEARER = [{"bearerAuth": []}]
 
@@ -126,16 +126,3 @@ def add_chat_endpoints(result, generator, request, public):
         "responses": {"200": {"description": "Healthy"}, "503": {"description": "Degraded"}},
     }}
     return result
-
-
-class BearerScheme(OpenApiAuthenticationExtension):
-    target_class = "scoping.authentication.BearerAuthentication"
-    name = "bearerAuth"
-    scheme = {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "A JWT with scope_id/scopeContext claims, or an API key (ak_...).",
-    }
-
-    def get_security_definition(self, auto_schema):
-        return self.scheme

@@ -98,7 +98,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("AMODAL_DB_POOL", True):
-    # psycopg's pool: chat streams return their connection after each step (amodal_site.db.db_call),
+    # psycopg's pool: chat streams return their connection after each step (core.db.db_call),
     # so hundreds of open streams share AMODAL_DB_POOL_SIZE connections instead of one each.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # required by the pool
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -213,9 +213,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "amodal_site.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["amodal_site.validation.JSONParser"],  # depth-limited, UTF-8, no NaN
+    "DEFAULT_PARSER_CLASSES": ["core.validation.JSONParser"],  # depth-limited, UTF-8, no NaN
 }
 
 SPECTACULAR_SETTINGS = {

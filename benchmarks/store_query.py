@@ -148,7 +148,7 @@ def run(docs: int, repeat: int) -> None:
     from django.db import connection
 
     from agents.agent_folder import current_agent
-    from agents.runtime.tools import ToolContext, tools_for_agent
+    from core.tools import ToolContext, tools_for_agent
     from scoping.context import scope
     from stores import selectors
     from stores.models import StoreDocument

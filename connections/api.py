@@ -23,7 +23,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from amodal_site.errors import ApiError
 from connections import selectors, services
 from connections.models import (
     MAX_CREDENTIAL_VALUE_CHARS,
@@ -31,6 +30,7 @@ from connections.models import (
     validate_credential_key,
     validate_credential_value,
 )
+from core.errors import ApiError
 from scoping.authentication import BearerAuthentication, Caller, resolve_scope
 
 DEFAULT_LIMIT = 100

@@ -6,9 +6,9 @@ class ConnectionsConfig(AppConfig):
     verbose_name = "Connections and credentials"
 
     def ready(self) -> None:
-        from agents.runtime.tools import register_message_hook, register_tool_factory
         from connections.services import record_user_verdict
         from connections.tools import request_tool
+        from core.tools import register_message_hook, register_tool_factory
 
         register_tool_factory(request_tool)
         register_message_hook(record_user_verdict)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from agents.config_problems import (
+from core.folder_problems import (
     BOOLEAN,
     HTTP_URL,
     NON_EMPTY_STRING,

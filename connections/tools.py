@@ -15,13 +15,13 @@ from typing import Any
 import requests
 
 from agents.agent_folder import AgentFolder
-from agents.runtime.events import event, redact
-from agents.runtime.tools import Tool, ToolContext, ToolResult
-from amodal_site.db import db_call
 from connections import services
 from connections.access import INTENTS, decide, fingerprint
 from connections.credentials import UnresolvedCredential, resolve_reference
 from connections.outbound import ALLOWED_METHODS, CallRefused, apply_auth, build_call, send, shaped_result
+from core.db import db_call
+from core.events import event, redact
+from core.tools import Tool, ToolContext, ToolResult
 
 logger = logging.getLogger(__name__)
 

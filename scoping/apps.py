@@ -6,4 +6,4 @@ class ScopingConfig(AppConfig):
     verbose_name = "Scopes and access"
 
     def ready(self) -> None:
-        import amodal_site.schema  # noqa: F401  (registers the OpenAPI bearer scheme)
+        import scoping.schema  # noqa: F401  (registers the OpenAPI bearer scheme)

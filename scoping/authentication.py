@@ -19,8 +19,8 @@ from rest_framework import authentication
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError
 
-from amodal_site.errors import ApiError, ValidationFailed
-from amodal_site.validation import check_json_text
+from core.errors import ApiError, ValidationFailed
+from core.validation import check_json_text
 from scoping.context import GLOBAL_SCOPE, InvalidScope, validate_scope_id
 from scoping.models import ApiKey
 from scoping.services import API_KEY_PREFIX, digest_api_key

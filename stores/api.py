@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 from agents.agent_folder import current_agent
 from agents.api import ScopedAPIView
 from agents.chat import resolve_agent_scope
-from amodal_site.errors import ApiError
+from core.errors import ApiError
 from scoping.authentication import resolve_scope
 from stores import selectors, services
 from stores.definitions import FieldSpec, StoreDefinition

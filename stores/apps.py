@@ -6,7 +6,7 @@ class StoresConfig(AppConfig):
     verbose_name = "Stores"
 
     def ready(self) -> None:
-        from agents.runtime.tools import register_prompt_section, register_tool_factory
+        from core.tools import register_prompt_section, register_tool_factory
         from stores.tools import store_tools, stores_prompt_section
 
         register_tool_factory(store_tools)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agents.config_problems import (
+from core.folder_problems import (
     ARRAY,
     BOOLEAN,
     NON_EMPTY_STRING,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.config_problems import describe, field_path
-from amodal_site.validation import json_text_problems
+from core.folder_problems import describe, field_path
+from core.validation import json_text_problems
 from stores.definitions import KEY_PLACEHOLDER_RE, FieldSpec, StoreDefinition
 
 MAX_KEY_LENGTH = 255

@@ -3,7 +3,7 @@ API answers it as it is and a tool turns it into an error result the model can r
 
 from __future__ import annotations
 
-from amodal_site.errors import ApiError
+from core.errors import ApiError
 from stores.documents import DocumentInvalid
 
 

@@ -21,7 +21,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from amodal_site.validation import check_json_text, parse_whole_number
+from core.validation import check_json_text, parse_whole_number
 from scoping.context import GLOBAL_SCOPE, scope
 from stores.definitions import StoreDefinition
 from stores.documents import check_value, normalise_value

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.agent_folder import AgentFolder
-from agents.runtime.tools import Tool, ToolContext, ToolResult
-from amodal_site.db import db_call
-from amodal_site.errors import ApiError
+from core.db import db_call
+from core.errors import ApiError
+from core.tools import Tool, ToolContext, ToolResult
 from scoping.context import scope
 from stores import selectors, services
 from stores.definitions import FieldSpec, StoreDefinition

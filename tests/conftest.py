@@ -177,8 +177,8 @@ def chat(request, async_db_cleanup) -> ChatClient:
 
 @pytest.fixture
 def register_tools() -> Iterator[Callable[..., None]]:
-    """Give every agent these tools (agents.runtime.tools.Tool) for this test, then remove them."""
-    from agents.runtime import tools as tool_registry
+    """Give every agent these tools (core.tools.Tool) for this test, then remove them."""
+    from core import tools as tool_registry
 
     factories: list[Callable] = []
 

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from agents.runtime.events import add_usage, cap, empty_usage, event, redact
 from agents.runtime.providers.base import (
     ModelRequest,
     Provider,
@@ -28,7 +27,8 @@ from agents.runtime.providers.base import (
     UsageSoFar,
 )
 from agents.runtime.providers.local import estimate_tokens
-from agents.runtime.tools import Tool, ToolContext, ToolResult
+from core.events import add_usage, cap, empty_usage, event, redact
+from core.tools import Tool, ToolContext, ToolResult
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agents.runtime.tools import Tool
+from core.tools import Tool
 
 if TYPE_CHECKING:
     from agents.agent_folder import AgentFolder

@@ -17,7 +17,7 @@ from agents.agent_folder import (
     load_current_agent_or_exit,
     set_current_agent,
 )
-from agents.config_problems import ConfigProblem
+from core.folder_problems import ConfigProblem
 
 EXAMPLE_FOLDER = Path(__file__).resolve().parents[2] / "examples" / "finance-agent"
 UNSET = "AMODAL_TEST_VARIABLE_THAT_IS_NOT_SET"

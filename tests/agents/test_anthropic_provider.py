@@ -11,7 +11,7 @@ import pytest
 from agents.models import Message, ModelPrice, Session, SessionStatus, UsageRecord
 from agents.pricing import PRICE_TABLE, Price, cost_micros, price_for_model, price_from_table, usd
 from agents.runtime.providers.anthropic import MAX_RETRIES, AnthropicProvider
-from agents.runtime.tools import Tool, ToolResult
+from core.tools import Tool, ToolResult
 from tests.conftest import write_agent_folder
 
 EPHEMERAL = {"type": "ephemeral"}

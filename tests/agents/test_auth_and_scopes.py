@@ -13,7 +13,7 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from agents.models import Message, Session, SessionTag, UsageRecord
-from agents.runtime.tools import Tool, ToolResult
+from core.tools import Tool, ToolResult
 from scoping.models import ApiKey, Scope
 from scoping.services import create_api_key, revoke_api_key
 from scoping.tokens import mint_token

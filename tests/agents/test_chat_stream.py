@@ -14,7 +14,7 @@ from agents import services
 from agents.models import Message, ModelPrice, Session, SessionStatus, UsageRecord
 from agents.runtime.providers.base import TokenUsage
 from agents.runtime.providers.local import ScriptedTurn, scripted_turns
-from agents.runtime.tools import Tool, ToolResult
+from core.tools import Tool, ToolResult
 from scoping.context import scope
 from scoping.models import Scope
 from tests.conftest import write_agent_folder
@@ -522,7 +522,7 @@ def test_the_session_and_the_scope_row_are_created_on_first_use(test_agent, chat
 @pytest.fixture
 def broken_tool_factory():
     """A tool factory that fails (e.g. a bug in an app's tools): the message must still end with done."""
-    from agents.runtime import tools as tool_registry
+    from core import tools as tool_registry
 
     def factory(agent):
         raise RuntimeError("the tool factory broke")

@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from agents.models import Message, Session, SessionStatus, SessionTag, UsageRecord
-from agents.runtime.tools import Tool, ToolResult
+from core.tools import Tool, ToolResult
 from scoping.context import scope
 from tests.conftest import write_agent_folder
 

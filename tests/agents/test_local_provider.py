@@ -17,7 +17,7 @@ from agents.runtime.providers.local import (
     scripted_turns,
     split_for_streaming,
 )
-from agents.runtime.tools import Tool, ToolResult
+from core.tools import Tool, ToolResult
 
 
 def run_provider(request: ModelRequest) -> list:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from agents.agent_folder import AgentFolder
-from agents.runtime.tools import ToolContext, ToolResult
 from connections.tools import run_request
+from core.tools import ToolContext, ToolResult
 from scoping.context import scope
 from tests.conftest import write_agent_folder
 from tests.connections.recorder import Recorder

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from agents import memory, services
 from agents.models import MemoryEntry, Session, SessionTag
-from amodal_site.errors import ValidationFailed
+from core.errors import ValidationFailed
 from scoping.context import scope
 from stores import services as store_services
 from stores.documents import DocumentInvalid

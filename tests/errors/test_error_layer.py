@@ -14,7 +14,8 @@ from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonRespo
 from django.test import RequestFactory
 from rest_framework import exceptions as drf_exceptions
 
-from amodal_site.errors import (
+from amodal_site.middleware import ApiErrorMiddleware, is_api_path
+from core.errors import (
     ApiError,
     Conflict,
     Forbidden,
@@ -28,8 +29,7 @@ from amodal_site.errors import (
     api_exception_handler,
     exception_to_error,
 )
-from amodal_site.middleware import ApiErrorMiddleware, is_api_path
-from amodal_site.validation import json_depth_exceeds, json_text_problems, load_json, parse_whole_number
+from core.validation import json_depth_exceeds, json_text_problems, load_json, parse_whole_number
 
 
 def body_of(response) -> dict:
@@ -104,10 +104,10 @@ def test_an_unexpected_exception_is_logged_with_its_traceback(caplog):
     try:
         raise cause
     except RuntimeError as exc:
-        with caplog.at_level(logging.ERROR, logger="amodal_site.errors"):
+        with caplog.at_level(logging.ERROR, logger="core.errors"):
             error = exception_to_error(exc, path="/api/memory")
     assert error.code == "internal_error"
-    [record] = [r for r in caplog.records if r.name == "amodal_site.errors"]
+    [record] = [r for r in caplog.records if r.name == "core.errors"]
     assert "/api/memory" in record.getMessage()
     assert record.exc_info is not None and record.exc_info[1] is cause
     assert "the real cause" in caplog.text and "Traceback" in caplog.text

@@ -1,5 +1,5 @@
 """PostgreSQL only: the database itself refuses NUL in text and jsonb and cannot take a lone surrogate, so
-without the shared check (amodal_site.validation) these inputs were 500s. The API tests of
+without the shared check (core.validation) these inputs were 500s. The API tests of
 test_bad_input.py run here too and must answer 400."""
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from agents.models import MemoryEntry, Message, Session, SessionTag, UsageRecord
-from agents.runtime.tools import Tool, ToolResult
+from core.tools import Tool, ToolResult
 from scoping.models import Scope
 from scoping.services import create_api_key
 from scoping.tokens import mint_token

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.config_problems import ConfigProblem
+from core.folder_problems import ConfigProblem
 from stores.definitions import parse_store
 from stores.documents import DocumentInvalid, clean_document, render_key, validate_document
 from tests.stores.conftest import INVALID, ITEMS, item

@@ -18,7 +18,7 @@ from typing import Any
 
 from rest_framework import parsers
 
-from amodal_site.errors import MAX_JSON_DEPTH, InvalidJson, ValidationFailed, too_deep
+from core.errors import MAX_JSON_DEPTH, InvalidJson, ValidationFailed, too_deep
 
 UNSAFE_TEXT_RE = re.compile("[\x00\ud800-\udfff]")
 WHOLE_NUMBER_RE = re.compile(r"-?[0-9]{1,30}")

@@ -246,7 +246,7 @@ DRF_CODES = {
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's handler, answering in the project's error shape; never None, so DRF never renders HTML."""
-    # Imported here: rest_framework.views loads the parser classes, and ours (amodal_site.validation)
+    # Imported here: rest_framework.views loads the parser classes, and ours (core.validation)
     # imports this module.
     from rest_framework.views import exception_handler as drf_exception_handler
     from rest_framework.views import set_rollback
