@@ -6,34 +6,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from agents import selectors, services
-from agents.agent_folder import current_agent
-from agents.chat import StrictCharField, resolve_agent_scope
-from scoping.authentication import BearerAuthentication
-from scoping.context import scope
-from scoping.permissions import OperatorPermissions
-
-
-class ScopedAPIView(APIView):
-    """Authenticates the caller, resolves the scope (JWT claims first, then `scope_id`), enforces
-    requireScope, and runs the handler inside that scope."""
-
-    authentication_classes = [BearerAuthentication]
-    permission_classes = [OperatorPermissions]
-    # What a staff session needs besides studio.view_studio for reads (scoping.permissions).
-    operator_permissions: dict[str, tuple[str, ...]] = {}
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
-        source = request.data if request.method in ("POST", "PUT", "PATCH") and isinstance(
-            request.data, dict) else request.query_params
-        self.resolved = resolve_agent_scope(current_agent(), request.user, source.get("scope_id"), None)
-
-    def handle_scoped(self, handler, *args, **kwargs):
-        with scope(self.resolved.scope_id):
-            return handler(*args, **kwargs)
+from agents.chat import StrictCharField
+from scoping.api import ScopedAPIView
 
 
 class SessionPatchSerializer(serializers.Serializer):

@@ -32,7 +32,7 @@ from core.errors import ApiError, validation_error
 from core.events import empty_usage, event
 from core.tools import ToolContext, prompt_sections, tools_for_agent
 from scoping.authentication import Caller, ResolvedScope, resolve_scope
-from scoping.context import GLOBAL_SCOPE, scope
+from scoping.context import scope
 
 logger = logging.getLogger(__name__)
 
@@ -68,19 +68,6 @@ class ChatRequestSerializer(serializers.Serializer):
 
 def cancel_group(session_id: object) -> str:
     return f"chat-cancel.{session_id}"
-
-
-def scope_required() -> ApiError:
-    return ApiError(400, "scope_required", "This agent requires a scope: send a token with a scope_id claim "
-                                          "or a scope_id in the body.")
-
-
-def resolve_agent_scope(agent: AgentFolder, caller: Caller, scope_id: object, context: object) -> ResolvedScope:
-    """The caller's scope, refused with 400 scope_required when the agent requires one and there is none."""
-    resolved = resolve_scope(caller, scope_id, context)
-    if agent.require_scope and resolved.scope_id == GLOBAL_SCOPE:
-        raise scope_required()
-    return resolved
 
 
 @dataclass
@@ -270,7 +257,7 @@ async def prepare_chat(caller: Caller, body: object) -> ChatRun:
     """Validate, resolve the scope, find or create the session and take its lease; raise ApiError."""
     data = parse_chat_request(body)
     agent = current_agent()
-    resolved = resolve_agent_scope(agent, caller, data.get("scope_id"), data.get("context"))
+    resolved = resolve_scope(caller, data.get("scope_id"), data.get("context"))
     model = choose_model(agent, caller, data.get("model"))
     lock_token = services.new_lock_token()
     with scope(resolved.scope_id):

@@ -13,8 +13,9 @@ from rest_framework.response import Response
 
 from agents import memory
 from agents.agent_folder import current_agent
-from agents.api import SCOPE_PARAM, ScopedAPIView
+from agents.api import SCOPE_PARAM
 from core.errors import ApiError
+from scoping.api import ScopedAPIView
 
 ENTRY = inline_serializer("MemoryEntry", {
     "id": serializers.IntegerField(),

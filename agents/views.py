@@ -21,13 +21,12 @@ from django.views.decorators.http import require_POST
 from redis.exceptions import RedisError
 
 from agents import services
-from agents.agent_folder import current_agent
-from agents.chat import ChatRun, prepare_chat, resolve_agent_scope, send_cancel
+from agents.chat import ChatRun, prepare_chat, send_cancel
 from core.db import db_call
 from core.errors import ServiceUnavailable, exception_to_error
 from core.events import cap
 from core.validation import load_json
-from scoping.authentication import Caller, authenticate_authorization
+from scoping.authentication import Caller, authenticate_authorization, resolve_scope
 from scoping.context import scope
 
 logger = logging.getLogger(__name__)
@@ -138,7 +137,7 @@ async def cancel_session(request: HttpRequest, session_id: str):
     caller = await authenticate(request)
     body = read_json_body(request) if request.body else None
     body = body if isinstance(body, dict) else {}
-    resolved = resolve_agent_scope(current_agent(), caller, body.get("scope_id"), body.get("context"))
+    resolved = resolve_scope(caller, body.get("scope_id"), body.get("context"))
     with scope(resolved.scope_id):
         session = await db_call(services.get_session)(session_id)
     try:

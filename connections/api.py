@@ -31,7 +31,8 @@ from connections.models import (
     validate_credential_value,
 )
 from core.errors import ApiError
-from scoping.authentication import BearerAuthentication, Caller, resolve_scope
+from scoping.api import ScopedAPIView
+from scoping.authentication import Caller
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -87,13 +88,14 @@ class ManagesCredentials(permissions.BasePermission):
         return isinstance(caller, Caller) and caller.kind == "api_key" and caller.manage_credentials
 
 
-class CredentialAPIView(APIView):
-    authentication_classes = [BearerAuthentication]
-    permission_classes = [ManagesCredentials]
+class CredentialAPIView(ScopedAPIView):
+    """Credentials belong to a scope but are managed for it, never by it: requireScope does not apply
+    (the global scope's credentials are legitimate)."""
 
-    def scope_id(self, request: Request) -> str:
-        body = request.data if isinstance(request.data, dict) else {}
-        return resolve_scope(request.user, body.get("scope_id", request.query_params.get("scope_id")), None).scope_id
+    permission_classes = [ManagesCredentials, *ScopedAPIView.permission_classes]
+
+    def scope_optional(self, request: Request) -> bool:
+        return True
 
     def actor_name(self, request: Request) -> str:
         return request.user.sub  # "api-key:<name>"
@@ -111,7 +113,7 @@ class CredentialList(CredentialAPIView):
         description="The scope's credentials by key: never a value.",
     )
     def get(self, request: Request) -> Response:
-        scope_id = self.scope_id(request)
+        scope_id = self.resolved.scope_id
         limit = whole_number(request.query_params.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         offset = whole_number(request.query_params.get("offset"), "offset", 0, 0, MAX_OFFSET)
         rows, has_more = selectors.credential_page(scope_id=scope_id, limit=limit, offset=offset)
@@ -128,7 +130,7 @@ class CredentialDetail(CredentialAPIView):
         description="Create or replace the credential KEY of the scope. The value is never sent back.",
     )
     def put(self, request: Request, key: str) -> Response:
-        scope_id = self.scope_id(request)
+        scope_id = self.resolved.scope_id
         check_key(key)
         serializer = CredentialPutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -146,7 +148,7 @@ class CredentialDetail(CredentialAPIView):
                    404: OpenApiResponse(ERROR, description="credential_not_found")},
     )
     def delete(self, request: Request, key: str) -> Response:
-        scope_id = self.scope_id(request)
+        scope_id = self.resolved.scope_id
         check_key(key)
         if not services.delete_credential(scope_id=scope_id, key=key, actor_name=self.actor_name(request)):
             raise ApiError(404, "credential_not_found", f"This scope has no credential {key}.")

@@ -8,18 +8,20 @@ without credentials is accepted as an anonymous caller that may choose its scope
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from rest_framework import authentication
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError
 
-from core.errors import ApiError, ValidationFailed
+from core.errors import ApiError, KnownError, ValidationFailed
 from core.validation import check_json_text
 from scoping.context import GLOBAL_SCOPE, InvalidScope, validate_scope_id
 from scoping.models import ApiKey
@@ -151,9 +153,43 @@ def authenticate_authorization(header_value: str | None) -> Caller:
     return caller_from_jwt(credential)
 
 
-def resolve_scope(caller: Caller, body_scope_id: object, body_context: object) -> ResolvedScope:
-    """A JWT's claims decide its scope, whatever the body says (a body that disagrees is ignored, never an
-    error). Only callers that may choose (an API key, a staff session, open mode) read the body."""
+class ScopeRequired(KnownError):
+    status_code, default_code = 400, "scope_required"
+
+    def __init__(self) -> None:
+        super().__init__("This agent requires a scope: send a token with a scope_id claim or a scope_id in the body.")
+
+
+# Whether the served agent requires a scope (amodal.json `scope.requireScope`). The agent folder belongs to
+# a higher app, which names the source in its AppConfig.ready(); until then every check fails loudly.
+_scope_required_source: Callable[[], bool] | None = None
+
+
+def require_scope_from(source: Callable[[], bool]) -> None:
+    global _scope_required_source
+    _scope_required_source = source
+
+
+def scope_is_required() -> bool:
+    if _scope_required_source is None:
+        raise ImproperlyConfigured("No app has said whether a scope is required (scoping.require_scope_from).")
+    return _scope_required_source()
+
+
+def resolve_scope(caller: Caller, body_scope_id: object, body_context: object, *,
+                  scope_optional: bool = False) -> ResolvedScope:
+    """The one rule for the scope of a request (HTTP and WebSocket). A JWT's claims decide its scope,
+    whatever the body says (a body that disagrees is ignored, never an error). Only callers that may
+    choose (an API key, a staff session, open mode) read the body. When the agent requires a scope, the
+    global one is refused (400 scope_required) unless the caller acts on something that has no scope
+    (`scope_optional`: a shared store, credentials)."""
+    resolved = _resolve(caller, body_scope_id, body_context)
+    if not scope_optional and resolved.scope_id == GLOBAL_SCOPE and scope_is_required():
+        raise ScopeRequired()
+    return resolved
+
+
+def _resolve(caller: Caller, body_scope_id: object, body_context: object) -> ResolvedScope:
     if not caller.may_choose_scope:
         return ResolvedScope(caller.claims_scope_id or GLOBAL_SCOPE, dict(caller.claims_context or {}))
     if body_scope_id is None or body_scope_id == GLOBAL_SCOPE:

@@ -1,4 +1,5 @@
-"""What a caller may do over HTTP, beside which scope it acts in (scoping.authentication).
+"""What a caller may do over HTTP, and in which scope: the permission half of the pair every JSON API view
+uses (BearerAuthentication decides who calls, ScopePolicy where it acts; scoping.api.ScopedAPIView).
 
 Tokens and API keys are checked by authentication alone. An operator's session cookie is the one caller
 that can reach every scope, so it gets nothing for being staff: reading needs `studio.view_studio`, and
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 
 from rest_framework.permissions import BasePermission
 
-from scoping.authentication import Caller
+from scoping.authentication import Caller, resolve_scope
 
 VIEW_STUDIO = "studio.view_studio"
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -37,3 +38,18 @@ def required_permissions(table: Mapping[str, tuple[str, ...]], method: str) -> t
     if method in READ_METHODS:
         return (VIEW_STUDIO,)
     return None
+
+
+class ScopePolicy(OperatorPermissions):
+    """The operator permissions above, then the caller's scope, resolved by the one rule
+    (scoping.authentication.resolve_scope) from the body's `scope_id` when the body is a JSON object that
+    has one, else the query's. The result is `view.resolved`; a view whose target has no scope (a shared
+    store) says so with `scope_optional(request)`."""
+
+    def has_permission(self, request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        body = request.data if isinstance(request.data, dict) else {}
+        scope_id = body["scope_id"] if "scope_id" in body else request.query_params.get("scope_id")
+        view.resolved = resolve_scope(request.user, scope_id, None, scope_optional=view.scope_optional(request))
+        return True

@@ -20,13 +20,10 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from agents.agent_folder import current_agent
-from agents.api import ScopedAPIView
-from agents.chat import resolve_agent_scope
 from core.errors import ApiError
-from scoping.authentication import resolve_scope
+from scoping.api import ScopedAPIView
 from stores import selectors, services
 from stores.definitions import FieldSpec, StoreDefinition
 from stores.documents import DocumentInvalid
@@ -69,24 +66,18 @@ class CreateBodySerializer(serializers.Serializer):
 
 
 class StoreAPIView(ScopedAPIView):
-    """Resolves the store named in the URL (404 store_not_found), then the scope. A shared store needs
-    no scope (its documents are global), so requireScope applies only to scoped stores and the list."""
+    """The store named in the URL (404 store_not_found), looked up while the scope is resolved: a shared
+    store needs no scope (its documents are global), so requireScope applies only to scoped stores and
+    the list."""
 
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        APIView.initial(self, request, *args, **kwargs)  # authentication, as in ScopedAPIView
-        agent = current_agent()
+    def scope_optional(self, request: Request) -> bool:
         self.definition: StoreDefinition | None = None
-        name = kwargs.get("name")
+        name = self.kwargs.get("name")
         if name is not None:
-            self.definition = agent.stores.get(name)
+            self.definition = current_agent().stores.get(name)
             if self.definition is None:
                 raise StoreNotFound(name)
-        source = request.data if request.method in ("POST", "PUT", "PATCH") and isinstance(
-            request.data, dict) else request.query_params
-        if self.definition is not None and self.definition.shared:
-            self.resolved = resolve_scope(request.user, source.get("scope_id"), None)
-        else:
-            self.resolved = resolve_agent_scope(agent, request.user, source.get("scope_id"), None)
+        return self.definition is not None and self.definition.shared
 
     @property
     def shared_write(self) -> bool:
