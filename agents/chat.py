@@ -32,7 +32,7 @@ from core.errors import ApiError, validation_error
 from core.events import empty_usage, event
 from core.tools import ToolContext, prompt_sections, tools_for_agent
 from scoping.authentication import Caller, ResolvedScope, resolve_scope
-from scoping.context import scope
+from scoping.context import scope, scoped_db
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +118,7 @@ class ChatRun:
     # --- running -------------------------------------------------------------------------------
 
     def start(self) -> ChatRun:
-        with scope(self.scope_id):
-            self.task = asyncio.create_task(self.run(), name=f"chat-{self.session.pk}")
+        self.task = asyncio.create_task(self.run(), name=f"chat-{self.session.pk}")
         return self
 
     async def emit(self, item: dict[str, Any]) -> None:
@@ -158,7 +157,7 @@ class ChatRun:
             tools=tools,
             tool_context=ToolContext(
                 agent=self.agent, scope_id=self.scope_id, scope_context=self.resolved.context,
-                session_id=str(self.session.pk), shared_write=self.caller.shared_write,
+                session_id=str(self.session.pk), db=scoped_db(self.scope_id), shared_write=self.caller.shared_write,
             ),
             limits=LoopLimits(
                 max_turns=self.agent.limits.max_turns,
@@ -174,6 +173,11 @@ class ChatRun:
         return loop.outcome(reason) if loop is not None else LoopOutcome(reason, empty_usage(), "", [])
 
     async def run(self) -> None:
+        """The task's body, in the session's scope: entered here, not inherited from whoever started it."""
+        with scope(self.scope_id):
+            await self.run_message()
+
+    async def run_message(self) -> None:
         await self.emit(event("init", session_id=str(self.session.pk), scope_id=self.scope_id,
                               deploy_id=self.agent.deploy_id))
         helpers = [asyncio.create_task(self.listen_for_cancel()), asyncio.create_task(self.keep_lease())]

@@ -23,11 +23,10 @@ from django.db.models.functions import Length
 
 from agents.agent_folder import AgentFolder, MemoryConfig
 from agents.models import MemoryEntry
-from core.db import db_call
 from core.errors import ApiError, NotFound, ValidationFailed
 from core.tools import Tool, ToolContext, ToolResult
 from core.validation import check_text, parse_whole_number
-from scoping.context import active_scope, scope
+from scoping.context import active_scope
 
 TOOL_NAME = "memory"
 ACTIONS = ("add", "remove", "list", "search")
@@ -234,12 +233,8 @@ def memory_tools(agent: AgentFolder) -> list[Tool]:
         if action not in ACTIONS:
             return ToolResult(f"action must be one of: {', '.join(ACTIONS)}.", is_error=True)
 
-        def work() -> str:
-            with scope(context.scope_id):
-                return run_action(action, arguments, context.agent.memory)
-
         try:
-            return ToolResult(await db_call(work)())
+            return ToolResult(await context.db(run_action, action, arguments, context.agent.memory))
         except ApiError as exc:
             return ToolResult(exc.message, is_error=True)
 

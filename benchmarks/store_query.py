@@ -149,7 +149,7 @@ def run(docs: int, repeat: int) -> None:
 
     from agents.agent_folder import current_agent
     from core.tools import ToolContext, tools_for_agent
-    from scoping.context import scope
+    from scoping.context import scope, scoped_db
     from stores import selectors
     from stores.models import StoreDocument
     from stores.tools import query
@@ -170,7 +170,7 @@ def run(docs: int, repeat: int) -> None:
     filter_arguments = [{"store": "transactions", "filter": {"account": account}, "sort": "-amount", "limit": 20}
                         for account in accounts]
     tool = tools_for_agent(agent)["query_store"]
-    context = ToolContext(agent=agent, scope_id=SCOPE, scope_context={}, session_id="bench")
+    context = ToolContext(agent=agent, scope_id=SCOPE, scope_context={}, session_id="bench", db=scoped_db(SCOPE))
 
     with scope(SCOPE):
         pks = list(StoreDocument.objects.filter(key__in=keys).values_list("pk", flat=True))

@@ -19,7 +19,6 @@ from connections import services
 from connections.access import INTENTS, decide, fingerprint
 from connections.credentials import UnresolvedCredential, resolve_reference
 from connections.outbound import ALLOWED_METHODS, CallRefused, apply_auth, build_call, send, shaped_result
-from core.db import db_call
 from core.events import event, redact
 from core.tools import Tool, ToolContext, ToolResult
 
@@ -79,7 +78,8 @@ async def call_connection(context: ToolContext, arguments: dict[str, Any]) -> To
                       scope_context=dict(context.scope_context))
     call_fingerprint = fingerprint(spec.name, method, endpoint, params, data)
     if decision.action == "preview":
-        await db_call(services.remember_preview)(
+        await context.db(
+            services.remember_preview,
             session_id=context.session_id, correlation_id=context.tool_id, connection=spec.name,
             method=method, endpoint=endpoint, fingerprint=call_fingerprint,
         )
@@ -96,10 +96,10 @@ async def call_connection(context: ToolContext, arguments: dict[str, Any]) -> To
         )
         return ToolResult(preview, extra_events=(confirmation,))
     if decision.action == "confirmed":
-        await db_call(services.claim_approved_action)(
-            session_id=context.session_id, fingerprint=call_fingerprint
+        await context.db(
+            services.claim_approved_action, session_id=context.session_id, fingerprint=call_fingerprint
         )
-    await db_call(apply_auth)(call, spec.auth, lambda ref: resolve_reference(ref, context.agent))
+    await context.db(apply_auth, call, spec.auth, lambda ref: resolve_reference(ref, context.agent))
     started = time.monotonic()
     try:
         result = await asyncio.to_thread(send, call, base_url=spec.base_url, timeout=spec.timeout_seconds)

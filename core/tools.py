@@ -1,18 +1,31 @@
 """What the model can call: tools, the context they run in, and the registry apps add to.
 
 Apps register a *factory* (`register_tool_factory`) that builds tools for an agent folder; the loop asks
-`tools_for_agent` once per message. A tool never chooses its scope: it runs in `ToolContext.scope_id`,
-the session's, with the scope already entered.
+`tools_for_agent` once per message.
+
+One rule for the scope: a tool never chooses, enters or reads it from context variables. Its database work
+goes through `ToolContext.db`, which runs a sync function in a worker thread inside the session's scope
+(`ToolContext.scope_id`), whatever task or thread the tool itself runs in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from agents.agent_folder import AgentFolder
+
+
+T = TypeVar("T")
+
+
+class ScopedDb(Protocol):
+    """`await db(fn, *args, **kwargs)`: `fn` (sync, ORM) in a worker thread inside one scope, its
+    connection given back afterwards (core.db.db_call). scoping.context.scoped_db makes one."""
+
+    async def __call__(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
 
 
 @dataclass(frozen=True)
@@ -21,6 +34,7 @@ class ToolContext:
     scope_id: str
     scope_context: Mapping[str, str]
     session_id: str
+    db: ScopedDb = field(compare=False, repr=False)
     shared_write: bool = False
     tool_id: str = ""  # the id of the call being run (set by the loop for each call)
 

@@ -8,9 +8,12 @@ one its ORM calls see.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from core.db import db_call
 
 GLOBAL_SCOPE = ""
 MAX_SCOPE_ID_LENGTH = 255
@@ -78,6 +81,24 @@ def scope(scope_id: str) -> Iterator[str]:
         yield scope_id
     finally:
         _active_scope.reset(token)
+
+
+T = TypeVar("T")
+
+
+def scoped_db(scope_id: str) -> Callable[..., Any]:
+    """An async runner of sync ORM work inside `scope_id` (core.tools.ScopedDb): the scope is entered in the
+    worker thread itself, so it does not depend on the caller's context."""
+    validate_scope_id(scope_id)
+
+    async def run(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        def in_scope() -> T:
+            with scope(scope_id):
+                return fn(*args, **kwargs)
+
+        return await db_call(in_scope)()
+
+    return run
 
 
 @contextmanager

@@ -1,8 +1,8 @@
 """What the model can do with stores: `store_<name>` (write one document), `store_<name>_batch` and
 `query_store`, plus a system-prompt section describing the stores.
 
-Every tool runs in the session's scope (`ToolContext.scope_id`), entered here again around the database
-work; no argument can choose another one: a scope-like argument is refused, and a shared store (global
+Every tool's database work runs in the session's scope through `ToolContext.db`; no argument can choose
+another one: a scope-like argument is refused, and a shared store (global
 partition, readable by all) has no write tools at all.
 """
 
@@ -13,10 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from agents.agent_folder import AgentFolder
-from core.db import db_call
 from core.errors import ApiError
 from core.tools import Tool, ToolContext, ToolResult
-from scoping.context import scope
 from stores import selectors, services
 from stores.definitions import FieldSpec, StoreDefinition
 from stores.documents import DocumentInvalid
@@ -172,12 +170,8 @@ def write_summary(definition: StoreDefinition, result: services.WriteResult) -> 
 async def run_in_scope(context: ToolContext, work: Callable[[], dict[str, Any]]) -> ToolResult:
     """Run `work` (sync, ORM) in a worker thread inside the session's scope; errors become tool errors."""
 
-    def scoped() -> dict[str, Any]:
-        with scope(context.scope_id):
-            return work()
-
     try:
-        payload = await db_call(scoped)()
+        payload = await context.db(work)
     except DocumentInvalid as exc:
         return ToolResult(f"The document was not written: {exc}", is_error=True)
     except ApiError as exc:

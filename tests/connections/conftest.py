@@ -14,7 +14,7 @@ import pytest
 from agents.agent_folder import AgentFolder
 from connections.tools import run_request
 from core.tools import ToolContext, ToolResult
-from scoping.context import scope
+from scoping.context import scoped_db
 from tests.conftest import write_agent_folder
 from tests.connections.recorder import Recorder
 
@@ -62,11 +62,10 @@ def run_tool(agent: AgentFolder, arguments: dict[str, Any], *, scope_id: str = "
              tool_id: str = "toolu_test_0001") -> ToolResult:
     """Run the `request` tool once, in `scope_id`, as the agent loop would (outside any HTTP request)."""
     tool_context = ToolContext(agent=agent, scope_id=scope_id, scope_context=dict(context or {}),
-                               session_id=session_id or str(uuid.uuid4()), tool_id=tool_id)
+                               session_id=session_id or str(uuid.uuid4()), db=scoped_db(scope_id), tool_id=tool_id)
 
-    async def go() -> ToolResult:
-        with scope(scope_id):
-            return await run_request(tool_context, arguments)
+    async def go() -> ToolResult:  # no ambient scope: the tool's database work goes through context.db
+        return await run_request(tool_context, arguments)
 
     return asyncio.run(go())
 

@@ -14,6 +14,7 @@ from scoping.context import (
     active_scope,
     no_scope,
     scope,
+    scoped_db,
     validate_scope_id,
 )
 from tests.scopetest.models import Note
@@ -151,3 +152,26 @@ def test_invalid_scope_ids(value):
         validate_scope_id(value)
     with pytest.raises(InvalidScope), scope(value):
         pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scoped_db_runs_its_work_in_its_scope_whatever_the_callers():
+    async def work_from(caller_scope):
+        run = scoped_db("tenant-a")
+        if caller_scope is None:
+            return await run(lambda: (active_scope(), Note.objects.count()))
+        with scope(caller_scope):
+            return await run(lambda: (active_scope(), Note.objects.count()))
+
+    with scope("tenant-a"):
+        Note.objects.create(text="a")
+    with scope("tenant-b"):
+        Note.objects.create(text="b1")
+        Note.objects.create(text="b2")
+    assert asyncio.run(work_from(None)) == ("tenant-a", 1)
+    assert asyncio.run(work_from("tenant-b")) == ("tenant-a", 1)
+
+
+def test_scoped_db_refuses_an_invalid_scope():
+    with pytest.raises(InvalidScope):
+        scoped_db("bad scope\x00")
