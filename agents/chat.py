@@ -27,9 +27,10 @@ from agents.runtime.loop import AgentLoop, LoopLimits, LoopOutcome, Turn
 from agents.runtime.prompt import build_system_prompt
 from agents.runtime.providers import provider_for
 from agents.runtime.providers.base import TokenUsage
+from agents.runtime.records import UsageTotals
 from core.db import db_call
 from core.errors import ApiError, validation_error
-from core.events import empty_usage, event
+from core.events import event
 from core.tools import ToolContext, prompt_sections, tools_for_agent
 from scoping.authentication import Caller, ResolvedScope, resolve_scope
 from scoping.context import scope, scoped_db
@@ -170,7 +171,7 @@ class ChatRun:
         )
 
     def outcome_of(self, loop: AgentLoop | None, reason: str) -> LoopOutcome:
-        return loop.outcome(reason) if loop is not None else LoopOutcome(reason, empty_usage(), "", [])
+        return loop.outcome(reason) if loop is not None else LoopOutcome(reason, UsageTotals(), "", [])
 
     async def run(self) -> None:
         """The task's body, in the session's scope: entered here, not inherited from whoever started it."""
@@ -207,7 +208,7 @@ class ChatRun:
             await db_call(services.release_lock)(
                 session_id=self.session.pk, lock_token=self.lock_token, status=status
             )
-        await self.emit(event("done", reason=self.outcome.reason, usage=self.outcome.usage))
+        await self.emit(event("done", reason=self.outcome.reason, usage=self.outcome.usage.as_dict()))
 
     async def listen_for_cancel(self) -> None:
         layer = get_channel_layer()

@@ -11,7 +11,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from agents.models import Deployment, Message, MessageRole, Session, SessionStatus, SessionTag, UsageRecord
 from agents.runtime.loop import Turn
+from agents.runtime.records import ContentBlock, ModelMessage, ToolCallRecord, text_block
 from core.errors import ApiError
 from core.events import scrub_secrets
 from core.tools import run_message_hooks
@@ -101,7 +102,7 @@ def release_lock(*, session_id: uuid.UUID, lock_token: str, status: str) -> None
 
 @dataclass(frozen=True)
 class StartedMessage:
-    history: list[dict[str, Any]]  # earlier messages, in the Messages API shape
+    history: list[ModelMessage]  # earlier messages
     next_seq: int
     session_tokens_before: int
 
@@ -122,7 +123,7 @@ def start_message(*, session: Session, text: str) -> StartedMessage:
 def record_turn(*, session: Session, seq: int, turn: Turn, cost_micros: int | None, provider: str) -> None:
     """One model call: its assistant message, its usage row, and the session's running totals."""
     usage = turn.usage
-    saved_calls = [{k: v for k, v in call.items() if k != "model_content"} for call in turn.tool_calls]
+    saved_calls = [call.saved() for call in turn.tool_calls]
     with transaction.atomic():
         message = Message.objects.create(
             session=session, seq=seq, role=MessageRole.ASSISTANT, text=turn.text, tool_calls=saved_calls,
@@ -146,11 +147,11 @@ def record_turn(*, session: Session, seq: int, turn: Turn, cost_micros: int | No
         )
 
 
-def provider_messages(rows: list[Message]) -> list[dict[str, Any]]:
+def provider_messages(rows: list[Message]) -> list[ModelMessage]:
     """Saved messages as the model sees them: consecutive user texts merged, tool results after each call."""
-    messages: list[dict[str, Any]] = []
+    messages: list[ModelMessage] = []
 
-    def append(role: str, blocks: list[dict[str, Any]]) -> None:
+    def append(role: Literal["user", "assistant"], blocks: list[ContentBlock]) -> None:
         if not blocks:
             return
         if messages and messages[-1]["role"] == role:
@@ -160,21 +161,13 @@ def provider_messages(rows: list[Message]) -> list[dict[str, Any]]:
 
     for row in rows:
         if row.role == MessageRole.USER:
-            append("user", [{"type": "text", "text": row.text}])
+            append("user", [text_block(row.text)])
             continue
-        content = [{"type": "text", "text": row.text}] if row.text else []
-        content += [
-            {"type": "tool_use", "id": call["tool_id"], "name": call["tool_name"], "input": call["parameters"]}
-            for call in row.tool_calls
-        ]
-        append("assistant", content)
-        append("user", [
-            {"type": "tool_result", "tool_use_id": call["tool_id"],
-             "content": call.get("result", call.get("error", "")), "is_error": call["status"] == "error"}
-            for call in row.tool_calls
-        ])
+        calls = [ToolCallRecord.from_saved(saved) for saved in row.tool_calls]
+        append("assistant", [*([text_block(row.text)] if row.text else []), *(call.use_block() for call in calls)])
+        append("user", [call.result_block() for call in calls])
     if messages and messages[0]["role"] == "assistant":
-        messages.insert(0, {"role": "user", "content": [{"type": "text", "text": "(earlier conversation)"}]})
+        messages.insert(0, {"role": "user", "content": [text_block("(earlier conversation)")]})
     return messages
 
 

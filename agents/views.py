@@ -114,14 +114,11 @@ async def chat_sync(request: HttpRequest):
         await run.abandon()
         raise
     outcome = run.outcome
-    tool_calls = [
-        {key: value for key, value in call.items() if key != "model_content"} for call in outcome.tool_calls
-    ]
     body = {
         "session_id": str(run.session.pk),
         "response": cap(outcome.text),
-        "tool_calls": tool_calls,
-        "usage": outcome.usage,
+        "tool_calls": [call.saved() for call in outcome.tool_calls],
+        "usage": outcome.usage.as_dict(),
         "stop_reason": outcome.reason,
     }
     if errors:

@@ -48,27 +48,6 @@ def cap(text: str, limit: int = MAX_RESULT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit]
 
 
-def empty_usage() -> dict[str, int | None]:
-    return {
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cache_read_tokens": 0,
-        "cache_write_tokens": 0,
-        "total_tokens": 0,
-        "cost_micros": 0,
-    }
-
-
-def add_usage(totals: dict, usage_event: dict) -> None:
-    for key in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
-        totals[key] += usage_event[key]
-    totals["total_tokens"] = totals["input_tokens"] + totals["output_tokens"]
-    if usage_event["cost_micros"] is None or totals["cost_micros"] is None:
-        totals["cost_micros"] = None
-    else:
-        totals["cost_micros"] += usage_event["cost_micros"]
-
-
 # Shapes of credentials a user might paste: provider keys, our API keys, JWTs, bearer headers.
 TOKEN_SHAPES = re.compile(
     r"sk-ant-[A-Za-z0-9_\-]{10,}"

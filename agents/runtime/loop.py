@@ -27,7 +27,8 @@ from agents.runtime.providers.base import (
     UsageSoFar,
 )
 from agents.runtime.providers.local import estimate_tokens
-from core.events import add_usage, cap, empty_usage, event, redact
+from agents.runtime.records import ModelMessage, ToolCallRecord, UsageTotals, text_block, tool_use_block
+from core.events import event, redact
 from core.tools import Tool, ToolContext, ToolResult
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class Turn:
     model: str
     text: str = ""
     tool_uses: list[ToolUse] = field(default_factory=list)
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # as saved and shown in history
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
     usage: TokenUsage | None = None
     latency_ms: int = 0
     interrupted: bool = False
@@ -66,9 +67,9 @@ class LoopLimits:
 @dataclass
 class LoopOutcome:
     reason: str
-    usage: dict[str, Any]
+    usage: UsageTotals
     text: str
-    tool_calls: list[dict[str, Any]]
+    tool_calls: list[ToolCallRecord]
 
 
 class AgentLoop:
@@ -78,7 +79,7 @@ class AgentLoop:
         provider: Provider,
         model: str,
         system: str,
-        messages: list[dict[str, Any]],
+        messages: list[ModelMessage],
         tools: dict[str, Tool],
         tool_context: ToolContext,
         limits: LoopLimits,
@@ -94,9 +95,9 @@ class AgentLoop:
         self.limits = limits
         self.emit = emit
         self.recorder = recorder
-        self.usage = empty_usage()
+        self.usage = UsageTotals()
         self.all_text: list[str] = []
-        self.all_tool_calls: list[dict[str, Any]] = []
+        self.all_tool_calls: list[ToolCallRecord] = []
 
     def outcome(self, reason: str) -> LoopOutcome:
         return LoopOutcome(reason, self.usage, "\n\n".join(t for t in self.all_text if t), self.all_tool_calls)
@@ -128,7 +129,7 @@ class AgentLoop:
 
     def over_budget(self) -> bool:
         budget = self.limits.max_session_tokens
-        return budget is not None and self.limits.session_tokens_before + self.usage["total_tokens"] >= budget
+        return budget is not None and self.limits.session_tokens_before + self.usage.total_tokens >= budget
 
     async def call_model(self, turn: Turn) -> None:
         request = ModelRequest(
@@ -164,31 +165,21 @@ class AgentLoop:
                 turn.tool_calls.append(await self.run_tool(use))
             except asyncio.CancelledError:
                 turn.interrupted = True
-                turn.tool_calls += [cut_off_call(pending) for pending in turn.tool_uses[index:]]
+                turn.tool_calls += [ToolCallRecord.cut_off(pending) for pending in turn.tool_uses[index:]]
                 await self.finish_turn(turn)
                 raise
 
-    async def run_tool(self, use: ToolUse) -> dict[str, Any]:
-        parameters = redact(use.input)
-        await self.emit(event("tool_call_start", tool_id=use.id, tool_name=use.name, parameters=parameters))
+    async def run_tool(self, use: ToolUse) -> ToolCallRecord:
+        await self.emit(event("tool_call_start", tool_id=use.id, tool_name=use.name, parameters=redact(use.input)))
         started = time.monotonic()
         result = await self.execute(use)
-        duration_ms = elapsed_ms(started)
+        call = ToolCallRecord.finished(use, content=result.content, is_error=result.is_error,
+                                       duration_ms=elapsed_ms(started))
         for extra in result.extra_events:
             await self.emit(extra)
-        status = "error" if result.is_error else "success"
-        outcome_field = "error" if result.is_error else "result"
-        await self.emit(event("tool_call_result", tool_id=use.id, status=status, duration_ms=duration_ms,
-                              **{outcome_field: cap(result.content)}))
-        return {
-            "tool_id": use.id,
-            "tool_name": use.name,
-            "parameters": parameters,
-            "status": status,
-            outcome_field: cap(result.content),
-            "duration_ms": duration_ms,
-            "model_content": result.content,
-        }
+        await self.emit(event("tool_call_result", tool_id=use.id, status=call.status, duration_ms=call.duration_ms,
+                              **{"error" if call.is_error else "result": call.output}))
+        return call
 
     async def execute(self, use: ToolUse) -> ToolResult:
         tool = self.tools.get(use.name)
@@ -210,6 +201,7 @@ class AgentLoop:
         usage = turn.usage or TokenUsage()
         turn.usage = usage
         cost = await self.recorder.cost_of(turn.model, usage)
+        self.usage.add(usage, cost)
         usage_event = event(
             "usage",
             model=turn.model,
@@ -219,7 +211,6 @@ class AgentLoop:
             cache_write_tokens=usage.cache_write_tokens,
             cost_micros=cost,
         )
-        add_usage(self.usage, usage_event)
         self.all_text.append(turn.text)
         self.all_tool_calls += turn.tool_calls
         await self.recorder.record_turn(turn, cost)
@@ -238,28 +229,10 @@ def estimated_usage(turn: Turn, request: ModelRequest) -> TokenUsage:
     return TokenUsage(known.input_tokens, output, known.cache_read_tokens, known.cache_write_tokens)
 
 
-def cut_off_call(use: ToolUse) -> dict[str, Any]:
-    return {
-        "tool_id": use.id,
-        "tool_name": use.name,
-        "parameters": redact(use.input),
-        "status": "error",
-        "error": "Cancelled before it finished.",
-        "duration_ms": 0,
-    }
-
-
-def conversation_blocks(turn: Turn) -> list[dict[str, Any]]:
-    """The assistant turn and its tool results, in the Messages API shape."""
-    content: list[dict[str, Any]] = [{"type": "text", "text": turn.text}] if turn.text else []
-    content += [{"type": "tool_use", "id": use.id, "name": use.name, "input": use.input} for use in turn.tool_uses]
-    results = [
-        {
-            "type": "tool_result",
-            "tool_use_id": call["tool_id"],
-            "content": call.get("model_content", call.get("result", call.get("error", ""))),
-            "is_error": call["status"] == "error",
-        }
-        for call in turn.tool_calls
-    ]
-    return [{"role": "assistant", "content": content}, {"role": "user", "content": results}]
+def conversation_blocks(turn: Turn) -> list[ModelMessage]:
+    """The assistant turn and its tool results, in the Messages API shape (the model's own arguments,
+    unredacted, as it sent them)."""
+    content: list = [text_block(turn.text)] if turn.text else []
+    content += [tool_use_block(use.id, use.name, use.input) for use in turn.tool_uses]
+    return [{"role": "assistant", "content": content},
+            {"role": "user", "content": [call.result_block() for call in turn.tool_calls]}]
