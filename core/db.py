@@ -22,7 +22,7 @@ def db_call(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`sync_to_async(fn)` that closes (or returns to the pool) the thread's connection after the call."""
 
     @wraps(fn)
-    def call_and_release(*args, **kwargs):
+    def call_and_release(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         finally:

@@ -37,7 +37,7 @@ class ApiError(Exception):
         self.message = message
         self.headers = dict(headers or {})
 
-    def as_body(self) -> dict:
+    def as_body(self) -> dict[str, dict[str, str]]:
         return error_body(self.code, self.message)
 
     def as_response(self) -> JsonResponse:
@@ -123,7 +123,7 @@ def too_deep(field: str = "body") -> InvalidJson:
 # --- The body ------------------------------------------------------------------------------------------
 
 
-def error_body(code: str, message: str) -> dict:
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     # A message may quote the caller's input: lone surrogates in it would make the body unencodable.
     safe = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return {"error": {"code": code, "message": safe}}
@@ -133,7 +133,7 @@ def error_response(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status)
 
 
-def first_validation_message(detail, path: str = "") -> tuple[str, str]:
+def first_validation_message(detail: object, path: str = "") -> tuple[str, str]:
     """The first (field, message) of a DRF ValidationError detail, with a dotted field path."""
     if isinstance(detail, dict):
         for key, value in detail.items():
@@ -145,7 +145,7 @@ def first_validation_message(detail, path: str = "") -> tuple[str, str]:
     return path, str(detail)
 
 
-def validation_error(detail) -> ApiError:
+def validation_error(detail: object) -> ApiError:
     field, message = first_validation_message(detail)
     text = f"{field}: {message}" if field else message
     return ValidationFailed(text)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
 
 from rest_framework import parsers
 
@@ -105,7 +105,8 @@ def load_json(raw: bytes | str, *, field: str = "body") -> Any:
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser through `load_json`: depth-limited, UTF-8 only, no NaN."""
 
-    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+    def parse(self, stream: IO[bytes] | None, media_type: str | None = None,
+              parser_context: Mapping[str, Any] | None = None) -> Any:
         return load_json(stream.read() if stream is not None else b"")
 
 

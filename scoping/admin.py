@@ -1,4 +1,9 @@
+from typing import Any
+
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
 from django.utils import timezone
 
 from scoping.models import ApiKey, Scope, display_scope
@@ -6,7 +11,7 @@ from scoping.services import create_api_key
 
 
 @admin.register(Scope)
-class ScopeAdmin(admin.ModelAdmin):
+class ScopeAdmin(admin.ModelAdmin[Scope]):
     list_display = ["shown_scope", "first_seen_at", "last_seen_at"]
     search_fields = ["scope_id"]
     readonly_fields = ["scope_id", "first_seen_at", "last_seen_at"]
@@ -16,12 +21,12 @@ class ScopeAdmin(admin.ModelAdmin):
     def shown_scope(self, obj: Scope) -> str:
         return display_scope(obj.scope_id)
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # scopes are created on first use
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     list_display = ["name", "prefix", "scope_id", "shared_write", "manage_credentials", "created_at",
                     "last_used_at", "active"]
     list_filter = ["shared_write", "manage_credentials"]
@@ -32,18 +37,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def active(self, obj: ApiKey) -> bool:
         return obj.is_active
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ["name", "scope_id", "shared_write", "manage_credentials"]
-        return ["name", "prefix", "scope_id", "shared_write", "manage_credentials", "created_at", "last_used_at",
-                "revoked_at"]
+            return ("name", "scope_id", "shared_write", "manage_credentials")
+        return ("name", "prefix", "scope_id", "shared_write", "manage_credentials", "created_at", "last_used_at",
+                "revoked_at")
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         if obj is None:
             return []
         return ["prefix", "scope_id", "created_at", "last_used_at", "revoked_at"]
 
-    def save_model(self, request, obj: ApiKey, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: ModelForm[Any], change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
@@ -58,6 +63,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Revoke the selected API keys")
-    def revoke(self, request, queryset) -> None:
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} API key(s).")

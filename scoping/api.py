@@ -4,7 +4,7 @@ which scope, so no view resolves a scope itself."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -31,6 +31,6 @@ class ScopedAPIView(APIView):
         """True when what the request acts on has no scope, so requireScope does not apply."""
         return False
 
-    def handle_scoped(self, handler: Callable[..., T], *args, **kwargs) -> T:
+    def handle_scoped(self, handler: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with scope(self.resolved.scope_id):
             return handler(*args, **kwargs)

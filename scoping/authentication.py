@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from rest_framework import authentication
+from rest_framework.request import Request
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError
 
@@ -95,7 +96,7 @@ def caller_from_jwt(raw_token: str) -> Caller:
     """A JWT caller acts only in the scope its claims name: an absent or null `scope_id` is the global
     scope, never "whatever the body says" (SPEC §2, fail closed)."""
     try:
-        claims = token_backend().decode(raw_token, verify=True)
+        claims = token_backend().decode(raw_token, verify=True)  # type: ignore[arg-type]  # stubs say Token; it takes the string
     except TokenBackendError:
         raise unauthorized("The token is invalid, expired or not signed with the expected key.")
     if "exp" not in claims:
@@ -201,20 +202,17 @@ def _resolve(caller: Caller, body_scope_id: object, body_context: object) -> Res
             raise ApiError(400, "invalid_scope", str(exc))
     if caller.api_key_scope_id is not None and scope_id != caller.api_key_scope_id:
         raise ApiError(403, "scope_forbidden", "This API key is restricted to another scope.")
-    if body_context is None:
-        context: dict[str, str] = {}
-    else:
-        context = string_map(body_context)
-        if context is None:
-            raise ValidationFailed("context: must be an object of string to string.")
-        check_json_text(context, "context")
+    context = {} if body_context is None else string_map(body_context)
+    if context is None:
+        raise ValidationFailed("context: must be an object of string to string.")
+    check_json_text(context, "context")
     return ResolvedScope(scope_id, context)
 
 
 class BearerAuthentication(authentication.BaseAuthentication):
     """DRF authentication with the same rules; the Caller is both request.user and request.auth."""
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[Caller, Caller]:
         user = getattr(request._request, "user", None)
         header = request.META.get("HTTP_AUTHORIZATION")
         if not header and user is not None and user.is_authenticated and user.is_staff:
@@ -224,5 +222,5 @@ class BearerAuthentication(authentication.BaseAuthentication):
         caller = authenticate_authorization(header)
         return caller, caller
 
-    def authenticate_header(self, request) -> str:
+    def authenticate_header(self, request: Request) -> str:
         return "Bearer"

@@ -96,7 +96,8 @@ def scoped_db(scope_id: str) -> Callable[..., Any]:
             with scope(scope_id):
                 return fn(*args, **kwargs)
 
-        return await db_call(in_scope)()
+        result: T = await db_call(in_scope)()
+        return result
 
     return run
 

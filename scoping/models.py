@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any, Self, TypeVar
+
 from django.db import models
 
 from scoping.context import (
@@ -30,18 +32,17 @@ def display_scope(scope_id: str) -> str:
     return "global" if scope_id == GLOBAL_SCOPE else scope_id
 
 
-class ScopedQuerySet(models.QuerySet):
-    pass
+M = TypeVar("M", bound="ScopedModel")
 
 
-class ScopedManager(models.Manager.from_queryset(ScopedQuerySet)):
+class ScopedManager(models.Manager[M]):
     """Rows of the active scope only. With no active scope it raises: never "all rows"."""
 
-    def get_queryset(self) -> ScopedQuerySet:
+    def get_queryset(self) -> models.QuerySet[M]:
         return super().get_queryset().filter(scope=active_scope())
 
 
-class AllScopesManager(models.Manager.from_queryset(ScopedQuerySet)):
+class AllScopesManager(models.Manager[M]):
     """Every scope's rows: for operator code (Studio, admin, management commands) only.
 
     Each use is deliberate and greppable: `Model.all_scopes`.
@@ -63,8 +64,8 @@ class ScopedModel(models.Model):
 
     scope = models.CharField(max_length=MAX_SCOPE_ID_LENGTH, blank=True, db_index=True, default=scope_of_context)
 
-    objects = ScopedManager()
-    all_scopes = AllScopesManager()
+    objects: ScopedManager[Self] = ScopedManager()
+    all_scopes: AllScopesManager[Self] = AllScopesManager()
 
     class Meta:
         abstract = True
@@ -72,7 +73,7 @@ class ScopedModel(models.Model):
         # explicit, and store the scope on every row so reads never depend on joins.
         base_manager_name = "all_scopes"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.scope is None:
             raise NoActiveScope()
         current = active_scope_or_none()
@@ -82,7 +83,7 @@ class ScopedModel(models.Model):
             )
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         current = active_scope_or_none()
         if current is not None and self.scope != current:
             raise ScopeMismatch(

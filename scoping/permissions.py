@@ -9,8 +9,11 @@ each write needs the Django model permission the view names (SPEC §8 "Who sees 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from scoping.authentication import Caller, resolve_scope
 
@@ -24,11 +27,11 @@ class OperatorPermissions(BasePermission):
 
     message = "Your operator account lacks the permission for this (ask an admin for it)."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         caller = request.user
         if not isinstance(caller, Caller) or caller.kind != "staff":
             return True
-        required = required_permissions(getattr(view, "operator_permissions", {}), request.method)
+        required = required_permissions(getattr(view, "operator_permissions", {}), request.method or "")
         return required is not None and caller.staff_user.has_perms(required)
 
 
@@ -46,10 +49,12 @@ class ScopePolicy(OperatorPermissions):
     has one, else the query's. The result is `view.resolved`; a view whose target has no scope (a shared
     store) says so with `scope_optional(request)`."""
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: Any) -> bool:  # a scoping.api.ScopedAPIView
         if not super().has_permission(request, view):
             return False
         body = request.data if isinstance(request.data, dict) else {}
         scope_id = body["scope_id"] if "scope_id" in body else request.query_params.get("scope_id")
-        view.resolved = resolve_scope(request.user, scope_id, None, scope_optional=view.scope_optional(request))
+        caller = request.user
+        assert isinstance(caller, Caller)  # BearerAuthentication made it
+        view.resolved = resolve_scope(caller, scope_id, None, scope_optional=view.scope_optional(request))
         return True

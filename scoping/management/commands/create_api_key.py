@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scoping.context import InvalidScope
 from scoping.services import create_api_key
@@ -7,7 +9,7 @@ from scoping.services import create_api_key
 class Command(BaseCommand):
     help = "Create an API key and print it once (only its digest is stored)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="What the key is for, e.g. 'billing backend'.")
         parser.add_argument("--scope", default=None, help="Restrict the key to this one scope.")
         parser.add_argument("--shared-write", action="store_true",
@@ -15,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--manage-credentials", action="store_true",
                             help="Allow setting, listing and deleting per-scope credentials (/api/credentials).")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             new_key = create_api_key(
                 name=options["name"], scope_id=options["scope"], shared_write=options["shared_write"],

@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from scoping.context import InvalidScope
 from scoping.tokens import mint_token
@@ -17,7 +19,7 @@ def parse_context_pairs(pairs: list[str]) -> dict[str, str]:
 class Command(BaseCommand):
     help = "Print a signed JWT for a scope (for demos, tests and trusted back ends)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--scope", required=True, help="The scope_id claim ('' for the global scope).")
         parser.add_argument("--context", action="append", default=[], metavar="KEY=VALUE",
                             help="A scopeContext entry; repeat for several.")
@@ -26,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--private-key", default=None,
                             help="PEM private key file, for RS256/ES256 deployments.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["ttl"] <= 0:
             raise CommandError("--ttl must be a positive number of seconds.")
         try:
