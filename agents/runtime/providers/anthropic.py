@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import anthropic
@@ -82,12 +83,6 @@ class AnthropicProvider:
         return cls._shared[key]
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
-        usage: dict[str, int] = dict.fromkeys(
-            ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"), 0
-        )
-        stop_reason = "end_turn"
-        model = request.model
-        tool: dict[str, Any] | None = None
         kwargs: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens,
@@ -97,36 +92,68 @@ class AnthropicProvider:
         }
         if request.tools:
             kwargs["tools"] = cached_tools(request.tools)
+        call = StreamedCall(model=request.model)
         try:
             stream = await self.client.messages.create(**kwargs)
             async with stream:
                 async for event in stream:
-                    if event.type == "message_start":
-                        model = event.message.model or model
-                        start_usage = event.message.usage
-                        usage["input_tokens"] = start_usage.input_tokens or 0
-                        usage["output_tokens"] = start_usage.output_tokens or 0
-                        usage["cache_read_tokens"] = start_usage.cache_read_input_tokens or 0
-                        usage["cache_write_tokens"] = start_usage.cache_creation_input_tokens or 0
-                        yield UsageSoFar(TokenUsage(**usage))
-                    elif event.type == "content_block_start" and event.content_block.type == "tool_use":
-                        tool = {"id": event.content_block.id, "name": event.content_block.name, "json": []}
-                    elif event.type == "content_block_delta":
-                        if event.delta.type == "text_delta" and event.delta.text:
-                            yield TextDelta(event.delta.text)
-                        elif event.delta.type == "input_json_delta" and tool is not None:
-                            tool["json"].append(event.delta.partial_json)
-                    elif event.type == "content_block_stop" and tool is not None:
-                        yield ToolUse(tool["id"], tool["name"], parse_tool_input("".join(tool["json"])))
-                        tool = None
-                    elif event.type == "message_delta":
-                        stop_reason = event.delta.stop_reason or stop_reason
-                        if event.usage and event.usage.output_tokens is not None:
-                            usage["output_tokens"] = event.usage.output_tokens
+                    if (item := call.read(event)) is not None:
+                        yield item
         except anthropic.APIError as exc:
             logger.warning("anthropic call failed: %s", type(exc).__name__)
-            raise provider_error(exc, TokenUsage(**usage))
-        yield TurnEnd(stop_reason=stop_reason, usage=TokenUsage(**usage), model=model)
+            raise provider_error(exc, call.usage())
+        yield TurnEnd(stop_reason=call.stop_reason, usage=call.usage(), model=call.model)
+
+
+@dataclass
+class StreamedCall:
+    """What one streamed Messages API call has said so far, read event by event."""
+
+    model: str
+    stop_reason: str = "end_turn"
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"), 0))
+    tool_id: str = ""
+    tool_name: str = ""
+    tool_json: list[str] | None = None  # the arguments of the tool_use block being streamed, if any
+
+    def usage(self) -> TokenUsage:
+        return TokenUsage(**self.tokens)
+
+    def read(self, event: Any) -> ProviderEvent | None:
+        if event.type == "message_start":
+            return self.message_start(event.message)
+        if event.type == "content_block_start" and event.content_block.type == "tool_use":
+            self.tool_id, self.tool_name, self.tool_json = event.content_block.id, event.content_block.name, []
+        elif event.type == "content_block_delta":
+            return self.block_delta(event.delta)
+        elif event.type == "content_block_stop" and self.tool_json is not None:
+            use = ToolUse(self.tool_id, self.tool_name, parse_tool_input("".join(self.tool_json)))
+            self.tool_json = None
+            return use
+        elif event.type == "message_delta":
+            self.stop_reason = event.delta.stop_reason or self.stop_reason
+            if event.usage and event.usage.output_tokens is not None:
+                self.tokens["output_tokens"] = event.usage.output_tokens
+        return None
+
+    def message_start(self, message: Any) -> UsageSoFar:
+        self.model = message.model or self.model
+        usage = message.usage
+        self.tokens.update(
+            input_tokens=usage.input_tokens or 0,
+            output_tokens=usage.output_tokens or 0,
+            cache_read_tokens=usage.cache_read_input_tokens or 0,
+            cache_write_tokens=usage.cache_creation_input_tokens or 0,
+        )
+        return UsageSoFar(self.usage())
+
+    def block_delta(self, delta: Any) -> TextDelta | None:
+        if delta.type == "text_delta" and delta.text:
+            return TextDelta(delta.text)
+        if delta.type == "input_json_delta" and self.tool_json is not None:
+            self.tool_json.append(delta.partial_json)
+        return None
 
 
 def parse_tool_input(raw: str) -> dict[str, Any]:

@@ -41,44 +41,54 @@ class Command(BaseCommand):
 def read_credentials_file(path: Path) -> list[tuple[str, str, str]]:
     """(scope id, key, value) for every credential of the file; CommandError listing every problem, each
     naming its place in the file (never a value), when anything is wrong."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise CommandError(f'{path}: expected an object of scope ids, like {{"<scope>": {{"credentials": '
+                           f'{{"KEY": "value"}}}}}}, got {kind(data)}.')
+    problems: list[str] = []
+    entries: list[tuple[str, str, str]] = []
+    for scope_id, entry in data.items():
+        entries += scope_credentials(scope_id, entry, problems)
+    if problems:
+        shown = problems[:MAX_PROBLEMS_SHOWN]
+        if len(problems) > len(shown):
+            shown.append(f"... and {len(problems) - len(shown)} more problems")
+        raise CommandError(f"{path}: nothing was written:\n" + "\n".join(f"  {problem}" for problem in shown))
+    return entries
+
+
+def read_json(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise CommandError(f"{path}: cannot be read ({exc.strerror or exc}).")
     except UnicodeDecodeError:
         raise CommandError(f"{path}: is not UTF-8 text.")
     except json.JSONDecodeError as exc:
         raise CommandError(f"{path}: is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).")
-    problems: list[str] = []
-    entries: list[tuple[str, str, str]] = []
-    if not isinstance(data, dict):
-        raise CommandError(f'{path}: expected an object of scope ids, like {{"<scope>": {{"credentials": '
-                           f'{{"KEY": "value"}}}}}}, got {kind(data)}.')
-    for scope_id, entry in data.items():
-        place = f"[{json.dumps(scope_id)}]"
+
+
+def scope_credentials(scope_id: str, entry: Any, problems: list[str]) -> list[tuple[str, str, str]]:
+    """The valid credentials of one scope's entry; every problem is added to `problems`."""
+    place = f"[{json.dumps(scope_id)}]"
+    try:
+        validate_scope_id(scope_id)
+    except InvalidScope as exc:
+        problems.append(f"{place}: invalid scope id: {exc}")
+    credentials = entry.get("credentials") if isinstance(entry, dict) else None
+    if not isinstance(credentials, dict):
+        what = f"got {kind(entry)}" if not isinstance(entry, dict) else f'its "credentials" is {kind(credentials)}'
+        problems.append(f'{place}: expected {{"credentials": {{"KEY": "value", ...}}}}, {what}.')
+        return []
+    entries = []
+    for key, value in credentials.items():
         try:
-            validate_scope_id(scope_id)
-        except InvalidScope as exc:
-            problems.append(f"{place}: invalid scope id: {exc}")
-        credentials = entry.get("credentials") if isinstance(entry, dict) else None
-        if not isinstance(credentials, dict):
-            what = f"got {kind(entry)}" if not isinstance(entry, dict) else f'its "credentials" is {kind(credentials)}'
-            problems.append(f'{place}: expected {{"credentials": {{"KEY": "value", ...}}}}, {what}.')
+            validate_credential_key(key)
+            validate_credential_value(value)
+        except ValidationError as exc:
+            problems.append(f'{place}["credentials"][{json.dumps(key)}]: {" ".join(exc.messages)}')
             continue
-        for key, value in credentials.items():
-            key_place = f'{place}["credentials"][{json.dumps(key)}]'
-            try:
-                validate_credential_key(key)
-                validate_credential_value(value)
-            except ValidationError as exc:
-                problems.append(f"{key_place}: {' '.join(exc.messages)}")
-                continue
-            entries.append((scope_id, key, value))
-    if problems:
-        shown = problems[:MAX_PROBLEMS_SHOWN]
-        if len(problems) > len(shown):
-            shown.append(f"... and {len(problems) - len(shown)} more problems")
-        raise CommandError(f"{path}: nothing was written:\n" + "\n".join(f"  {problem}" for problem in shown))
+        entries.append((scope_id, key, value))
     return entries
 
 
