@@ -199,10 +199,6 @@ TOOL_ERRORS = {
 }
 
 
-class DemoDataExists(Exception):
-    """The database already has sessions; demo data is only added to an empty one (or with --clear)."""
-
-
 @dataclass
 class DemoOptions:
     scopes: int = 50
