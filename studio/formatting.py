@@ -65,11 +65,6 @@ def format_int(count: int | None) -> str:
     return f"{int(count or 0):,}"
 
 
-def scope_label(scope_id: str) -> str:
-    """The scope as people read it: "global" for the global scope, the id otherwise."""
-    return "global" if scope_id == GLOBAL_SCOPE else scope_id
-
-
 def short_scope(scope_id: str) -> str:
     """A long opaque scope id shortened to head…tail (the full id goes into a title attribute)."""
     if scope_id == GLOBAL_SCOPE:
@@ -94,10 +89,3 @@ def format_timestamp(value: datetime | None) -> str:
     if value is None:
         return "—"
     return value.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def percent(part: float | int | None, whole: float | int | None) -> float:
-    """part / whole as a percentage (0..100), 0 when there is nothing to compare against."""
-    if not whole or not part:
-        return 0.0
-    return max(0.0, min(100.0, 100.0 * float(part) / float(whole)))

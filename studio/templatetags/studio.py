@@ -41,18 +41,8 @@ def tokens(count: int | None) -> str:
 
 
 @register.filter
-def tokens_title(count: int | None) -> str:
-    return f"{formatting.format_int(count)} tokens"
-
-
-@register.filter
 def num(count: int | None) -> str:
     return formatting.format_int(count)
-
-
-@register.filter
-def scope_label(scope_id: str) -> str:
-    return formatting.scope_label(scope_id)
 
 
 @register.filter
@@ -122,7 +112,7 @@ def scope_tag(scope_id: str, link: str = "") -> str:
 def hidden_params(context, *excluded: str) -> str:
     """Hidden inputs carrying the current GET parameters except `excluded` (and any page cursor), so a
     filter form changes one thing and keeps the rest. An empty `scope` is kept: it means the global scope."""
-    skip = {*excluded, "after", "before", "from_seq"}
+    skip = {*excluded, "after", "before"}
     return format_html_join(
         "", '<input type="hidden" name="{}" value="{}">',
         ((name, value) for name, values in context["request"].GET.lists() if name not in skip for value in values),

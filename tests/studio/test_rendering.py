@@ -10,7 +10,7 @@ from django.http import QueryDict
 
 from studio.charts import daily_chart
 from studio.filters import decode_cursor, encode_cursor, parse_date_range, parse_scope
-from studio.formatting import format_cost, format_tokens, format_usd, scope_label, short_scope
+from studio.formatting import format_cost, format_tokens, format_usd, short_scope
 from studio.markdown import render_markdown
 from studio.selectors import DayPoint
 
@@ -71,7 +71,7 @@ def test_usd_and_tokens():
 
 
 def test_scope_display():
-    assert scope_label("") == "global" and short_scope("") == "global"
+    assert short_scope("") == "global"
     assert short_scope("tenant-a") == "tenant-a"
     long = "tenant:acme:workspace:8f14e45f-ceea-467f-a0e6-1234567890ab"
     assert short_scope(long) == "tenant:acme:wo…567890ab"
