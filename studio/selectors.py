@@ -204,10 +204,6 @@ class Turn:
         return first.created_at if first else None
 
     @property
-    def ended_at(self) -> datetime | None:
-        return self.calls[-1].message.created_at if self.calls else self.started_at
-
-    @property
     def interrupted(self) -> bool:
         return any(call.message.interrupted for call in self.calls)
 
@@ -244,7 +240,6 @@ class Replay:
     session: Session
     deployment: Deployment | None
     turns: list[Turn]
-    first_seq: int | None
     earlier_from: int | None  # `from` of the previous window of messages, when this one is not the first
     later_from: int | None
 
@@ -306,7 +301,7 @@ def session_replay(session: Session, *, from_seq: int | None = None, limit: int 
         before.next, after.previous = after.anchor, before.anchor
     first_seq = rows[0].seq if rows else None
     earlier_from = max(0, first_seq - limit) if first_seq else None
-    return Replay(session, deployment, turns, first_seq, earlier_from, later_from)
+    return Replay(session, deployment, turns, earlier_from, later_from)
 
 
 # --- Cost & Usage ------------------------------------------------------------------------------------------
