@@ -93,7 +93,6 @@
         go(current < 0 ? 0 : current - 1);
       }
     });
-    window.studioTurns = { go: go, current: function () { return current; } };
   }
 
   document.addEventListener("DOMContentLoaded", function () {
