@@ -37,13 +37,12 @@ import string
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
@@ -53,6 +52,7 @@ from django.utils import timezone
 from agents.models import Deployment, Message, Session, SessionTag, UsageRecord
 from agents.pricing import cost_micros, price_for_model
 from scoping.models import Scope
+from studio.model_access import every_scope, optional_model
 
 GLOBAL_SCOPE = ""
 ZIPF_EXPONENT = 1.07
@@ -304,7 +304,7 @@ def reset_sequences(model_list: list[type[models.Model]]) -> None:
 
 
 def next_id(model: type[models.Model]) -> int:
-    return (every_scope_rows(model).aggregate(top=Max("pk"))["top"] or 0) + 1
+    return (every_scope(model).aggregate(top=Max("pk"))["top"] or 0) + 1
 
 
 @contextmanager
@@ -316,7 +316,7 @@ def bulk_load(model_list: list[type[models.Model]], *, enabled: bool, log: Calla
     locked while it runs. Elsewhere, or when disabled or the tables are not empty, it is a plain
     transaction."""
     tables = [m._meta.db_table for m in model_list]
-    if not enabled or connection.vendor != "postgresql" or any(every_scope_rows(m).exists() for m in model_list):
+    if not enabled or connection.vendor != "postgresql" or any(every_scope(m).exists() for m in model_list):
         with transaction.atomic():
             yield
         return
@@ -774,9 +774,8 @@ class DemoGenerator:
         return [scope for scope in self.ranking if scope in activity][:limit]
 
     def write_memory(self, activity: dict[str, list[datetime]]) -> None:
-        try:
-            model = apps.get_model("agents", "MemoryEntry")
-        except LookupError:
+        model = optional_model("agents", "MemoryEntry")
+        if model is None:
             self.summary.notes.append("memory entries skipped: no MemoryEntry model")
             return
         rng = self.rng
@@ -793,10 +792,9 @@ class DemoGenerator:
         self.summary.memory_entries = len(rows)
 
     def write_store_documents(self, activity: dict[str, list[datetime]]) -> None:
-        try:
-            document_model = apps.get_model("stores", "StoreDocument")
-            version_model = apps.get_model("stores", "StoreDocumentVersion")
-        except LookupError:
+        document_model = optional_model("stores", "StoreDocument")
+        version_model = optional_model("stores", "StoreDocumentVersion")
+        if document_model is None or version_model is None:
             self.summary.notes.append("store documents skipped: no StoreDocument model")
             return
         rng = self.rng
@@ -804,7 +802,7 @@ class DemoGenerator:
         documents = []
         versions = []
         existing = set(
-            every_scope_rows(document_model).filter(store__in=["preferences", "categories"])
+            every_scope(document_model).filter(store__in=["preferences", "categories"])
             .values_list("scope", "store", "key")
         )
         for rank, scope in enumerate(self.active_scopes(activity, max(1, len(self.ranking) // 4))):
@@ -845,11 +843,6 @@ class DemoGenerator:
         self.summary.store_versions = len(versions)
 
 
-def every_scope_rows(model: type[models.Model]):
-    manager = getattr(model, "all_scopes", None)
-    return (manager if manager is not None else model._default_manager).all()
-
-
 # --- Clearing -------------------------------------------------------------------------------------------------
 
 
@@ -860,11 +853,9 @@ def existing_sessions() -> int:
 def clear_runtime_data(log: Callable[[str], None] = print) -> None:
     """Delete every session, message, usage row, session tag, scope, memory entry and store document
     (demo or not: this is for development databases). API keys, credentials, prices and users stay."""
-    tables: list[type[models.Model]] = [UsageRecord, Message, SessionTag, Session, Scope]
-    for app_label, name in (("agents", "MemoryEntry"), ("stores", "StoreDocumentVersion"),
-                            ("stores", "StoreDocument")):
-        with suppress(LookupError):
-            tables.insert(0, apps.get_model(app_label, name))
+    optional = [optional_model("stores", "StoreDocument"), optional_model("stores", "StoreDocumentVersion"),
+                optional_model("agents", "MemoryEntry")]
+    tables = [model for model in optional if model is not None] + [UsageRecord, Message, SessionTag, Session, Scope]
     with transaction.atomic():
         if connection.vendor == "postgresql":
             names = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in tables)

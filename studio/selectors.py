@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.apps import apps
 from django.db.models import Count, F, Max, Model, Q, QuerySet, Sum, Window
 from django.db.models.functions import Coalesce, TruncDate
 
@@ -24,6 +23,7 @@ from agents.models import Deployment, Message, MessageRole, Session, UsageRecord
 from connections.models import ScopedCredential
 from scoping.models import Scope
 from studio.filters import DateRange, ScopeParam, decode_cursor, encode_cursor, parse_moment
+from studio.model_access import every_scope, optional_model
 
 SESSION_PAGE_SIZE = 50
 SCOPE_CHIPS = 12
@@ -36,20 +36,6 @@ MEMORY_PAGE_SIZE = 100
 DOCUMENT_PAGE_SIZE = 50
 DOCUMENT_VERSIONS_SHOWN = 50
 RECENT_SESSIONS = 10
-
-
-def optional_model(app_label: str, model_name: str) -> type[Model] | None:
-    """A model that another part of the project may not have yet (memory, stores)."""
-    try:
-        return apps.get_model(app_label, model_name)
-    except LookupError:
-        return None
-
-
-def every_scope(model: type[Model]) -> QuerySet:
-    """All rows of `model` across scopes: its `all_scopes` manager when it is scoped."""
-    manager = getattr(model, "all_scopes", None)
-    return (manager if manager is not None else model._default_manager).all()
 
 
 # --- Sessions ------------------------------------------------------------------------------------------
