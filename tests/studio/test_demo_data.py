@@ -12,7 +12,7 @@ from django.db.models import Count, F, Sum
 
 from agents.models import Deployment, Message, Session, SessionTag, UsageRecord
 from scoping.models import Scope
-from studio.demo_data import DemoGenerator, DemoOptions
+from studio.demo import DemoGenerator, DemoOptions
 
 
 def run(*args: str) -> str:

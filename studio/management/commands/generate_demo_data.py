@@ -1,6 +1,6 @@
 """`python manage.py generate_demo_data --scopes N --sessions M --usage-rows K [--seed S] [--days D]`
 
-Fills an empty database with realistic demo data for Studio (see studio/demo_data.py for its shape).
+Fills an empty database with realistic demo data for Studio (see studio/demo/ for its shape).
 With sessions already present it does nothing (exit 0, so `make run` can call it every time) unless
 `--clear` is given, which first deletes every session, message, usage row, scope, memory entry and store
 document (development databases only).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from studio.demo_data import DemoGenerator, DemoOptions, clear_runtime_data, existing_sessions
+from studio.demo import DemoGenerator, DemoOptions, clear_runtime_data, existing_sessions
 
 
 class Command(BaseCommand):
