@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
-from studio import selectors
+from studio.selectors import replay as replay_selectors
 from tests.studio.factories import Call, Turn, tool
 
 START = datetime(2025, 3, 4, 10, 0, 0, tzinfo=UTC)
@@ -122,7 +122,7 @@ def test_step_through_turns(staff_client, conversation):
 
 
 def test_long_sessions_come_in_windows(staff_client, make_session, monkeypatch):
-    monkeypatch.setattr(selectors, "REPLAY_PAGE_MESSAGES", 5)
+    monkeypatch.setattr(replay_selectors, "REPLAY_PAGE_MESSAGES", 5)
     session = make_session(scope="long", turns=[Turn(f"question {n}", [Call(text=f"answer {n}")]) for n in range(6)])
     first = page(staff_client, session)
     assert re.findall(r'data-seq="(\d+)"', first) == ["0", "1", "2", "3"], "the window ends on a turn boundary"

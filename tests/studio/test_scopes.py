@@ -11,13 +11,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from scoping.models import Scope
-from studio import selectors
+from studio.model_access import optional_model
+from studio.selectors import scopes as scope_selectors
 from tests.studio.conftest import attrs, q
 from tests.studio.factories import Call, Turn
 
-MemoryEntry = selectors.optional_model("agents", "MemoryEntry")
-StoreDocument = selectors.optional_model("stores", "StoreDocument")
-StoreDocumentVersion = selectors.optional_model("stores", "StoreDocumentVersion")
+MemoryEntry = optional_model("agents", "MemoryEntry")
+StoreDocument = optional_model("stores", "StoreDocument")
+StoreDocumentVersion = optional_model("stores", "StoreDocumentVersion")
 needs_memory = pytest.mark.skipif(MemoryEntry is None, reason="agents.MemoryEntry is not in this build")
 needs_stores = pytest.mark.skipif(StoreDocument is None, reason="stores.StoreDocument is not in this build")
 
@@ -115,7 +116,7 @@ def test_store_documents_with_versions(staff_client, db):
 
 def test_pages_degrade_when_memory_or_stores_are_missing(staff_client, make_session, monkeypatch):
     make_session(scope="tenant-n")
-    monkeypatch.setattr(selectors, "optional_model", lambda app_label, name: None)
+    monkeypatch.setattr(scope_selectors, "optional_model", lambda app_label, name: None)
     memory = staff_client.get(reverse("studio:scope_memory") + "?scope=tenant-n")
     stores = staff_client.get(reverse("studio:scope_stores") + "?scope=tenant-n")
     overview = staff_client.get(reverse("studio:scope") + "?scope=tenant-n")

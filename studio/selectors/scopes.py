@@ -1,0 +1,198 @@
+"""The scopes list and what one scope holds: sessions, memory entries, store documents, credential keys.
+
+Memory entries and store documents are looked up with `optional_model`, so their pages degrade to a notice
+(instead of an import error) on a checkout where those models do not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Max, Model, Q, Sum
+
+from agents.models import Session
+from connections.models import ScopedCredential
+from scoping.models import Scope
+from studio.filters import decode_cursor, encode_cursor, parse_moment
+from studio.model_access import every_scope, optional_model
+from studio.selectors.sessions import SESSION_LIST_FIELDS
+
+SCOPE_PAGE_SIZE = 50
+MEMORY_PAGE_SIZE = 100
+DOCUMENT_PAGE_SIZE = 50
+DOCUMENT_VERSIONS_SHOWN = 50
+RECENT_SESSIONS = 10
+
+
+@dataclass
+class ScopePage:
+    scopes: list[Scope]
+    total: int
+    older: str | None
+    at_start: bool
+
+
+def scope_page(*, search: str = "", after: str | None = None, size: int = SCOPE_PAGE_SIZE) -> ScopePage:
+    """Scopes by latest activity, keyset-paginated on (last_seen_at, id); each with its number of
+    sessions, tokens and cost (one grouped query over the page's scopes). Three queries."""
+    queryset = Scope.objects.all()
+    if search:
+        matches = Q(scope_id__icontains=search)
+        if "global".startswith(search.lower()):
+            matches |= Q(scope_id="")
+        queryset = queryset.filter(matches)
+    total = queryset.count()
+    values = decode_cursor(after, 2)
+    moment = parse_moment(values[0]) if values else None
+    if moment is not None and values[1].isdigit():
+        queryset = queryset.filter(Q(last_seen_at__lt=moment) | Q(last_seen_at=moment, id__lt=int(values[1])))
+    rows = list(queryset.order_by("-last_seen_at", "-id")[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    stats = {
+        row["scope"]: row
+        for row in Session.all_scopes.filter(scope__in=[s.scope_id for s in rows]).order_by().values("scope")
+        .annotate(sessions=Count("pk"), cost=Sum("cost_micros"), unpriced=Sum("unpriced_calls"),
+                  input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"))
+    }
+    for scope in rows:
+        stat = stats.get(scope.scope_id, {})
+        scope.sessions = stat.get("sessions", 0)
+        scope.cost = stat.get("cost") or 0
+        scope.unpriced = stat.get("unpriced") or 0
+        scope.tokens = (stat.get("input_tokens") or 0) + (stat.get("output_tokens") or 0)
+    return ScopePage(
+        rows, total,
+        older=encode_cursor(rows[-1].last_seen_at, rows[-1].pk) if rows and more else None,
+        at_start=moment is None,
+    )
+
+
+@dataclass
+class ScopeOverview:
+    scope_id: str
+    scope: Scope | None
+    sessions: dict[str, Any]
+    recent_sessions: list[Session]
+    memory_entries: int | None  # None: memory is not available in this build
+    store_documents: list[dict[str, Any]] | None
+    credential_keys: list[str]
+
+
+def scope_overview(scope_id: str) -> ScopeOverview:
+    """What one scope holds: sessions (totals and the latest), memory, store documents, credential keys
+    (names only: values are never read). About six queries."""
+    sessions = Session.all_scopes.filter(scope=scope_id)
+    totals = sessions.order_by().aggregate(
+        count=Count("pk"), cost=Sum("cost_micros"), unpriced=Sum("unpriced_calls"),
+        input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"), last_active=Max("updated_at"),
+        messages=Sum("message_count"),
+    )
+    recent = list(sessions.only(*SESSION_LIST_FIELDS).order_by("-updated_at", "-id")[:RECENT_SESSIONS])
+    memory = optional_model("agents", "MemoryEntry")
+    return ScopeOverview(
+        scope_id=scope_id,
+        scope=Scope.objects.filter(scope_id=scope_id).first(),
+        sessions=totals,
+        recent_sessions=recent,
+        memory_entries=every_scope(memory).filter(scope=scope_id).count() if memory else None,
+        store_documents=document_stores(scope_id),
+        credential_keys=list(
+            ScopedCredential.all_scopes.filter(scope=scope_id).order_by("key").values_list("key", flat=True)
+        ),
+    )
+
+
+@dataclass
+class RowPage:
+    rows: list[Any]
+    total: int
+    older: str | None
+    at_start: bool
+    available: bool = True
+
+
+def _pk_value(model: type[Model], raw: str) -> Any:
+    try:
+        return model._meta.pk.to_python(raw)
+    except Exception:  # noqa: BLE001  (not a key of this model: treat as no cursor)
+        return None
+
+
+def memory_page(scope_id: str, *, after: str | None = None, size: int = MEMORY_PAGE_SIZE) -> RowPage:
+    """A scope's memory entries, newest first, keyset-paginated on (created_at, pk). Two queries."""
+    model = optional_model("agents", "MemoryEntry")
+    if model is None:
+        return RowPage([], 0, None, True, available=False)
+    queryset = every_scope(model).filter(scope=scope_id)
+    total = queryset.count()
+    values = decode_cursor(after, 2)
+    moment = parse_moment(values[0]) if values else None
+    key = _pk_value(model, values[1]) if values else None
+    if moment is not None and key is not None:
+        queryset = queryset.filter(Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=key))
+    rows = list(queryset.order_by("-created_at", "-pk")[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return RowPage(rows, total, encode_cursor(rows[-1].created_at, rows[-1].pk) if rows and more else None,
+                   at_start=moment is None)
+
+
+def document_stores(scope_id: str) -> list[dict[str, Any]] | None:
+    model = optional_model("stores", "StoreDocument")
+    if model is None:
+        return None
+    return list(
+        every_scope(model).filter(scope=scope_id).order_by("store").values("store")
+        .annotate(documents=Count("pk"), last_update=Max("updated_at"))
+    )
+
+
+def document_page(scope_id: str, *, store: str = "", after: str | None = None,
+                  size: int = DOCUMENT_PAGE_SIZE) -> RowPage:
+    """A scope's store documents (one store or all), by store then key, keyset-paginated on
+    (store, key), which is unique within a scope. Two queries."""
+    model = optional_model("stores", "StoreDocument")
+    if model is None:
+        return RowPage([], 0, None, True, available=False)
+    queryset = every_scope(model).filter(scope=scope_id)
+    if store:
+        queryset = queryset.filter(store=store)
+    total = queryset.count()
+    values = decode_cursor(after, 2)
+    if values:
+        queryset = queryset.filter(Q(store__gt=values[0]) | Q(store=values[0], key__gt=values[1]))
+    rows = list(queryset.order_by("store", "key")[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return RowPage(rows, total, encode_cursor(rows[-1].store, rows[-1].key) if rows and more else None,
+                   at_start=values is None)
+
+
+@dataclass
+class DocumentDetail:
+    document: Any
+    versions: list[Any]
+    version_count: int
+
+
+def document_detail(pk: Any) -> DocumentDetail | None:
+    """One store document and its kept previous versions, newest first (three queries)."""
+    model = optional_model("stores", "StoreDocument")
+    if model is None:
+        return None
+    key = _pk_value(model, str(pk))
+    if key is None:
+        return None
+    document = every_scope(model).filter(pk=key).first()
+    if document is None:
+        return None
+    version_model = optional_model("stores", "StoreDocumentVersion")
+    versions: list[Any] = []
+    count = 0
+    if version_model is not None:
+        queryset = every_scope(version_model).filter(document=document, scope=document.scope)
+        count = queryset.count()
+        versions = list(queryset.order_by("-version")[:DOCUMENT_VERSIONS_SHOWN])
+    return DocumentDetail(document, versions, count)
