@@ -69,80 +69,85 @@ def render_inline(text: str) -> str:
 def render_markdown(text: str | None) -> SafeString:
     """Markdown text to safe HTML (see the module docstring for what is understood)."""
     lines = (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    html: list[str] = []
-    paragraph: list[str] = []
-    list_kind: str | None = None
-    items: list[list[str]] = []
-    quote: list[str] = []
+    return mark_safe(BlockRenderer().render(lines))  # noqa: S308  (every piece is escaped by the renderer)
 
-    def flush_paragraph() -> None:
-        if paragraph:
-            html.append("<p>" + "<br>".join(render_inline(line) for line in paragraph) + "</p>")
-            paragraph.clear()
 
-    def flush_list() -> None:
-        nonlocal list_kind
-        if list_kind:
-            body = "".join("<li>" + "<br>".join(render_inline(part) for part in item) + "</li>" for item in items)
-            html.append(f"<{list_kind}>{body}</{list_kind}>")
-            items.clear()
-            list_kind = None
+class BlockRenderer:
+    """Reads lines one at a time, keeping the open paragraph, list or quote until a line ends it."""
 
-    def flush_quote() -> None:
-        if quote:
-            html.append("<blockquote>" + "<br>".join(render_inline(line) for line in quote) + "</blockquote>")
-            quote.clear()
+    def __init__(self) -> None:
+        self.html: list[str] = []
+        self.paragraph: list[str] = []
+        self.list_kind: str | None = None
+        self.items: list[list[str]] = []
+        self.quote: list[str] = []
 
-    def flush_all() -> None:
-        flush_paragraph()
-        flush_list()
-        flush_quote()
+    def render(self, lines: list[str]) -> str:
+        index = 0
+        while index < len(lines):
+            fence = FENCE_RE.match(lines[index])
+            index = self.code_block(lines, index, fence.group(1)) if fence else self.line(lines[index], index)
+        self.flush_all()
+        return "".join(self.html)
 
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        fence = FENCE_RE.match(line)
-        if fence:
-            flush_all()
-            marker = fence.group(1)
-            code: list[str] = []
-            index += 1
-            while index < len(lines) and not lines[index].strip().startswith(marker):
-                code.append(lines[index])
-                index += 1
-            index += 1  # the closing fence (or the end of the text)
-            html.append("<pre><code>" + escape("\n".join(code)) + "</code></pre>")
-            continue
+    def code_block(self, lines: list[str], index: int, marker: str) -> int:
+        """The fenced block opening at `index`; returns the index after its closing fence."""
+        self.flush_all()
+        end = index + 1
+        while end < len(lines) and not lines[end].strip().startswith(marker):
+            end += 1
+        self.html.append("<pre><code>" + escape("\n".join(lines[index + 1 : end])) + "</code></pre>")
+        return end + 1  # past the closing fence (or the end of the text)
+
+    def line(self, line: str, index: int) -> int:
+        heading, quoted = HEADING_RE.match(line), QUOTE_RE.match(line)
+        item = BULLET_RE.match(line) or ORDERED_RE.match(line)
         if not line.strip():
-            flush_all()
-            index += 1
-            continue
-        heading = HEADING_RE.match(line)
-        bullet = BULLET_RE.match(line)
-        ordered = ORDERED_RE.match(line)
-        quoted = QUOTE_RE.match(line)
-        if heading:
-            flush_all()
+            self.flush_all()
+        elif heading:
+            self.flush_all()
             level = min(len(heading.group(1)) + 3, 6)
-            html.append(f"<h{level}>{render_inline(heading.group(2))}</h{level}>")
-        elif bullet or ordered:
-            kind = "ul" if bullet else "ol"
-            flush_paragraph()
-            flush_quote()
-            if list_kind != kind:
-                flush_list()
-                list_kind = kind
-            items.append([(bullet or ordered).group(1)])
+            self.html.append(f"<h{level}>{render_inline(heading.group(2))}</h{level}>")
+        elif item:
+            self.list_item("ul" if BULLET_RE.match(line) else "ol", item.group(1))
         elif quoted:
-            flush_paragraph()
-            flush_list()
-            quote.append(quoted.group(1))
-        elif list_kind and line.startswith((" ", "\t")):
-            items[-1].append(line.strip())  # a continuation line of the last item
+            self.flush_paragraph()
+            self.flush_list()
+            self.quote.append(quoted.group(1))
+        elif self.list_kind and line.startswith((" ", "\t")):
+            self.items[-1].append(line.strip())  # a continuation line of the last item
         else:
-            flush_list()
-            flush_quote()
-            paragraph.append(line.strip())
-        index += 1
-    flush_all()
-    return mark_safe("".join(html))  # noqa: S308  (every piece was escaped above)
+            self.flush_list()
+            self.flush_quote()
+            self.paragraph.append(line.strip())
+        return index + 1
+
+    def list_item(self, kind: str, text: str) -> None:
+        self.flush_paragraph()
+        self.flush_quote()
+        if self.list_kind != kind:
+            self.flush_list()
+            self.list_kind = kind
+        self.items.append([text])
+
+    def flush_paragraph(self) -> None:
+        if self.paragraph:
+            self.html.append("<p>" + "<br>".join(render_inline(line) for line in self.paragraph) + "</p>")
+            self.paragraph.clear()
+
+    def flush_list(self) -> None:
+        if self.list_kind:
+            body = "".join("<li>" + "<br>".join(render_inline(part) for part in item) + "</li>" for item in self.items)
+            self.html.append(f"<{self.list_kind}>{body}</{self.list_kind}>")
+            self.items.clear()
+            self.list_kind = None
+
+    def flush_quote(self) -> None:
+        if self.quote:
+            self.html.append("<blockquote>" + "<br>".join(render_inline(line) for line in self.quote) + "</blockquote>")
+            self.quote.clear()
+
+    def flush_all(self) -> None:
+        self.flush_paragraph()
+        self.flush_list()
+        self.flush_quote()
