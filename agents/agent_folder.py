@@ -29,6 +29,7 @@ from core.folder_problems import (
     FileChecker,
     field_path,
 )
+from memory.config import MemoryConfig
 from scoping.context import InvalidScope, validate_scope_id
 from stores.definitions import StoreDefinition, parse_store
 
@@ -44,13 +45,6 @@ class ModelConfig:
     model: str
     base_url: str | None
     api_key: str | None  # None: the SDK reads ANTHROPIC_API_KEY itself
-
-
-@dataclass(frozen=True)
-class MemoryConfig:
-    enabled: bool
-    max_entries: int = 50
-    max_total_chars: int = 8000
 
 
 @dataclass(frozen=True)

@@ -148,19 +148,3 @@ class SessionTag(ScopedModel):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["session", "tag"], name="session_tag_unique")]
         indexes = [models.Index(fields=["scope", "tag"], name="session_tag_scope_tag")]
-
-
-class MemoryEntry(ScopedModel):
-    """One short fact the agent remembers for a scope (SPEC §6); shown in the system prompt of every
-    message of that scope. Budgets (maxEntries, maxTotalChars) are enforced by agents.memory."""
-
-    content = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        verbose_name_plural = "memory entries"
-        ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["scope", "created_at"], name="memoryentry_scope_created")]
-
-    def __str__(self) -> str:
-        return self.content[:80]

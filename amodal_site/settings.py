@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "channels",
     "scoping",
+    "memory",  # before agents and the others: its tool and prompt section come first, as they always have
     "agents",
     "connections",
     "stores",

@@ -11,6 +11,7 @@ urlpatterns = [
     path("studio/", include("studio.urls")),
     path("api/", include("connections.urls")),
     path("api/", include("stores.urls")),
+    path("api/", include("memory.urls")),
     path("widget/", include("agents.widget_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("", include("agents.urls")),

@@ -1,6 +1,7 @@
 """The admin site: its names (Studio lives inside it, see templates/admin/ for the Studio links) and the
 operators' admin for the agent runtime: sessions (read-only, replayed in Studio), deploys, model prices
-(the one editable table here: an override of agents.pricing.PRICE_TABLE) and memory entries.
+(the one editable table here: an override of agents.pricing.PRICE_TABLE). Memory entries have theirs in
+memory/admin.py.
 
 The runtime's admin lives here rather than in `agents`: it is operator UI and formats money like Studio.
 Scoped models are listed through their explicit `all_scopes` manager: admin is operator code with no
@@ -13,7 +14,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from agents.models import Deployment, MemoryEntry, ModelPrice, Session
+from agents.models import Deployment, ModelPrice, Session
 from agents.pricing import PRICE_TABLE, price_from_table
 from core.admin import ReadOnlyAdmin
 from scoping.models import display_scope
@@ -119,26 +120,3 @@ class ModelPriceAdmin(admin.ModelAdmin):
             return f"none (the built-in table has: {families})"
         return f"{format_usd(price.input)} in / {format_usd(price.output)} out per Mtok"
 
-
-@admin.register(MemoryEntry)
-class MemoryEntryAdmin(admin.ModelAdmin):
-    """Operators may read and remove a scope's memory entries (e.g. on a user's request); the agent and
-    the API add them."""
-
-    list_display = ["content", "shown_scope", "created_at"]
-    search_fields = ["scope", "content"]
-    date_hierarchy = "created_at"
-    readonly_fields = ["scope", "content", "created_at"]
-
-    def get_queryset(self, request):
-        return MemoryEntry.all_scopes.all()  # operator view across scopes
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description="scope", ordering="scope")
-    def shown_scope(self, obj: MemoryEntry) -> str:
-        return display_scope(obj.scope)

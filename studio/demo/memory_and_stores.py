@@ -27,7 +27,7 @@ KEPT_VERSIONS = 5  # the preferences store's history.versions
 
 def add_memory_entries(rng: random.Random, scopes: list[str], activity: Activity) -> int | None:
     """How many entries were added; None without a MemoryEntry model."""
-    model = optional_model("agents", "MemoryEntry")
+    model = optional_model("memory", "MemoryEntry")
     if model is None:
         return None
     rows = []

@@ -90,7 +90,7 @@ def scope_overview(scope_id: str) -> ScopeOverview:
         messages=Sum("message_count"),
     )
     recent = list(sessions.only(*SESSION_LIST_FIELDS).order_by("-updated_at", "-id")[:RECENT_SESSIONS])
-    memory = optional_model("agents", "MemoryEntry")
+    memory = optional_model("memory", "MemoryEntry")
     return ScopeOverview(
         scope_id=scope_id,
         scope=Scope.objects.filter(scope_id=scope_id).first(),
@@ -122,7 +122,7 @@ def _pk_value(model: type[Model], raw: str) -> Any:
 
 def memory_page(scope_id: str, *, after: str | None = None, size: int = MEMORY_PAGE_SIZE) -> RowPage:
     """A scope's memory entries, newest first, keyset-paginated on (created_at, pk). Two queries."""
-    model = optional_model("agents", "MemoryEntry")
+    model = optional_model("memory", "MemoryEntry")
     if model is None:
         return RowPage([], 0, None, True, available=False)
     queryset = every_scope(model).filter(scope=scope_id)

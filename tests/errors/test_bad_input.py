@@ -13,9 +13,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from agents import memory, services
-from agents.models import MemoryEntry, Session, SessionTag
+from agents import services
+from agents.models import Session, SessionTag
 from core.errors import ValidationFailed
+from memory import selectors as memory_selectors
+from memory import services as memory_services
+from memory.models import MemoryEntry
 from scoping.context import scope
 from stores import services as store_services
 from stores.documents import DocumentInvalid
@@ -108,9 +111,9 @@ def test_unsafe_text_reaching_the_memory_services_is_refused(error_agent, bad, k
     config = error_agent.memory
     with scope("tenant-a"):
         with pytest.raises(ValidationFailed, match=f"^content: .*{kind}"):
-            memory.add_entry(content=f"milk {bad}", config=config)
+            memory_services.add_entry(content=f"milk {bad}", config=config)
         with pytest.raises(ValidationFailed, match=f"^query: .*{kind}"):
-            memory.search_entries(query=f"milk {bad}")
+            memory_selectors.search_entries(query=f"milk {bad}")
     assert MemoryEntry.all_scopes.count() == 0
 
 

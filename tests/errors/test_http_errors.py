@@ -12,7 +12,8 @@ import pytest
 from django.core.asgi import get_asgi_application
 from django.test import Client
 
-from agents.models import MemoryEntry, Session
+from agents.models import Session
+from memory.models import MemoryEntry
 from scoping.context import scope
 from stores.models import StoreDocument
 from tests.errors.conftest import assert_error

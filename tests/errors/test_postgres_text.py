@@ -8,7 +8,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from agents.models import MemoryEntry
+from memory.models import MemoryEntry
 from scoping.context import scope
 from stores.models import StoreDocument
 

@@ -8,10 +8,11 @@ import json
 import pytest
 from django.db import connection
 
-from agents import memory
-from agents.agent_folder import MemoryConfig
-from agents.models import MemoryEntry
 from agents.runtime.providers.local import ScriptedTurn, scripted_turns
+from memory import selectors, services
+from memory.config import MemoryConfig
+from memory.errors import MemoryBudgetExceeded, MemoryEntryNotFound
+from memory.models import MemoryEntry
 from scoping.context import NoActiveScope, scope
 from tests.conftest import write_agent_folder
 
@@ -40,52 +41,52 @@ def post(client, path, body, headers):
 @pytest.mark.django_db
 def test_memory_needs_an_active_scope():
     with pytest.raises(NoActiveScope):
-        memory.list_entries()
+        selectors.list_entries()
     with pytest.raises(NoActiveScope):
-        memory.add_entry(content="x", config=CONFIG)
+        services.add_entry(content="x", config=CONFIG)
 
 
 @pytest.mark.django_db
 def test_add_list_remove_in_one_scope():
     with scope("tenant-a"):
-        first = memory.add_entry(content="  likes   tea ", config=CONFIG)
+        first = services.add_entry(content="  likes   tea ", config=CONFIG)
         assert first.created and first.entry.content == "likes tea"
-        again = memory.add_entry(content="Likes tea", config=CONFIG)
+        again = services.add_entry(content="Likes tea", config=CONFIG)
         assert not again.created and again.entry.pk == first.entry.pk
-        memory.add_entry(content="has a cat", config=CONFIG)
-        assert [e.content for e in memory.list_entries()] == ["likes tea", "has a cat"]
+        services.add_entry(content="has a cat", config=CONFIG)
+        assert [e.content for e in selectors.list_entries()] == ["likes tea", "has a cat"]
     with scope("tenant-b"):
-        assert memory.list_entries() == []
-        with pytest.raises(memory.MemoryEntryNotFound):
-            memory.remove_entry(entry_id=first.entry.pk)
+        assert selectors.list_entries() == []
+        with pytest.raises(MemoryEntryNotFound):
+            services.remove_entry(entry_id=first.entry.pk)
     with scope("tenant-a"):
-        memory.remove_entry(entry_id=first.entry.pk)
-        assert [e.content for e in memory.list_entries()] == ["has a cat"]
+        services.remove_entry(entry_id=first.entry.pk)
+        assert [e.content for e in selectors.list_entries()] == ["has a cat"]
 
 
 @pytest.mark.django_db
 def test_budgets_refuse_clearly_and_write_nothing():
     with scope("tenant-a"):
         for fact in ("one", "two", "three"):
-            memory.add_entry(content=fact, config=CONFIG)
-        with pytest.raises(memory.MemoryBudgetExceeded, match="all 3 entries are used"):
-            memory.add_entry(content="four", config=CONFIG)
+            services.add_entry(content=fact, config=CONFIG)
+        with pytest.raises(MemoryBudgetExceeded, match="all 3 entries are used"):
+            services.add_entry(content="four", config=CONFIG)
         assert MemoryEntry.objects.count() == 3
     with scope("tenant-b"):  # budgets are per scope
-        memory.add_entry(content="x" * 50, config=CONFIG)
-        with pytest.raises(memory.MemoryBudgetExceeded, match="50 of 60 characters are used"):
-            memory.add_entry(content="y" * 11, config=CONFIG)
-        with pytest.raises(memory.MemoryBudgetExceeded, match="at most 60 characters"):
-            memory.add_entry(content="z" * 61, config=CONFIG)
-        memory.add_entry(content="y" * 10, config=CONFIG)  # exactly at the budget is fine
-        assert memory.memory_usage(config=CONFIG).chars == 60
+        services.add_entry(content="x" * 50, config=CONFIG)
+        with pytest.raises(MemoryBudgetExceeded, match="50 of 60 characters are used"):
+            services.add_entry(content="y" * 11, config=CONFIG)
+        with pytest.raises(MemoryBudgetExceeded, match="at most 60 characters"):
+            services.add_entry(content="z" * 61, config=CONFIG)
+        services.add_entry(content="y" * 10, config=CONFIG)  # exactly at the budget is fine
+        assert selectors.memory_usage(config=CONFIG).chars == 60
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("content", [None, "", "   ", 5, ["a"]])
 def test_empty_or_non_text_content_is_a_validation_error(content):
     with scope("tenant-a"), pytest.raises(Exception, match="content: must be a non-empty string"):
-        memory.add_entry(content=content, config=CONFIG)
+        services.add_entry(content=content, config=CONFIG)
 
 
 @pytest.mark.django_db
@@ -96,19 +97,19 @@ def test_search_ranks_better_matches_first_on_this_database():
                      "They buy coffee beans and grind the coffee beans daily",
                      "Coffee is bought weekly",
                      "The cat is called Pixel"):
-            memory.add_entry(content=fact, config=roomy)
-        ranked = [entry.content for entry, _ in memory.search_entries(query="coffee beans")]
+            services.add_entry(content=fact, config=roomy)
+        ranked = [entry.content for entry, _ in selectors.search_entries(query="coffee beans")]
         assert ranked[:2] == ["They buy coffee beans and grind the coffee beans daily", "Coffee is bought weekly"]
         assert "The cat is called Pixel" not in ranked
-        assert [e.content for e, _ in memory.search_entries(query="cat")] == ["The cat is called Pixel"]
-        assert memory.search_entries(query="zebra") == []
-        ranks = [rank for _, rank in memory.search_entries(query="coffee beans")]
+        assert [e.content for e, _ in selectors.search_entries(query="cat")] == ["The cat is called Pixel"]
+        assert selectors.search_entries(query="zebra") == []
+        ranks = [rank for _, rank in selectors.search_entries(query="coffee beans")]
         assert ranks == sorted(ranks, reverse=True) and ranks[0] > ranks[1]
     with scope("tenant-b"):
-        assert memory.search_entries(query="coffee") == []
+        assert selectors.search_entries(query="coffee") == []
     if connection.vendor == "postgresql":  # full-text search: stems and stop words
         with scope("tenant-a"):
-            assert [e.content for e, _ in memory.search_entries(query="drinking")] == [
+            assert [e.content for e, _ in selectors.search_entries(query="drinking")] == [
                 "The household drinks tea in the morning"]
 
 
@@ -262,9 +263,9 @@ def test_concurrent_adds_never_exceed_the_entry_budget():
         try:
             barrier.wait(timeout=30)
             with scope("tenant-a"):
-                memory.add_entry(content=f"fact number {index}", config=CONFIG)
+                services.add_entry(content=f"fact number {index}", config=CONFIG)
             outcomes.append("added")
-        except memory.MemoryBudgetExceeded:
+        except MemoryBudgetExceeded:
             outcomes.append("refused")
         finally:
             connections.close_all()

@@ -21,7 +21,8 @@ from django.test import Client, override_settings
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from agents.models import MemoryEntry, Session
+from agents.models import Session
+from memory.models import MemoryEntry
 from stores.models import StoreDocument
 from tests.scoping.test_tenant_boundary import (
     MEMORY,

@@ -26,8 +26,9 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.test import Client
 
-from agents.models import MemoryEntry, Message, Session, SessionTag, UsageRecord
+from agents.models import Message, Session, SessionTag, UsageRecord
 from core.tools import Tool, ToolResult
+from memory.models import MemoryEntry
 from scoping.models import Scope
 from scoping.services import create_api_key
 from scoping.tokens import mint_token
@@ -906,8 +907,8 @@ WRITE_PERMISSIONS = {
     "store-document-put": ("stores.add_storedocument", "stores.change_storedocument"),
     "store-document-post": ("stores.add_storedocument", "stores.change_storedocument"),
     "store-document-delete": ("stores.delete_storedocument",),
-    "memory-add": ("agents.add_memoryentry",),
-    "memory-delete": ("agents.delete_memoryentry",),
+    "memory-add": ("memory.add_memoryentry",),
+    "memory-delete": ("memory.delete_memoryentry",),
 }
 
 
@@ -1041,7 +1042,7 @@ def test_a_staff_session_write_needs_a_csrf_token(seeds, chat, operator):
 
 
 def test_a_logged_in_user_who_is_not_staff_is_not_an_operator(seeds, chat, operator):
-    client = operator("studio.view_studio", "agents.add_memoryentry", staff=False)
+    client = operator("studio.view_studio", "memory.add_memoryentry", staff=False)
     before = everything()
     for name in READS + STAFF_WRITES:
         answer = send(chat, seeds, name, {}, client=client)

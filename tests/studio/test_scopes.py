@@ -16,10 +16,10 @@ from studio.selectors import scopes as scope_selectors
 from tests.studio.conftest import attrs, q
 from tests.studio.factories import Call, Turn
 
-MemoryEntry = optional_model("agents", "MemoryEntry")
+MemoryEntry = optional_model("memory", "MemoryEntry")
 StoreDocument = optional_model("stores", "StoreDocument")
 StoreDocumentVersion = optional_model("stores", "StoreDocumentVersion")
-needs_memory = pytest.mark.skipif(MemoryEntry is None, reason="agents.MemoryEntry is not in this build")
+needs_memory = pytest.mark.skipif(MemoryEntry is None, reason="memory.MemoryEntry is not in this build")
 needs_stores = pytest.mark.skipif(StoreDocument is None, reason="stores.StoreDocument is not in this build")
 
 

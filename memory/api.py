@@ -1,7 +1,7 @@
 """Memory over HTTP (SPEC §3): `GET|POST /api/memory`, `DELETE /api/memory/<id>`, the caller's scope only.
 
-Routed from stores/urls.py (under /api/). Another scope's entry is 404 memory_entry_not_found, exactly
-like a missing one.
+Routed by memory/urls.py (under /api/). Another scope's entry is 404 memory_entry_not_found, exactly like a
+missing one. The serving agent's settings come from `current_memory_config()` (memory.config).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from agents import memory
-from agents.agent_folder import current_agent
-from agents.api import SCOPE_PARAM
 from core.errors import ApiError
+from memory import selectors, services
+from memory.config import current_memory_config
 from scoping.api import ScopedAPIView
 
+SCOPE_PARAM = OpenApiParameter("scope_id", str, description="The scope, for API-key callers.")
 ENTRY = inline_serializer("MemoryEntry", {
     "id": serializers.IntegerField(),
     "content": serializers.CharField(),
@@ -40,7 +40,7 @@ class MemoryAddSerializer(serializers.Serializer):
 
 
 class MemoryList(ScopedAPIView):
-    operator_permissions = {"POST": ("agents.add_memoryentry",)}
+    operator_permissions = {"POST": ("memory.add_memoryentry",)}
 
     @extend_schema(
         operation_id="memory_list",
@@ -48,35 +48,36 @@ class MemoryList(ScopedAPIView):
         responses={200: ENTRY_LIST},
     )
     def get(self, request: Request) -> Response:
-        config = current_agent().memory
+        config = current_memory_config()
         query = request.query_params.get("query")
 
         def listing():
             if query:
-                entries = [{**memory.entry_as_dict(entry), "rank": rank}
-                           for entry, rank in memory.search_entries(query=query)]
+                entries = [{**selectors.entry_as_dict(entry), "rank": rank}
+                           for entry, rank in selectors.search_entries(query=query)]
             else:
-                entries = [memory.entry_as_dict(entry) for entry in memory.list_entries()]
-            return {"entries": entries, "enabled": config.enabled, **memory.memory_usage(config=config).as_dict()}
+                entries = [selectors.entry_as_dict(entry) for entry in selectors.list_entries()]
+            return {"entries": entries, "enabled": config.enabled,
+                    **selectors.memory_usage(config=config).as_dict()}
 
         return Response(self.handle_scoped(listing))
 
     @extend_schema(operation_id="memory_add", request=MemoryAddSerializer,
                    responses={201: ENTRY, 200: ENTRY, 400: ERROR})
     def post(self, request: Request) -> Response:
-        config = current_agent().memory
+        config = current_memory_config()
         if not config.enabled:
             raise ApiError(400, "memory_disabled", "Memory is not enabled for this agent (amodal.json memory).")
         body = request.data if isinstance(request.data, dict) else {}
-        result = self.handle_scoped(memory.add_entry, content=body.get("content"), config=config)
-        return Response(memory.entry_as_dict(result.entry), status=201 if result.created else 200)
+        result = self.handle_scoped(services.add_entry, content=body.get("content"), config=config)
+        return Response(selectors.entry_as_dict(result.entry), status=201 if result.created else 200)
 
 
 class MemoryEntryDetail(ScopedAPIView):
-    operator_permissions = {"DELETE": ("agents.delete_memoryentry",)}
+    operator_permissions = {"DELETE": ("memory.delete_memoryentry",)}
 
     @extend_schema(operation_id="memory_remove", parameters=[SCOPE_PARAM],
                    responses={200: inline_serializer("MemoryOk", {"ok": serializers.BooleanField()}), 404: ERROR})
     def delete(self, request: Request, entry_id: str) -> Response:
-        self.handle_scoped(memory.remove_entry, entry_id=entry_id)
+        self.handle_scoped(services.remove_entry, entry_id=entry_id)
         return Response({"ok": True})

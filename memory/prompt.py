@@ -1,0 +1,24 @@
+"""Memory's section of the system prompt: the scope's entries, with their ids, at every message."""
+
+from __future__ import annotations
+
+from memory.config import MemoryAgent
+from memory.selectors import list_entries, memory_usage
+
+
+def memory_prompt_section(agent: MemoryAgent) -> str | None:
+    """The scope's entries, read at the start of each message (runs inside the session's scope)."""
+    if not agent.memory.enabled:
+        return None
+    entries = list_entries()
+    header = "# Memory\n\n"
+    if not entries:
+        return header + ("Nothing is remembered for this user yet. When they share a lasting fact or preference, "
+                         "remember it with the `memory` tool (action add).")
+    usage = memory_usage(config=agent.memory)
+    lines = [f"- [{entry.pk}] {entry.content}" for entry in entries]
+    return header + (
+        "What you remember about this user (entry ids in brackets; keep it current with the `memory` tool):\n"
+        + "\n".join(lines)
+        + f"\n\n({usage.describe()}.)"
+    )
