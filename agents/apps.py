@@ -6,10 +6,12 @@ class AgentsConfig(AppConfig):
     verbose_name = "Agent runtime"
 
     def ready(self) -> None:
-        from agents.agent_folder import current_agent, load_current_agent_or_exit
+        from agents.agent_folder import KNOWLEDGE, MANIFEST, manifest_of
+        from core.agent_folder import current_agent, register_folder_part
         from memory.config import memory_config_from
         from scoping.authentication import require_scope_from
 
-        load_current_agent_or_exit()
-        require_scope_from(lambda: current_agent().require_scope)
-        memory_config_from(lambda: current_agent().memory)
+        register_folder_part(MANIFEST)
+        register_folder_part(KNOWLEDGE)
+        require_scope_from(lambda: manifest_of(current_agent()).require_scope)
+        memory_config_from(lambda agent: manifest_of(agent).memory)

@@ -20,7 +20,7 @@ from channels.layers import get_channel_layer
 from rest_framework import serializers
 
 from agents import services
-from agents.agent_folder import AgentFolder, current_agent
+from agents.agent_folder import manifest_of
 from agents.models import Session, SessionStatus
 from agents.pricing import cost_micros, price_for_model
 from agents.runtime.loop import AgentLoop, LoopLimits, LoopOutcome, Turn
@@ -28,6 +28,7 @@ from agents.runtime.prompt import build_system_prompt
 from agents.runtime.providers import provider_for
 from agents.runtime.providers.base import TokenUsage
 from agents.runtime.records import UsageTotals
+from core.agent_folder import AgentFolder, current_agent
 from core.db import db_call
 from core.errors import ApiError, validation_error
 from core.events import event
@@ -80,7 +81,7 @@ class ModelChoice:
 
 
 def choose_model(agent: AgentFolder, caller: Caller, override: dict | None) -> ModelChoice:
-    main = agent.main_model
+    main = manifest_of(agent).main_model
     if not override:
         return ModelChoice(main.provider, main.model, main.base_url, main.api_key)
     if not caller.is_trusted_server:
@@ -149,6 +150,7 @@ class ChatRun:
     async def build_loop(self) -> AgentLoop:
         tools = tools_for_agent(self.agent)
         sections = await db_call(prompt_sections)(self.agent)
+        limits = manifest_of(self.agent).limits
         return AgentLoop(
             provider=provider_for(self.model.provider, model=self.model.model,
                                   base_url=self.model.base_url, api_key=self.model.api_key),
@@ -161,9 +163,9 @@ class ChatRun:
                 session_id=str(self.session.pk), db=scoped_db(self.scope_id), shared_write=self.caller.shared_write,
             ),
             limits=LoopLimits(
-                max_turns=self.agent.limits.max_turns,
-                tool_timeout_seconds=self.agent.limits.tool_timeout_seconds,
-                max_session_tokens=self.agent.limits.max_session_tokens,
+                max_turns=limits.max_turns,
+                tool_timeout_seconds=limits.tool_timeout_seconds,
+                max_session_tokens=limits.max_session_tokens,
                 session_tokens_before=self.started.session_tokens_before,
             ),
             emit=self.emit,
@@ -262,13 +264,14 @@ async def prepare_chat(caller: Caller, body: object) -> ChatRun:
     """Validate, resolve the scope, find or create the session and take its lease; raise ApiError."""
     data = parse_chat_request(body)
     agent = current_agent()
+    manifest = manifest_of(agent)
     resolved = resolve_scope(caller, data.get("scope_id"), data.get("context"))
     model = choose_model(agent, caller, data.get("model"))
     lock_token = services.new_lock_token()
     with scope(resolved.scope_id):
         await db_call(services.note_scope_activity)(scope_id=resolved.scope_id)
         await db_call(services.ensure_deployment)(
-            deploy_id=agent.deploy_id, agent_name=agent.name, agent_version=agent.version
+            deploy_id=agent.deploy_id, agent_name=manifest.name, agent_version=manifest.version
         )
         if data.get("session_id"):
             session = await db_call(services.get_session)(data["session_id"])

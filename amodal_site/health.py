@@ -9,7 +9,8 @@ from channels.layers import get_channel_layer
 from django.db import connection
 from django.http import JsonResponse
 
-from agents.agent_folder import current_agent
+from agents.agent_folder import manifest_of
+from core.agent_folder import current_agent
 from core.db import db_call
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ async def health(request):
     return JsonResponse(
         {
             "status": "ok" if healthy else "degraded",
-            "agent": agent.name,
+            "agent": manifest_of(agent).name,
             "deploy_id": agent.deploy_id,
             "database": database,
             "channel_layer": channel_layer,

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "stores",
     "studio",
     "examples.finance_app",
+    # Last: its ready() loads the agent folder once every app above has registered its part.
+    "amodal_site",
 ]
 
 MIDDLEWARE = [

@@ -147,15 +147,16 @@ def timed(repeat: int, call: Callable[[int], object]) -> list[float]:
 def run(docs: int, repeat: int) -> None:
     from django.db import connection
 
-    from agents.agent_folder import current_agent
+    from core.agent_folder import current_agent
     from core.tools import ToolContext, tools_for_agent
     from scoping.context import scope, scoped_db
     from stores import selectors
+    from stores.definitions import stores_of
     from stores.models import StoreDocument
     from stores.tools import query
 
     agent = current_agent()
-    definition = agent.stores["transactions"]
+    definition = stores_of(agent)["transactions"]
     seconds = insert_documents(docs)
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size('stores_storedocument')) "

@@ -12,10 +12,10 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from agents.agent_folder import current_agent
 from connections import selectors, services
 from connections.models import CredentialChange, ScopedCredential, validate_credential_value
 from core.admin import ReadOnlyAdmin
+from core.agent_folder import current_agent
 from scoping.context import InvalidScope, validate_scope_id
 from scoping.models import Scope, display_scope
 

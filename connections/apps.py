@@ -7,8 +7,12 @@ class ConnectionsConfig(AppConfig):
 
     def ready(self) -> None:
         from connections.services import record_user_verdict
+        from connections.specs import CONNECTIONS, DEV_SCOPES
         from connections.tools import request_tool
+        from core.agent_folder import register_folder_part
         from core.tools import register_message_hook, register_tool_factory
 
+        register_folder_part(CONNECTIONS)
+        register_folder_part(DEV_SCOPES)
         register_tool_factory(request_tool)
         register_message_hook(record_user_verdict)

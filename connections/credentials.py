@@ -13,9 +13,10 @@ import os
 
 from django.conf import settings
 
-from agents.agent_folder import AgentFolder
 from connections.crypto import UndecryptableCredential
 from connections.models import ScopedCredential
+from connections.specs import dev_scopes_of
+from core.agent_folder import AgentFolder
 from scoping.context import active_scope
 
 ENV_PREFIX = "env:"
@@ -44,7 +45,7 @@ def resolve_reference(reference: str, agent: AgentFolder) -> str:
             except UndecryptableCredential:
                 raise UnresolvedCredential(reference, "the stored value cannot be decrypted")
         if settings.DEBUG:
-            value = agent.dev_scopes.get(active_scope(), {}).get(key)
+            value = dev_scopes_of(agent).get(active_scope(), {}).get(key)
             if value:
                 return value
         raise UnresolvedCredential(reference, "this scope has no such credential")

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef
 
-from agents.agent_folder import AgentFolder
 from connections.models import ScopedCredential
-from connections.specs import scope_credential_keys
+from connections.specs import connections_of, dev_scopes_of, scope_credential_keys
+from core.agent_folder import AgentFolder
 from scoping.context import scope
 from scoping.models import Scope
 
@@ -55,14 +55,14 @@ def missing_credentials(*, agent: AgentFolder, include_dev_file: bool) -> list[C
 
     Two queries per distinct key, whatever the number of scopes: a count and the first ids of the scopes
     for which NOT EXISTS a credential row."""
-    needs = {name: scope_credential_keys(spec) for name, spec in sorted(agent.connections.items())}
+    needs = {name: scope_credential_keys(spec) for name, spec in sorted(connections_of(agent).items())}
     by_key: dict[str, MissingCredential] = {}
     for key in dict.fromkeys(key for keys in needs.values() for key in keys):
         # Operator code across scopes: the deliberate all_scopes manager.
         stored = ScopedCredential.all_scopes.filter(scope=OuterRef("scope_id"), key=key)
         missing = Scope.objects.filter(~Exists(stored))
         if include_dev_file:
-            in_file = [scope_id for scope_id, credentials in agent.dev_scopes.items() if credentials.get(key)]
+            in_file = [scope_id for scope_id, credentials in dev_scopes_of(agent).items() if credentials.get(key)]
             if in_file:
                 missing = missing.exclude(scope_id__in=in_file)
         first = list(missing.order_by("-last_seen_at", "scope_id").values_list("scope_id", flat=True)[:FIRST_MISSING])

@@ -14,11 +14,12 @@ from typing import Any
 
 import requests
 
-from agents.agent_folder import AgentFolder
 from connections import services
 from connections.access import INTENTS, decide, fingerprint
 from connections.credentials import UnresolvedCredential, resolve_reference
 from connections.outbound import ALLOWED_METHODS, CallRefused, apply_auth, build_call, send, shaped_result
+from connections.specs import connections_of
+from core.agent_folder import AgentFolder
 from core.events import event, redact
 from core.tools import Tool, ToolContext, ToolResult
 
@@ -28,10 +29,11 @@ TOOL_NAME = "request"
 
 
 def request_tool(agent: AgentFolder) -> list[Tool]:
-    if not agent.connections:
+    connections = connections_of(agent)
+    if not connections:
         return []
     listing = "\n".join(
-        f"- {name}: {spec.description or spec.base_url}" for name, spec in sorted(agent.connections.items())
+        f"- {name}: {spec.description or spec.base_url}" for name, spec in sorted(connections.items())
     )
     description = (
         "Call one of the application's APIs. The URL is the connection's base URL plus `endpoint` (a path). "
@@ -42,7 +44,7 @@ def request_tool(agent: AgentFolder) -> list[Tool]:
     schema = {
         "type": "object",
         "properties": {
-            "connection": {"type": "string", "enum": sorted(agent.connections)},
+            "connection": {"type": "string", "enum": sorted(connections)},
             "method": {"type": "string", "enum": sorted(ALLOWED_METHODS)},
             "endpoint": {"type": "string", "description": "A path such as /transactions"},
             "params": {"type": "object", "description": "Query parameters"},
@@ -63,9 +65,10 @@ async def run_request(context: ToolContext, arguments: dict[str, Any]) -> ToolRe
 
 async def call_connection(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
     name = arguments.get("connection")
-    spec = context.agent.connections.get(name) if isinstance(name, str) else None
+    connections = connections_of(context.agent)
+    spec = connections.get(name) if isinstance(name, str) else None
     if spec is None:
-        raise CallRefused(f"connection must be one of: {', '.join(sorted(context.agent.connections))}.")
+        raise CallRefused(f"connection must be one of: {', '.join(sorted(connections))}.")
     method = str(arguments.get("method", "GET")).upper()
     endpoint = arguments.get("endpoint")
     params = arguments.get("params") or {}

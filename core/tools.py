@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from agents.agent_folder import AgentFolder
+    from core.agent_folder import AgentFolder
 
 
 T = TypeVar("T")

@@ -1,9 +1,9 @@
 """The `memory` tool (offered when amodal.json has `memory.enabled`): add, remove, list, search.
 
 It works on the session's scope only: its database work goes through `ToolContext.db`, which runs it in
-that scope; no argument can name another. The agent's settings come from the factory's argument and
-`ToolContext.agent` (anything with a `memory`, see memory.config.MemoryAgent), so memory needs nothing
-from the app that loads the agent folder.
+that scope; no argument can name another. The agent's settings come from the factory's argument, read
+through `memory_config_of` (memory.config), so memory needs nothing from the app that parses the agent
+folder's manifest.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.agent_folder import AgentFolder
 from core.errors import ApiError
 from core.tools import Tool, ToolContext, ToolResult
-from memory.config import MemoryAgent, MemoryConfig
+from memory.config import MemoryConfig, memory_config_of
 from memory.errors import memory_invalid
 from memory.selectors import entry_as_dict, list_entries, memory_usage, search_entries
 from memory.services import add_entry, remove_entry
@@ -23,10 +24,10 @@ ACTIONS = ("add", "remove", "list", "search")
 TOOL_ARGUMENTS = ("action", "content", "entry_id", "query")
 
 
-def memory_tools(agent: MemoryAgent) -> list[Tool]:
-    if not agent.memory.enabled:
+def memory_tools(agent: AgentFolder) -> list[Tool]:
+    config = memory_config_of(agent)
+    if not config.enabled:
         return []
-    config = agent.memory
     description = (
         "Remember short, lasting facts about this user or household across conversations. "
         "action add (content) remembers a fact; remove (entry_id) forgets one; list shows them all; "
@@ -55,7 +56,7 @@ def memory_tools(agent: MemoryAgent) -> list[Tool]:
             return ToolResult(f"action must be one of: {', '.join(ACTIONS)}.", is_error=True)
 
         try:
-            return ToolResult(await context.db(run_action, action, arguments, context.agent.memory))
+            return ToolResult(await context.db(run_action, action, arguments, config))
         except ApiError as exc:
             return ToolResult(exc.message, is_error=True)
 

@@ -12,10 +12,11 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from agents.agent_folder import current_agent
+from core.agent_folder import current_agent
 from scoping.context import GLOBAL_SCOPE, scope
 from scoping.models import display_scope
 from stores import services
+from stores.definitions import stores_of
 from stores.documents import DocumentInvalid, clean_document, render_key
 from stores.models import StoreDocument, StoreDocumentVersion
 
@@ -52,7 +53,7 @@ class StoreDocumentForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        stores = current_agent().stores
+        stores = stores_of(current_agent())
         if "store" in self.fields:  # read-only once the document exists
             self.fields["store"].choices = [
                 (name, f"{name} (shared)" if definition.shared else name) for name, definition in stores.items()
@@ -64,7 +65,7 @@ class StoreDocumentForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        definition = current_agent().stores.get(cleaned.get("store") or self.instance.store)
+        definition = stores_of(current_agent()).get(cleaned.get("store") or self.instance.store)
         if definition is None:
             raise ValidationError({"store": "This store is not defined by the agent folder."})
         if definition.shared:

@@ -21,11 +21,11 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from agents.agent_folder import current_agent
+from core.agent_folder import current_agent
 from core.errors import ApiError
 from scoping.api import ScopedAPIView
 from stores import selectors, services
-from stores.definitions import FieldSpec, StoreDefinition
+from stores.definitions import FieldSpec, StoreDefinition, stores_of
 from stores.documents import DocumentInvalid
 from stores.errors import DocumentNotFound, StoreNotFound, invalid_document
 
@@ -74,7 +74,7 @@ class StoreAPIView(ScopedAPIView):
         self.definition: StoreDefinition | None = None
         name = self.kwargs.get("name")
         if name is not None:
-            self.definition = current_agent().stores.get(name)
+            self.definition = stores_of(current_agent()).get(name)
             if self.definition is None:
                 raise StoreNotFound(name)
         return self.definition is not None and self.definition.shared
@@ -93,7 +93,7 @@ class StoreAPIView(ScopedAPIView):
 class StoreList(StoreAPIView):
     @extend_schema(operation_id="stores_list", parameters=[SCOPE_PARAM], responses={200: STORE_LIST})
     def get(self, request: Request) -> Response:
-        definitions = current_agent().stores
+        definitions = stores_of(current_agent())
         counts = self.handle_scoped(selectors.document_counts, definitions=definitions)
         return Response({"stores": [
             {**definition_as_dict(definition), "document_count": counts.get(name, 0)}

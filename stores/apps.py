@@ -6,8 +6,11 @@ class StoresConfig(AppConfig):
     verbose_name = "Stores"
 
     def ready(self) -> None:
+        from core.agent_folder import register_folder_part
         from core.tools import register_prompt_section, register_tool_factory
+        from stores.definitions import STORES
         from stores.tools import store_tools, stores_prompt_section
 
+        register_folder_part(STORES)
         register_tool_factory(store_tools)
         register_prompt_section(stores_prompt_section)

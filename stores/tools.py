@@ -12,11 +12,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from agents.agent_folder import AgentFolder
+from core.agent_folder import AgentFolder
 from core.errors import ApiError
 from core.tools import Tool, ToolContext, ToolResult
 from stores import selectors, services
-from stores.definitions import FieldSpec, StoreDefinition
+from stores.definitions import FieldSpec, StoreDefinition, stores_of
 from stores.documents import DocumentInvalid
 
 QUERY_TOOL = "query_store"
@@ -27,10 +27,11 @@ QUERY_ARGUMENTS = ("store", "key", "filter", "sort", "limit", "offset")
 
 
 def store_tools(agent: AgentFolder) -> list[Tool]:
-    if not agent.stores:
+    stores = stores_of(agent)
+    if not stores:
         return []
     tools: list[Tool] = []
-    for definition in agent.stores.values():
+    for definition in stores.values():
         if definition.shared:
             continue  # operators seed shared stores; the agent only reads them
         tools.append(write_tool(definition))
@@ -95,7 +96,8 @@ def batch_tool(definition: StoreDefinition) -> Tool:
 
 
 def query_tool(agent: AgentFolder) -> Tool:
-    names = sorted(agent.stores)
+    stores = stores_of(agent)
+    names = sorted(stores)
     description = (
         "Read documents from a store: one by `key`, or a page filtered by field equality "
         '(`filter`, e.g. {"kind": "expense"}), sorted by `sort` (a field, or -field for descending), '
@@ -125,7 +127,7 @@ def query_tool(agent: AgentFolder) -> Tool:
                 is_error=True,
             )
         name = arguments.get("store")
-        definition = context.agent.stores.get(name) if isinstance(name, str) else None
+        definition = stores.get(name) if isinstance(name, str) else None
         if definition is None:
             return ToolResult(f"store must be one of: {', '.join(names)}.", is_error=True)
         return await run_in_scope(context, lambda: query(definition, arguments))
@@ -259,7 +261,8 @@ def _number(value: float) -> str:
 
 
 def stores_prompt_section(agent: AgentFolder) -> str | None:
-    if not agent.stores:
+    stores = stores_of(agent)
+    if not stores:
         return None
     lines = [
         "# Stores",
@@ -267,7 +270,7 @@ def stores_prompt_section(agent: AgentFolder) -> str | None:
         "Typed document stores. Read any of them with `query_store`; write the ones of this conversation "
         "with their `store_<name>` tools. Shared stores are the same for everyone and read-only for you.",
     ]
-    for definition in agent.stores.values():
+    for definition in stores.values():
         if definition.shared:
             access = "shared, read-only"
         else:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agents.agent_folder import AgentFolder, load_agent_folder, set_current_agent
+from core.agent_folder import AgentFolder, load_agent_folder, set_current_agent
 from scoping.services import create_api_key
 from scoping.tokens import mint_token
 from tests.fakes.fixtures import fake_anthropic  # noqa: F401  (a fixture)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.agent_folder import current_agent
+from agents.agent_folder import manifest_of
+from core.agent_folder import current_agent
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,7 +20,7 @@ def test_health_reports_agent_deploy_database_and_channel_layer(client):
     agent = current_agent()
     assert response.json() == {
         "status": "ok",
-        "agent": agent.name,
+        "agent": manifest_of(agent).name,
         "deploy_id": agent.deploy_id,
         "database": "ok",
         "channel_layer": "ok",

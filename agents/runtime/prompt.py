@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from agents.agent_folder import knowledge_of, manifest_of
 from core.tools import Tool
 
 if TYPE_CHECKING:
-    from agents.agent_folder import AgentFolder
+    from core.agent_folder import AgentFolder
 
 
 def build_system_prompt(agent: AgentFolder, tools: dict[str, Tool], sections: list[str]) -> str:
-    parts = [agent.base_prompt or agent.description or f"You are {agent.name}, a helpful assistant."]
-    if agent.knowledge:
+    manifest, knowledge = manifest_of(agent), knowledge_of(agent)
+    parts = [manifest.base_prompt or manifest.description or f"You are {manifest.name}, a helpful assistant."]
+    if knowledge:
         parts.append("# Knowledge")
-        parts.extend(f"## {doc.name}\n\n{doc.text.strip()}" for doc in agent.knowledge)
+        parts.extend(f"## {doc.name}\n\n{doc.text.strip()}" for doc in knowledge)
     if tools:
         lines = [f"- `{tool.name}`: {tool.description.splitlines()[0]}" for tool in tools.values()]
         parts.append("# Tools\n\nYou can call these tools:\n" + "\n".join(lines))

@@ -10,17 +10,22 @@ from typing import Any
 
 import pytest
 
-from agents.agent_folder import (
-    AgentFolderError,
+from agents.agent_folder import knowledge_of, manifest_of
+from connections.specs import connections_of, dev_scopes_of
+from core.agent_folder import (
+    AgentFolder,
     current_agent,
+    folder_parts,
     load_agent_folder,
     load_current_agent_or_exit,
     set_current_agent,
 )
-from core.folder_problems import ConfigProblem
+from core.folder_problems import AgentFolderError, ConfigProblem
+from stores.definitions import stores_of
 
 EXAMPLE_FOLDER = Path(__file__).resolve().parents[2] / "examples" / "finance-agent"
 UNSET = "AMODAL_TEST_VARIABLE_THAT_IS_NOT_SET"
+TEXT = "AMODAL_TEST_VARIABLE_WITH_TEXT"  # set to "not a number" for the bad folders
 DELETE = object()  # a change that removes a key or a whole file
 
 GOOD_FILES: dict[str, Any] = {
@@ -254,6 +259,99 @@ BAD_FOLDERS = [
         id="access-bad-confirm",
     ),
     pytest.param(
+        [("amodal.json", ("models", "main"), DELETE)],
+        ("amodal.json", "models.main", "is required ({provider, model})"),
+        id="missing-main-model",
+    ),
+    pytest.param(
+        [("amodal.json", ("models", "main", "provider"), "anthropic")],
+        ("amodal.json", "models.main.model", "is required (a non-empty string)"),
+        id="anthropic-without-model",
+    ),
+    pytest.param(
+        [("amodal.json", ("agent", "toolTimeoutSeconds"), f"env:{TEXT}")],
+        (
+            "amodal.json",
+            "agent.toolTimeoutSeconds",
+            f"expected a positive number, got 'not a number' (from env:{TEXT})",
+        ),
+        id="env-text-not-a-number",
+    ),
+    pytest.param(
+        [("stores/notes.json", ("entity", "schema"), {})],
+        ("stores/notes.json", "entity.schema", "must declare at least one field"),
+        id="empty-entity-schema",
+    ),
+    pytest.param(
+        [("stores/notes.json", ("entity", "schema", "2nd"), {"type": "string"})],
+        ("stores/notes.json", "entity.schema.2nd", "field name '2nd' must be letters, digits and '_'"),
+        id="bad-field-name",
+    ),
+    pytest.param(
+        [("stores/notes.json", ("entity", "schema", "amount", "colour"), "red")],
+        (
+            "stores/notes.json",
+            "entity.schema.amount.colour",
+            "unknown key; a field spec has type, nullable, values, item, fields, min, max, description",
+        ),
+        id="unknown-field-spec-key",
+    ),
+    pytest.param(
+        [("stores/notes.json", ("entity", "schema", "amount", "values"), ["a"])],
+        ("stores/notes.json", "entity.schema.amount.values", "applies only to enum fields, not number"),
+        id="values-on-a-number",
+    ),
+    pytest.param(
+        [("stores/notes.json", ("entity", "schema", "tags"), {"type": "array"})],
+        ("stores/notes.json", "entity.schema.tags.item", "an array needs an item field spec"),
+        id="array-without-item",
+    ),
+    pytest.param(
+        [("stores/notes.json", ("entity", "schema", "kind", "values"), ["a", "a"])],
+        ("stores/notes.json", "entity.schema.kind.values", "lists a value more than once"),
+        id="enum-duplicate-values",
+    ),
+    pytest.param(
+        [("stores/notes.json", ("entity", "schema", "name"), {"type": "string", "min": 1.5})],
+        ("stores/notes.json", "entity.schema.name.min", "expected a non-negative integer, got 1.5"),
+        id="fractional-string-length",
+    ),
+    pytest.param(
+        [("stores/notes.json", ("entity", "schema", "id", "nullable"), True)],
+        ("stores/notes.json", "entity.key", "key field 'id' must not be nullable"),
+        id="nullable-key-field",
+    ),
+    pytest.param(
+        [("connections/api/spec.json", ("auth",), f"env:{UNSET}")],
+        ("connections/api/spec.json", "auth", f"environment variable {UNSET} is not set"),
+        id="env-unset-for-an-object",
+    ),
+    pytest.param(
+        [("connections/api/spec.json", ("auth", "header"), "X Token")],
+        ("connections/api/spec.json", "auth.header", "'X Token' is not a valid HTTP header name"),
+        id="bad-auth-header",
+    ),
+    pytest.param(
+        [("connections/api/spec.json", ("auth", "token"), "scope:")],
+        ("connections/api/spec.json", "auth.token", "'scope:' names no credential key (expected scope:KEY)"),
+        id="scope-reference-without-key",
+    ),
+    pytest.param(
+        [("connections/api/spec.json", ("contextInjection", "tenant_id", "field"), "X Tenant")],
+        ("connections/api/spec.json", "contextInjection.tenant_id.field", "'X Tenant' is not a valid HTTP header name"),
+        id="bad-injected-header",
+    ),
+    pytest.param(
+        [("connections/api/access.json", ("endpoints", "post /transfers"), {"confirm": False})],
+        ("connections/api/access.json", "endpoints.post /transfers", "duplicates the rule for POST /transfers"),
+        id="access-duplicate-rule",
+    ),
+    pytest.param(
+        [("connections/api/access.json", ("endpoints", "POST /transfers", "confirm"), DELETE)],
+        ("connections/api/access.json", "endpoints.POST /transfers.confirm", 'is required (true, false or "never")'),
+        id="access-without-confirm",
+    ),
+    pytest.param(
         [(".amodal/scopes.json", ("tenant-a", "credentials", "API_TOKEN"), 42)],
         (".amodal/scopes.json", "tenant-a.credentials.API_TOKEN", "expected a string, got 42"),
         id="scopes-json-credential-not-string",
@@ -274,6 +372,7 @@ BAD_FOLDERS = [
 @pytest.mark.parametrize(("changes", "expected"), BAD_FOLDERS)
 def test_a_bad_folder_names_the_file_and_the_field(tmp_path, monkeypatch, changes, expected):
     monkeypatch.delenv(UNSET, raising=False)
+    monkeypatch.setenv(TEXT, "not a number")
     folder = build_folder(tmp_path, changes)
 
     assert_has_problem(problems_of(folder), *expected)
@@ -282,14 +381,15 @@ def test_a_bad_folder_names_the_file_and_the_field(tmp_path, monkeypatch, change
 def test_the_good_folder_loads(tmp_path):
     agent = load_agent_folder(build_folder(tmp_path))
 
-    assert agent.name == "test-agent"
-    assert agent.main_model.provider == "local" and agent.main_model.model == "local"
-    assert agent.require_scope is False
-    assert agent.memory.enabled is False and agent.memory.max_entries == 50
-    assert (agent.limits.max_turns, agent.limits.tool_timeout_seconds) == (15, 30)
-    assert agent.connections["api"].timeout_seconds == 30
-    assert agent.stores["notes"].key_fields == ("id",)
-    assert agent.dev_scopes == {"tenant-a": {"API_TOKEN": "token-a"}}
+    manifest = manifest_of(agent)
+    assert manifest.name == "test-agent"
+    assert manifest.main_model.provider == "local" and manifest.main_model.model == "local"
+    assert manifest.require_scope is False
+    assert manifest.memory.enabled is False and manifest.memory.max_entries == 50
+    assert (manifest.limits.max_turns, manifest.limits.tool_timeout_seconds) == (15, 30)
+    assert connections_of(agent)["api"].timeout_seconds == 30
+    assert stores_of(agent)["notes"].key_fields == ("id",)
+    assert dev_scopes_of(agent) == {"tenant-a": {"API_TOKEN": "token-a"}}
 
 
 def test_every_problem_of_a_folder_is_reported_at_once(tmp_path):
@@ -316,6 +416,17 @@ def test_every_problem_of_a_folder_is_reported_at_once(tmp_path):
     lines = str(raised.value).splitlines()
     assert lines[0] == f"The agent folder {folder.resolve()} has 4 problems:"
     assert lines[1:] == [f"  {problem}" for problem in problems]
+
+
+def test_each_app_registers_its_part_in_the_order_of_the_folder_layout():
+    assert [part.name for part in folder_parts()] == ["manifest", "connections", "stores", "knowledge", "dev_scopes"]
+
+
+def test_a_part_no_app_registered_is_named(tmp_path):
+    agent = AgentFolder(path=tmp_path, deploy_id="0" * 12, parts={})
+
+    with pytest.raises(LookupError, match="no 'stores' part"):
+        stores_of(agent)
 
 
 def test_a_problem_reads_file_field_message():
@@ -346,9 +457,9 @@ def test_env_references_are_resolved_at_load_time_except_in_auth(tmp_path, monke
 
     agent = load_agent_folder(folder)
 
-    assert agent.base_prompt == "Be kind."
-    assert agent.connections["api"].timeout_seconds == 12.5
-    assert agent.connections["api"].auth.token == "env:AMODAL_TEST_TOKEN"  # resolved per call, later
+    assert manifest_of(agent).base_prompt == "Be kind."
+    assert connections_of(agent)["api"].timeout_seconds == 12.5
+    assert connections_of(agent)["api"].auth.token == "env:AMODAL_TEST_TOKEN"  # resolved per call, later
 
 
 def test_the_example_agent_loads(monkeypatch):
@@ -356,12 +467,13 @@ def test_the_example_agent_loads(monkeypatch):
 
     agent = load_agent_folder(EXAMPLE_FOLDER)
 
-    assert (agent.name, agent.version) == ("finance-agent", "1.0.0")
-    assert agent.require_scope is True
-    assert agent.memory.enabled is True
-    assert agent.main_model.provider == "local"
-    api = agent.connections["app-api"]
-    assert list(agent.connections) == ["app-api"]
+    manifest = manifest_of(agent)
+    assert (manifest.name, manifest.version) == ("finance-agent", "1.0.0")
+    assert manifest.require_scope is True
+    assert manifest.memory.enabled is True
+    assert manifest.main_model.provider == "local"
+    api = connections_of(agent)["app-api"]
+    assert list(connections_of(agent)) == ["app-api"]
     assert api.base_url == "http://127.0.0.1:8000/demo/finance-api"
     assert (api.auth.type, api.auth.token) == ("bearer", "scope:FINANCE_API_TOKEN")
     assert [(r.key, r.location, r.field, r.required) for r in api.context_injection] == [
@@ -372,8 +484,8 @@ def test_the_example_agent_loads(monkeypatch):
         ("POST", "/transfers", True),
         ("DELETE", "/accounts/{id}", "never"),
     }
-    assert set(agent.stores) == {"preferences", "categories"}
-    preferences, categories = agent.stores["preferences"], agent.stores["categories"]
+    assert set(stores_of(agent)) == {"preferences", "categories"}
+    preferences, categories = stores_of(agent)["preferences"], stores_of(agent)["categories"]
     assert (preferences.shared, preferences.history_versions, preferences.tool_name) == (
         False,
         5,
@@ -382,9 +494,9 @@ def test_the_example_agent_loads(monkeypatch):
     assert categories.shared is True
     assert categories.schema["kind"].values == ("income", "expense", "transfer")
     assert categories.schema["budget_hint"].nullable is True and categories.schema["budget_hint"].min == 0
-    assert [doc.name for doc in agent.knowledge] == ["budgeting", "tools"]
-    assert set(agent.dev_scopes) == {"household-garcia", "household-okafor"}
-    assert agent.dev_scopes["household-garcia"] == {"FINANCE_API_TOKEN": "demo-token-garcia-7Qx2"}
+    assert [doc.name for doc in knowledge_of(agent)] == ["budgeting", "tools"]
+    assert set(dev_scopes_of(agent)) == {"household-garcia", "household-okafor"}
+    assert dev_scopes_of(agent)["household-garcia"] == {"FINANCE_API_TOKEN": "demo-token-garcia-7Qx2"}
     assert re.fullmatch(r"[0-9a-f]{12}", agent.deploy_id)
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from agents.agent_folder import AgentFolder
 from connections.tools import run_request
+from core.agent_folder import AgentFolder
 from core.tools import ToolContext, ToolResult
 from scoping.context import scoped_db
 from tests.conftest import write_agent_folder

@@ -10,6 +10,7 @@ import pytest
 from agents.runtime.providers.local import ScriptedTurn, scripted_turns
 from connections.access import matching_rule
 from connections.models import PendingAction
+from connections.specs import connections_of
 
 ACCESS = {"endpoints": {
     "POST /transfers": {"confirm": True, "reason": "Moves money between accounts"},
@@ -61,7 +62,7 @@ def deny(correlation_id: str) -> str:
     ("POST", "/trans;x/fers", None),
 ])
 def test_patterns_match_templated_paths(agent, method, endpoint, expected):
-    rule = matching_rule(agent.connections["bank"], method, endpoint)
+    rule = matching_rule(connections_of(agent)["bank"], method, endpoint)
     assert (f"{rule.method} {rule.path_pattern}" if rule else None) == expected
 
 

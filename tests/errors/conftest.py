@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agents.agent_folder import AgentFolder
+from core.agent_folder import AgentFolder
 from tests.e2e.conftest import daphne_server, live_database, live_server_factory  # noqa: F401  (fixtures)
 from tests.stores.conftest import store_agent_folder
 

@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from agents import services
+from agents.agent_folder import manifest_of
 from agents.models import Session, SessionTag
 from core.errors import ValidationFailed
 from memory import selectors as memory_selectors
@@ -21,6 +22,7 @@ from memory import services as memory_services
 from memory.models import MemoryEntry
 from scoping.context import scope
 from stores import services as store_services
+from stores.definitions import stores_of
 from stores.documents import DocumentInvalid
 from stores.models import StoreDocument
 from tests.errors.conftest import assert_error
@@ -82,7 +84,7 @@ def test_unsafe_text_in_a_store_document_is_a_400_naming_the_field(
 @pytest.mark.django_db
 def test_unsafe_text_in_a_document_written_by_a_tool_or_command_is_refused_too(error_agent, bad, kind):
     with scope("tenant-a"), pytest.raises(DocumentInvalid) as refused:
-        store_services.put_document(definition=error_agent.stores["items"], document=item("a1", note=bad))
+        store_services.put_document(definition=stores_of(error_agent)["items"], document=item("a1", note=bad))
     assert [problem.field for problem in refused.value.problems] == ["note"]
     assert kind in str(refused.value)
     assert StoreDocument.all_scopes.count() == 0
@@ -108,7 +110,7 @@ def test_unsafe_text_in_memory_content_is_a_400_naming_content(client, error_age
 @pytest.mark.parametrize("bad, kind", UNSAFE)
 @pytest.mark.django_db
 def test_unsafe_text_reaching_the_memory_services_is_refused(error_agent, bad, kind):
-    config = error_agent.memory
+    config = manifest_of(error_agent).memory
     with scope("tenant-a"):
         with pytest.raises(ValidationFailed, match=f"^content: .*{kind}"):
             memory_services.add_entry(content=f"milk {bad}", config=config)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from agents.agent_folder import AgentFolder
+from core.agent_folder import AgentFolder
 from tests.conftest import write_agent_folder
 
 ITEMS = {

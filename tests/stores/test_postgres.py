@@ -11,6 +11,7 @@ from django.db import connection, connections
 
 from scoping.context import scope
 from stores import selectors, services
+from stores.definitions import stores_of
 from stores.models import StoreDocument, StoreDocumentVersion
 
 pytestmark = [
@@ -52,7 +53,7 @@ def run_concurrently(count: int, work) -> tuple[list, list[BaseException]]:
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_writes_to_one_document_end_at_version_21(store_agent):
-    prefs = store_agent.stores["preferences"]  # keeps 5 previous versions
+    prefs = stores_of(store_agent)["preferences"]  # keeps 5 previous versions
     with scope("tenant-a"):
         services.put_document(definition=prefs, document={"key": "k", "value": "initial"})
 
@@ -77,7 +78,7 @@ def test_twenty_concurrent_writes_to_one_document_end_at_version_21(store_agent)
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_creates_of_one_key_make_one_document(store_agent):
-    prefs = store_agent.stores["preferences"]
+    prefs = stores_of(store_agent)["preferences"]
 
     def write(index: int):
         with scope("tenant-a"):
@@ -115,7 +116,7 @@ def test_query_store_over_100k_documents_uses_indexes(store_agent):
             FROM generate_series(1, 110000) AS i
         """)
         cursor.execute("ANALYZE stores_storedocument")
-    items = store_agent.stores["items"]
+    items = stores_of(store_agent)["items"]
     with scope("big-tenant"):
         assert StoreDocument.objects.count() == 100_000
         filtered = selectors.documents_query(definition=items, filters={"note": "batch-17", "in_stock": False},

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from scoping.context import GLOBAL_SCOPE, NoActiveScope, scope
 from stores import selectors, services
+from stores.definitions import stores_of
 from stores.documents import DocumentInvalid
 from stores.errors import DocumentNotFound, SharedStoreReadOnly
 from stores.models import StoreDocument, StoreDocumentVersion
@@ -28,7 +29,7 @@ def expire(store: str, key: str, scope_id: str, seconds_ago: int = 1) -> None:
 
 
 def test_store_operations_need_an_active_scope(store_agent):
-    items = store_agent.stores["items"]
+    items = stores_of(store_agent)["items"]
     with pytest.raises(NoActiveScope):
         services.put_document(definition=items, document=item())
     with pytest.raises(NoActiveScope):
@@ -36,7 +37,7 @@ def test_store_operations_need_an_active_scope(store_agent):
 
 
 def test_upsert_bumps_the_version_and_keeps_created_at(store_agent):
-    items = store_agent.stores["items"]
+    items = stores_of(store_agent)["items"]
     with scope("tenant-a"):
         first = services.put_document(definition=items, document=item(price=1))
         second = services.put_document(definition=items, document=item(price=2))
@@ -48,7 +49,7 @@ def test_upsert_bumps_the_version_and_keeps_created_at(store_agent):
 
 
 def test_a_batch_with_one_invalid_or_duplicate_document_writes_nothing(store_agent):
-    items = store_agent.stores["items"]
+    items = stores_of(store_agent)["items"]
     with scope("tenant-a"):
         with pytest.raises(DocumentInvalid) as caught:
             services.put_documents(definition=items, documents=[item("a"), item("b", kind="?"), item("c", price=-1)])
@@ -64,7 +65,7 @@ def test_a_batch_with_one_invalid_or_duplicate_document_writes_nothing(store_age
 
 
 def test_shared_stores_are_written_in_the_global_partition_only_when_allowed(store_agent):
-    categories = store_agent.stores["categories"]
+    categories = stores_of(store_agent)["categories"]
     with scope("tenant-a"):
         with pytest.raises(SharedStoreReadOnly):
             services.put_document(definition=categories, document={"slug": "food", "label": "Food"})
@@ -80,7 +81,7 @@ def test_shared_stores_are_written_in_the_global_partition_only_when_allowed(sto
 
 
 def test_delete_removes_the_document_and_its_versions(store_agent):
-    prefs = store_agent.stores["preferences"]
+    prefs = stores_of(store_agent)["preferences"]
     with scope("tenant-a"):
         services.put_document(definition=prefs, document={"key": "k", "value": "1"})
         services.put_document(definition=prefs, document={"key": "k", "value": "2"})
@@ -94,7 +95,7 @@ def test_delete_removes_the_document_and_its_versions(store_agent):
 
 
 def test_ttl_hides_expired_documents_from_lists_marks_them_stale_and_the_purge_deletes_them(store_agent):
-    cache = store_agent.stores["quote-cache"]
+    cache = stores_of(store_agent)["quote-cache"]
     for tenant in ("tenant-a", "tenant-b"):
         with scope(tenant):
             for symbol in ("AAA", "BBB"):
@@ -123,7 +124,7 @@ def test_ttl_hides_expired_documents_from_lists_marks_them_stale_and_the_purge_d
 
 
 def test_purge_works_in_batches_across_scopes(store_agent):
-    cache = store_agent.stores["quote-cache"]
+    cache = stores_of(store_agent)["quote-cache"]
     for tenant in ("t1", "t2", "t3"):
         with scope(tenant):
             services.put_documents(definition=cache, documents=[{"symbol": f"S{i}", "price": i} for i in range(5)])
@@ -133,7 +134,7 @@ def test_purge_works_in_batches_across_scopes(store_agent):
 
 
 def test_writing_an_expired_document_revives_it(store_agent):
-    cache = store_agent.stores["quote-cache"]
+    cache = stores_of(store_agent)["quote-cache"]
     with scope("tenant-a"):
         services.put_document(definition=cache, document={"symbol": "AAA", "price": 1})
         expire("quote-cache", "AAA", "tenant-a")
@@ -143,7 +144,7 @@ def test_writing_an_expired_document_revives_it(store_agent):
 
 
 def test_sort_numbers_numerically_and_datetimes_as_instants(store_agent):
-    items = store_agent.stores["items"]
+    items = stores_of(store_agent)["items"]
     added = {
         "a": "2024-05-01T10:00:00+02:00",  # 08:00Z
         "b": "2024-05-01T07:30:00-01:00",  # 08:30Z
@@ -166,7 +167,7 @@ def test_sort_numbers_numerically_and_datetimes_as_instants(store_agent):
 
 
 def test_filters_by_each_scalar_type_and_null(store_agent):
-    items = store_agent.stores["items"]
+    items = stores_of(store_agent)["items"]
     with scope("tenant-a"):
         services.put_document(definition=items, document=item("a", in_stock=True, note="fragile", price=5))
         services.put_document(definition=items, document=item("b", in_stock=False, kind="toy", price=5.0))
@@ -189,7 +190,7 @@ def test_filters_by_each_scalar_type_and_null(store_agent):
 
 
 def test_limit_offset_has_more(store_agent):
-    prefs = store_agent.stores["preferences"]
+    prefs = stores_of(store_agent)["preferences"]
     with scope("tenant-a"):
         services.put_documents(definition=prefs, documents=[{"key": f"k{i:03}", "value": "v"} for i in range(100)])
         services.put_document(definition=prefs, document={"key": "k100", "value": "v"})
@@ -231,9 +232,9 @@ def test_seed_store_writes_a_shared_store_idempotently(finance_agent, tmp_path):
 
 def test_admin_lists_every_scope_and_seeds_a_shared_store(admin_client, finance_agent):
     with scope("household-1"):
-        services.put_document(definition=finance_agent.stores["preferences"],
+        services.put_document(definition=stores_of(finance_agent)["preferences"],
                               document={"key": "currency", "value": "EUR"})
-        services.put_document(definition=finance_agent.stores["preferences"],
+        services.put_document(definition=stores_of(finance_agent)["preferences"],
                               document={"key": "currency", "value": "USD"})
     response = admin_client.get("/admin/stores/storedocument/")
     assert response.status_code == 200
@@ -273,7 +274,7 @@ def test_admin_answers_a_bad_document_id_as_missing(admin_client, store_agent):
 
 
 def test_sorting_documents_left_from_an_older_schema_is_a_clear_error_not_a_crash(store_agent):
-    items = store_agent.stores["items"]
+    items = stores_of(store_agent)["items"]
     with scope("tenant-a"):
         services.put_document(definition=items, document=item("a"))
         legacy = item("b")

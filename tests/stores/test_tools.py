@@ -11,6 +11,7 @@ import pytest
 from agents.runtime.providers.local import ScriptedTurn, scripted_turns
 from scoping.context import GLOBAL_SCOPE, scope
 from stores import services
+from stores.definitions import stores_of
 from stores.models import StoreDocument
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,7 +35,7 @@ def result_json(end):
 
 def seed_categories(finance_agent):
     with scope("household-1"):  # an operator writing from anywhere still writes the global partition
-        services.put_documents(definition=finance_agent.stores["categories"], shared_write=True, documents=[
+        services.put_documents(definition=stores_of(finance_agent)["categories"], shared_write=True, documents=[
             {"slug": "groceries", "label": "Groceries", "kind": "expense", "budget_hint": 600},
             {"slug": "salary", "label": "Salary", "kind": "income", "budget_hint": None},
         ])

@@ -30,7 +30,7 @@ DEMO_PATH = "/widget/demo/"
 
 def memory_tool_available() -> bool:
     """Whether the agent offers the `memory` tool (built by another part of the project)."""
-    from agents.agent_folder import load_agent_folder
+    from core.agent_folder import load_agent_folder
     from core.tools import tools_for_agent
 
     return "memory" in tools_for_agent(load_agent_folder(REPO_ROOT / "examples" / "finance-agent"))

@@ -4,9 +4,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from agents.agent_folder import current_agent
+from core.agent_folder import current_agent
 from scoping.context import GLOBAL_SCOPE, InvalidScope, scope
 from scoping.models import display_scope
+from stores.definitions import stores_of
 from stores.documents import DocumentInvalid
 from stores.services import put_documents
 
@@ -25,9 +26,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         name = options["store"]
-        definition = current_agent().stores.get(name)
+        definition = stores_of(current_agent()).get(name)
         if definition is None:
-            known = ", ".join(current_agent().stores) or "none"
+            known = ", ".join(stores_of(current_agent())) or "none"
             raise CommandError(f"No store is named {name!r} (stores: {known}).")
         documents = self.read_documents(Path(options["file"]))
         scope_id = options["scope"]

@@ -3,7 +3,9 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from agents.agent_folder import current_agent
+from agents.agent_folder import manifest_of
+from connections.specs import dev_scopes_of
+from core.agent_folder import current_agent
 from scoping.tokens import mint_token
 
 DEMO_USERNAME = "demo"
@@ -26,14 +28,15 @@ class Command(BaseCommand):
             user.save()
         base_url = options["base_url"]
         agent = current_agent()
+        manifest = manifest_of(agent)
         lines = [
             "",
-            f"  amodal runtime: agent '{agent.name}' {agent.version}, deploy {agent.deploy_id}",
+            f"  amodal runtime: agent '{manifest.name}' {manifest.version}, deploy {agent.deploy_id}",
             f"  Studio & admin   {base_url}/admin/   login: {DEMO_USERNAME} / {DEMO_PASSWORD}"
             + ("" if created else "  (existing user; password unchanged)"),
             f"  Health           {base_url}/health",
         ]
-        for scope_id in sorted(agent.dev_scopes):
+        for scope_id in sorted(dev_scopes_of(agent)):
             token = mint_token(
                 scope_id=scope_id, context={"household_id": scope_id}, sub=f"{scope_id}-owner",
                 ttl_seconds=TOKEN_TTL_SECONDS,
