@@ -15,7 +15,7 @@ RUN_ENV := DEBUG=1 AMODAL_DEMO_API=1 FINANCE_API_URL=http://127.0.0.1:8000/demo/
 # so it cannot stop a slow client, and it cuts every longer response, event streams included.
 DAPHNE_FLAGS := --websocket_timeout 86400 --websocket_connect_timeout 5 --ping-interval 20 --ping-timeout 30 --application-close-timeout 10
 
-.PHONY: install run test test-sqlite test-postgres lint services bench bench-postgres
+.PHONY: install run test test-sqlite test-postgres lint services bench bench-postgres schemas
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,6 +34,10 @@ run: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# The agent folder's JSON Schemas (docs/schemas/), from its pydantic models: run after changing one.
+schemas: install
+	$(RUN_ENV) $(PY) manage.py export_folder_schemas
 
 test-sqlite: install
 	$(VENV)/bin/pytest -n 2

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from core.agent_folder import folder_file_kinds
 from scoping.schema import BearerScheme
 
 BEARER = [{"bearerAuth": []}]
@@ -116,6 +117,20 @@ def add_chat_endpoints(result, generator, request, public):
             "200": {"description": "Cancel sent", "content": {"application/json": {"schema": {
                 "type": "object", "properties": {"ok": {"type": "boolean"}, "running": {"type": "boolean"}}}}}},
             **{k: v for k, v in CHAT_ERRORS.items() if k in ("400", "401", "404")},
+        },
+    }}
+    paths["/api/schemas/agent-folder/{name}.schema.json"] = {"get": {
+        "operationId": "agent_folder_schema",
+        "summary": "The JSON Schema of one agent folder file kind, for editors (public, cacheable)",
+        "tags": ["operations"],
+        "security": [],
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "schema": {"type": "string", "enum": [kind.name for kind in folder_file_kinds()]}}],
+        "responses": {
+            "200": {"description": "A JSON Schema (draft 2020-12)",
+                    "content": {"application/json": {"schema": {"type": "object"}}}},
+            "304": {"description": "Not modified (If-None-Match)"},
+            "404": {"description": "No such schema", "content": ERROR_CONTENT},
         },
     }}
     paths["/health"] = {"get": {

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from amodal_site.health import health
+from core.folder_schemas import folder_schema_view
 
 urlpatterns = [
     path("health", health, name="health"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("api/", include("memory.urls")),
     path("widget/", include("agents.widget_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schemas/agent-folder/<str:name>.schema.json", folder_schema_view, name="agent-folder-schema"),
     path("", include("agents.urls")),
 ]
 
