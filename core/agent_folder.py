@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from django.conf import settings
 from pydantic import BaseModel
@@ -73,7 +73,7 @@ class AgentFolder:
 
     def part(self, part: FolderPart[T]) -> T:
         try:
-            return self.parts[part.name]
+            return cast(T, self.parts[part.name])
         except KeyError:
             raise LookupError(
                 f"The agent folder has no {part.name!r} part: its app registers it in AppConfig.ready() "

@@ -391,7 +391,7 @@ class FolderSchemaGenerator(GenerateJsonSchema):
         return False
 
     def generate(self, schema: core_schema.CoreSchema, mode: Any = "validation") -> JsonSchemaValue:
-        result = _refer_to_env_reference(super().generate(schema, mode))
+        result: JsonSchemaValue = _refer_to_env_reference(super().generate(schema, mode))
         if ENV_REFERENCE_REF["$ref"] in json.dumps(result):
             result.setdefault("$defs", {})["EnvReference"] = ENV_REFERENCE_SCHEMA
         return result

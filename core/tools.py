@@ -44,7 +44,7 @@ class ToolResult:
     content: str
     is_error: bool = False
     # Events the stream shows besides tool_call_result (e.g. confirmation_required).
-    extra_events: tuple[dict, ...] = ()
+    extra_events: tuple[dict[str, Any], ...] = ()
 
 
 ToolHandler = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolResult]]
