@@ -47,8 +47,9 @@ class SessionHistoryList(ScopedAPIView):
 class SessionHistoryDetail(ScopedAPIView):
     operator_permissions = {"PATCH": ("agents.change_session",), "DELETE": ("agents.delete_session",)}
 
-    @extend_schema(parameters=[SCOPE_PARAM],
-                   responses={200: inline_serializer("SessionDetail", {"id": serializers.CharField()})})
+    @extend_schema(
+        parameters=[SCOPE_PARAM], responses={200: inline_serializer("SessionDetail", {"id": serializers.CharField()})}
+    )
     def get(self, request: Request, session_id: str) -> Response:
         def detail():
             return selectors.session_detail(services.get_session(session_id))

@@ -152,15 +152,20 @@ class ChatRun:
         sections = await db_call(prompt_sections)(self.agent)
         limits = manifest_of(self.agent).limits
         return AgentLoop(
-            provider=provider_for(self.model.provider, model=self.model.model,
-                                  base_url=self.model.base_url, api_key=self.model.api_key),
+            provider=provider_for(
+                self.model.provider, model=self.model.model, base_url=self.model.base_url, api_key=self.model.api_key
+            ),
             model=self.model.model,
             system=build_system_prompt(self.agent, tools, sections),
             messages=[*self.started.history, {"role": "user", "content": self.text}],
             tools=tools,
             tool_context=ToolContext(
-                agent=self.agent, scope_id=self.scope_id, scope_context=self.resolved.context,
-                session_id=str(self.session.pk), db=scoped_db(self.scope_id), shared_write=self.caller.shared_write,
+                agent=self.agent,
+                scope_id=self.scope_id,
+                scope_context=self.resolved.context,
+                session_id=str(self.session.pk),
+                db=scoped_db(self.scope_id),
+                shared_write=self.caller.shared_write,
             ),
             limits=LoopLimits(
                 max_turns=limits.max_turns,
@@ -181,8 +186,9 @@ class ChatRun:
             await self.run_message()
 
     async def run_message(self) -> None:
-        await self.emit(event("init", session_id=str(self.session.pk), scope_id=self.scope_id,
-                              deploy_id=self.agent.deploy_id))
+        await self.emit(
+            event("init", session_id=str(self.session.pk), scope_id=self.scope_id, deploy_id=self.agent.deploy_id)
+        )
         helpers = [asyncio.create_task(self.listen_for_cancel()), asyncio.create_task(self.keep_lease())]
         status = SessionStatus.IDLE
         loop: AgentLoop | None = None
@@ -199,17 +205,20 @@ class ChatRun:
             status = SessionStatus.INTERRUPTED
         except Exception:
             logger.exception("session %s: the agent loop failed", self.session.pk)
-            await self.emit(event("error", code="internal_error",
-                                  message="Something went wrong on the server; the message was stopped."))
+            await self.emit(
+                event(
+                    "error",
+                    code="internal_error",
+                    message="Something went wrong on the server; the message was stopped.",
+                )
+            )
             self.outcome = self.outcome_of(loop, "error")
             status = SessionStatus.ERROR
         finally:
             self.cancellable = False
             for helper in helpers:
                 helper.cancel()
-            await db_call(services.release_lock)(
-                session_id=self.session.pk, lock_token=self.lock_token, status=status
-            )
+            await db_call(services.release_lock)(session_id=self.session.pk, lock_token=self.lock_token, status=status)
         await self.emit(event("done", reason=self.outcome.reason, usage=self.outcome.usage.as_dict()))
 
     async def listen_for_cancel(self) -> None:
@@ -278,8 +287,12 @@ async def prepare_chat(caller: Caller, body: object) -> ChatRun:
             await wait_for_lease(session, lock_token)
         else:
             session = await db_call(services.create_locked_session)(
-                deploy_id=agent.deploy_id, provider=model.provider, model=model.model,
-                first_message=data["message"], user_sub=caller.sub, lock_token=lock_token,
+                deploy_id=agent.deploy_id,
+                provider=model.provider,
+                model=model.model,
+                first_message=data["message"],
+                user_sub=caller.sub,
+                lock_token=lock_token,
             )
         try:
             started = await db_call(services.start_message)(session=session, text=data["message"])
@@ -288,8 +301,16 @@ async def prepare_chat(caller: Caller, body: object) -> ChatRun:
                 session_id=session.pk, lock_token=lock_token, status=SessionStatus.IDLE
             )
             raise
-    return ChatRun(agent=agent, caller=caller, resolved=resolved, session=session, lock_token=lock_token,
-                   text=data["message"], model=model, started=started)
+    return ChatRun(
+        agent=agent,
+        caller=caller,
+        resolved=resolved,
+        session=session,
+        lock_token=lock_token,
+        text=data["message"],
+        model=model,
+        started=started,
+    )
 
 
 async def wait_for_lease(session: Session, lock_token: str) -> None:

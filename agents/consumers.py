@@ -62,8 +62,9 @@ def decode_frame(text_data: str | None, bytes_data: bytes | None) -> dict:
     if not json_depth_ok(content):
         raise FrameRefused("invalid_json", f"The frame nests deeper than {MAX_FRAME_DEPTH} levels.")
     if not isinstance(content, dict):
-        raise FrameRefused("validation_error", "A frame must be a JSON object whose type is 'auth', 'message' or "
-                                              "'cancel'.")
+        raise FrameRefused(
+            "validation_error", "A frame must be a JSON object whose type is 'auth', 'message' or 'cancel'."
+        )
     return content
 
 

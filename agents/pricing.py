@@ -62,8 +62,9 @@ SNAPSHOT_SUFFIX = re.compile(r"-(\d{8}|latest)")
 
 def price_from_table(model: str, table: dict[str, Price] = PRICE_TABLE) -> Price | None:
     matches = [
-        prefix for prefix in table
-        if model == prefix or (model.startswith(prefix) and SNAPSHOT_SUFFIX.fullmatch(model[len(prefix):]))
+        prefix
+        for prefix in table
+        if model == prefix or (model.startswith(prefix) and SNAPSHOT_SUFFIX.fullmatch(model[len(prefix) :]))
     ]
     return table[max(matches, key=len)] if matches else None
 

@@ -83,8 +83,9 @@ def try_lock_session(*, session_id: uuid.UUID, lock_token: str) -> bool:
     taken = (
         Session.objects.filter(pk=session_id)
         .filter(Q(lock_token="") | Q(lock_expires_at__lt=now))
-        .update(lock_token=lock_token, lock_expires_at=now + timedelta(seconds=LEASE_SECONDS),
-                status=SessionStatus.RUNNING)
+        .update(
+            lock_token=lock_token, lock_expires_at=now + timedelta(seconds=LEASE_SECONDS), status=SessionStatus.RUNNING
+        )
     )
     return taken == 1
 
@@ -115,8 +116,7 @@ def start_message(*, session: Session, text: str) -> StartedMessage:
     with transaction.atomic():
         run_message_hooks(str(session.pk), text)
         Message.objects.create(session=session, seq=seq, role=MessageRole.USER, text=scrub_secrets(text))
-        Session.objects.filter(pk=session.pk).update(message_count=F("message_count") + 1,
-                                                     updated_at=timezone.now())
+        Session.objects.filter(pk=session.pk).update(message_count=F("message_count") + 1, updated_at=timezone.now())
     return StartedMessage(history, seq + 1, session.input_tokens + session.output_tokens)
 
 
@@ -126,14 +126,26 @@ def record_turn(*, session: Session, seq: int, turn: Turn, cost_micros: int | No
     saved_calls = [call.saved() for call in turn.tool_calls]
     with transaction.atomic():
         message = Message.objects.create(
-            session=session, seq=seq, role=MessageRole.ASSISTANT, text=turn.text, tool_calls=saved_calls,
-            interrupted=turn.interrupted, error_code=turn.error_code,
+            session=session,
+            seq=seq,
+            role=MessageRole.ASSISTANT,
+            text=turn.text,
+            tool_calls=saved_calls,
+            interrupted=turn.interrupted,
+            error_code=turn.error_code,
         )
         UsageRecord.objects.create(
-            session=session, message=message, deploy_id=session.deploy_id, provider=provider, model=turn.model,
-            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
-            latency_ms=turn.latency_ms, cost_micros=cost_micros,
+            session=session,
+            message=message,
+            deploy_id=session.deploy_id,
+            provider=provider,
+            model=turn.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            latency_ms=turn.latency_ms,
+            cost_micros=cost_micros,
         )
         Session.objects.filter(pk=session.pk).update(
             message_count=F("message_count") + 1,

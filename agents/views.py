@@ -141,6 +141,7 @@ async def cancel_session(request: HttpRequest, session_id: str):
         await asyncio.wait_for(send_cancel(session.pk), CHANNEL_LAYER_TIMEOUT_SECONDS)
     except CHANNEL_LAYER_ERRORS as exc:
         logger.warning("channel layer unavailable for %s: %r", request.path, exc)
-        raise ServiceUnavailable("The server cannot reach its channel layer to stop the message; "
-                                 "please try again shortly.") from None
+        raise ServiceUnavailable(
+            "The server cannot reach its channel layer to stop the message; please try again shortly."
+        ) from None
     return JsonResponse({"ok": True, "running": bool(session.lock_token)})

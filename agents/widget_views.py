@@ -98,8 +98,12 @@ def token_ttl(raw: str | None) -> int:
 
 
 def demo_token_for(household: DemoHousehold, ttl_seconds: int) -> str:
-    return mint_token(scope_id=household.scope_id, context=household.context,
-                      sub=f"{household.scope_id}-demo-user", ttl_seconds=ttl_seconds)
+    return mint_token(
+        scope_id=household.scope_id,
+        context=household.context,
+        sub=f"{household.scope_id}-demo-user",
+        ttl_seconds=ttl_seconds,
+    )
 
 
 @require_GET
@@ -130,9 +134,11 @@ def demo_token(request: HttpRequest) -> JsonResponse:
     household = DEMO_HOUSEHOLDS.get(request.GET.get("household", ""))
     if household is None:
         return error_response(404, "not_found", f"household must be one of: {', '.join(DEMO_HOUSEHOLDS)}.")
-    return JsonResponse({
-        "token": demo_token_for(household, DEMO_TOKEN_TTL_SECONDS),
-        "scope_id": household.scope_id,
-        "context": household.context,
-        "expires_in": DEMO_TOKEN_TTL_SECONDS,
-    })
+    return JsonResponse(
+        {
+            "token": demo_token_for(household, DEMO_TOKEN_TTL_SECONDS),
+            "scope_id": household.scope_id,
+            "context": household.context,
+            "expires_in": DEMO_TOKEN_TTL_SECONDS,
+        }
+    )

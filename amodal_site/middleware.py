@@ -70,7 +70,6 @@ class AsyncMiddleware:
 
 
 class ApiErrorMiddleware(AsyncMiddleware):
-
     async def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if not is_api_path(request.path_info):
             return await self.get_response(request)

@@ -30,8 +30,7 @@ CHAT_REQUEST = {
         "model": {
             "type": "object",
             "description": "API-key callers only.",
-            "properties": {"provider": {"type": "string", "enum": ["anthropic", "local"]},
-                           "model": {"type": "string"}},
+            "properties": {"provider": {"type": "string", "enum": ["anthropic", "local"]}, "model": {"type": "string"}},
         },
     },
     "required": ["message"],
@@ -71,8 +70,10 @@ def chat_operation(operation_id: str, summary: str, responses: dict) -> dict:
             "summary": summary,
             "tags": ["chat"],
             "security": BEARER,
-            "requestBody": {"required": True,
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatRequest"}}}},
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatRequest"}}},
+            },
             "responses": {**responses, **CHAT_ERRORS},
         }
     }
@@ -81,7 +82,7 @@ def chat_operation(operation_id: str, summary: str, responses: dict) -> dict:
 STREAM_RESPONSE = {
     "200": {
         "description": "Server-sent events, one `data: <json>` frame per event: init, text_delta, "
-                       "tool_call_start, tool_call_result, confirmation_required, usage, error, done (last).",
+        "tool_call_start, tool_call_result, confirmation_required, usage, error, done (last).",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
@@ -95,49 +96,83 @@ def add_chat_endpoints(result, generator, request, public):
     paths = result.setdefault("paths", {})
     paths["/chat/stream"] = chat_operation("chat_stream", "Send a message; stream the answer", STREAM_RESPONSE)
     paths["/chat"] = chat_operation("chat", "Same as /chat/stream", STREAM_RESPONSE)
-    paths["/chat/sync"] = chat_operation("chat_sync", "Send a message; get the whole answer", {
-        "200": {"description": "The answer", "content": {"application/json": {"schema": {
-            "type": "object",
-            "properties": {
-                "session_id": {"type": "string", "format": "uuid"},
-                "response": {"type": "string"},
-                "tool_calls": {"type": "array", "items": {"type": "object"}},
-                "usage": {"$ref": "#/components/schemas/Usage"},
-                "stop_reason": {"type": "string"},
+    paths["/chat/sync"] = chat_operation(
+        "chat_sync",
+        "Send a message; get the whole answer",
+        {
+            "200": {
+                "description": "The answer",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "session_id": {"type": "string", "format": "uuid"},
+                                "response": {"type": "string"},
+                                "tool_calls": {"type": "array", "items": {"type": "object"}},
+                                "usage": {"$ref": "#/components/schemas/Usage"},
+                                "stop_reason": {"type": "string"},
+                            },
+                        }
+                    }
+                },
             },
-        }}}},
-    })
-    paths["/sessions/{session_id}/cancel"] = {"post": {
-        "operationId": "session_cancel",
-        "summary": "Stop the running message of a session, whichever process runs it",
-        "tags": ["sessions"],
-        "security": BEARER,
-        "parameters": [{"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "responses": {
-            "200": {"description": "Cancel sent", "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"ok": {"type": "boolean"}, "running": {"type": "boolean"}}}}}},
-            **{k: v for k, v in CHAT_ERRORS.items() if k in ("400", "401", "404")},
         },
-    }}
-    paths["/api/schemas/agent-folder/{name}.schema.json"] = {"get": {
-        "operationId": "agent_folder_schema",
-        "summary": "The JSON Schema of one agent folder file kind, for editors (public, cacheable)",
-        "tags": ["operations"],
-        "security": [],
-        "parameters": [{"name": "name", "in": "path", "required": True,
-                        "schema": {"type": "string", "enum": [kind.name for kind in folder_file_kinds()]}}],
-        "responses": {
-            "200": {"description": "A JSON Schema (draft 2020-12)",
-                    "content": {"application/json": {"schema": {"type": "object"}}}},
-            "304": {"description": "Not modified (If-None-Match)"},
-            "404": {"description": "No such schema", "content": ERROR_CONTENT},
-        },
-    }}
-    paths["/health"] = {"get": {
-        "operationId": "health",
-        "summary": "Is this process able to serve?",
-        "tags": ["operations"],
-        "security": [],
-        "responses": {"200": {"description": "Healthy"}, "503": {"description": "Degraded"}},
-    }}
+    )
+    paths["/sessions/{session_id}/cancel"] = {
+        "post": {
+            "operationId": "session_cancel",
+            "summary": "Stop the running message of a session, whichever process runs it",
+            "tags": ["sessions"],
+            "security": BEARER,
+            "parameters": [{"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {
+                    "description": "Cancel sent",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"ok": {"type": "boolean"}, "running": {"type": "boolean"}},
+                            }
+                        }
+                    },
+                },
+                **{k: v for k, v in CHAT_ERRORS.items() if k in ("400", "401", "404")},
+            },
+        }
+    }
+    paths["/api/schemas/agent-folder/{name}.schema.json"] = {
+        "get": {
+            "operationId": "agent_folder_schema",
+            "summary": "The JSON Schema of one agent folder file kind, for editors (public, cacheable)",
+            "tags": ["operations"],
+            "security": [],
+            "parameters": [
+                {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": [kind.name for kind in folder_file_kinds()]},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "A JSON Schema (draft 2020-12)",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "304": {"description": "Not modified (If-None-Match)"},
+                "404": {"description": "No such schema", "content": ERROR_CONTENT},
+            },
+        }
+    }
+    paths["/health"] = {
+        "get": {
+            "operationId": "health",
+            "summary": "Is this process able to serve?",
+            "tags": ["operations"],
+            "security": [],
+            "responses": {"200": {"description": "Healthy"}, "503": {"description": "Degraded"}},
+        }
+    }
     return result

@@ -136,8 +136,9 @@ async def run_stream(client: httpx.AsyncClient, url: str, *, headers: dict[str, 
         async with client.stream("POST", url, json=body, headers=headers) as response:
             if response.status_code != 200:
                 raw = await response.aread()
-                return StreamResult(time.perf_counter() - started,
-                                    problem=f"HTTP {response.status_code} {error_kind(raw)}")
+                return StreamResult(
+                    time.perf_counter() - started, problem=f"HTTP {response.status_code} {error_kind(raw)}"
+                )
             buffer = ""
             async for chunk in response.aiter_text():
                 buffer += chunk
@@ -169,9 +170,15 @@ class Target:
         now = int(time.time())
         self.tokens = [
             jwt.encode(
-                {"sub": f"bench-user-{i}", "scope_id": f"bench-scope-{i:02d}", "scopeContext": {"tier": "bench"},
-                 "iat": now, "exp": now + 3600},
-                server.jwt_secret, algorithm="HS256",
+                {
+                    "sub": f"bench-user-{i}",
+                    "scope_id": f"bench-scope-{i:02d}",
+                    "scopeContext": {"tier": "bench"},
+                    "iat": now,
+                    "exp": now + 3600,
+                },
+                server.jwt_secret,
+                algorithm="HS256",
             )
             for i in range(scopes)
         ]
@@ -331,8 +338,7 @@ class Sampler:
     async def _db_connections(self) -> int | None:
         if self._pg is not None:
             cursor = await self._pg.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
             row = await cursor.fetchone()
             return int(row[0])
@@ -372,8 +378,9 @@ async def db_connections_now(server: BenchServer) -> int | None:
         import psycopg
 
         async with await psycopg.AsyncConnection.connect(server.database_url, autocommit=True) as conn:
-            cursor = await conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                        "AND pid <> pg_backend_pid()")
+            cursor = await conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
             row = await cursor.fetchone()
         return int(row[0])
     return server.open_sqlite_handles()
@@ -419,11 +426,16 @@ async def sequential_phase(target: Target, args: argparse.Namespace, deadline: D
             out(f"  {len(tool_missing)} tool streams had no tool_call_result frame")
     if target.server.database_kind.startswith("postgres") and args.db_cost_messages and deadline.left() > 30:
         out(f"  PostgreSQL work per request (pg_stat_database over {args.db_cost_messages} sequential requests):")
-        for label, message, bare in (("bare", SAY_MESSAGE, True), ("say", SAY_MESSAGE, False),
-                                     ("tool", tool_message, False)):
+        for label, message, bare in (
+            ("bare", SAY_MESSAGE, True),
+            ("say", SAY_MESSAGE, False),
+            ("tool", tool_message, False),
+        ):
             connections, transactions = await db_cost_per_message(target, message, args.db_cost_messages, bare=bare)
-            out(f"    {label:4}  connections opened {connections:5.2f}   transactions (autocommit statements "
-                f"count one each) {transactions:6.2f}")
+            out(
+                f"    {label:4}  connections opened {connections:5.2f}   transactions (autocommit statements "
+                f"count one each) {transactions:6.2f}"
+            )
     return [Stats(name, values) for name, values in results.items()]
 
 
@@ -517,37 +529,74 @@ async def benchmark(server: BenchServer, args: argparse.Namespace) -> int:
     any_errors = False
     summary: list[list[str]] = []
 
-    out(f"daphne pid {server.pid} on {server.base_url}, database: {server.database_kind} "
+    out(
+        f"daphne pid {server.pid} on {server.base_url}, database: {server.database_kind} "
         f"(migrate {server.migrate_seconds:.1f} s, start to /health {server.startup_seconds:.1f} s), "
-        f"CPUs: {os.cpu_count()}, load average {load_average()} (other work on the machine skews the figures)")
+        f"CPUs: {os.cpu_count()}, load average {load_average()} (other work on the machine skews the figures)"
+    )
     report_log(server, "startup", log_problems)
 
     if args.only in (None, "sequential"):
-        out(f"\n(a) overhead per message: {args.messages} sequential requests of each kind "
-            f"(+{args.warmup} warm-up), interleaved")
+        out(
+            f"\n(a) overhead per message: {args.messages} sequential requests of each kind "
+            f"(+{args.warmup} warm-up), interleaved"
+        )
         stats = await sequential_phase(target, args, deadline)
         base = stats[0]
         rows = []
         for item in stats:
-            rows.append([item.label, str(len(item.ok)), str(sum(item.errors.values())), ms(item.mean()),
-                         ms(item.p(0.5)), ms(item.p(0.95)), ms(item.p(1.0)), ms(item.first_frame_p(0.5)),
-                         ratio(item.mean(), base.mean()), ratio(item.p(0.5), base.p(0.5)),
-                         ratio(item.p(0.95), base.p(0.95))])
+            rows.append(
+                [
+                    item.label,
+                    str(len(item.ok)),
+                    str(sum(item.errors.values())),
+                    ms(item.mean()),
+                    ms(item.p(0.5)),
+                    ms(item.p(0.95)),
+                    ms(item.p(1.0)),
+                    ms(item.first_frame_p(0.5)),
+                    ratio(item.mean(), base.mean()),
+                    ratio(item.p(0.5), base.p(0.5)),
+                    ratio(item.p(0.95), base.p(0.95)),
+                ]
+            )
             if item.errors:
                 any_errors = True
                 out(f"  {item.label} errors: {describe_errors(item.errors)}")
-            summary.append([f"(a) {item.label}", f"{len(item.ok)}/{len(item.results)}",
-                            describe_errors(item.errors), f"mean {ms(item.mean()).strip()} ms, "
-                            f"p50 {ms(item.p(0.5)).strip()} ms, p95 {ms(item.p(0.95)).strip()} ms",
-                            ratio(item.mean(), base.mean()).strip() + " (mean)"])
+            summary.append(
+                [
+                    f"(a) {item.label}",
+                    f"{len(item.ok)}/{len(item.results)}",
+                    describe_errors(item.errors),
+                    f"mean {ms(item.mean()).strip()} ms, "
+                    f"p50 {ms(item.p(0.5)).strip()} ms, p95 {ms(item.p(0.95)).strip()} ms",
+                    ratio(item.mean(), base.mean()).strip() + " (mean)",
+                ]
+            )
         out()
-        print_table(rows, ["kind", "ok", "err", "mean ms", "p50 ms", "p95 ms", "max ms", "1st frame p50",
-                           "mean/bare", "p50/bare", "p95/bare"])
+        print_table(
+            rows,
+            [
+                "kind",
+                "ok",
+                "err",
+                "mean ms",
+                "p50 ms",
+                "p95 ms",
+                "max ms",
+                "1st frame p50",
+                "mean/bare",
+                "p50/bare",
+                "p95/bare",
+            ],
+        )
         report_log(server, "sequential", log_problems)
 
     if args.only in (None, "concurrency"):
-        out(f"\n(b) concurrency: {args.concurrency} streams at once, /slow {args.slow_ms} x {args.slow_words} words "
-            f"(~{args.slow_ms * args.slow_words / 1000:g} s each), new session each, {args.scopes} scopes")
+        out(
+            f"\n(b) concurrency: {args.concurrency} streams at once, /slow {args.slow_ms} x {args.slow_words} words "
+            f"(~{args.slow_ms * args.slow_words / 1000:g} s each), new session each, {args.scopes} scopes"
+        )
         runs = []
         for bare in (True, False):
             if deadline.left() <= 10:
@@ -562,39 +611,76 @@ async def benchmark(server: BenchServer, args: argparse.Namespace) -> int:
             rows = []
             for run in runs:
                 item, s = run.stats, run.samples
-                rows.append([item.label, f"{len(item.ok)}/{len(item.results)}", str(sum(item.errors.values())),
-                             f"{run.wall_seconds:.2f}", ratio(run.wall_seconds, base.wall_seconds),
-                             ms(item.p(0.5)), ms(item.p(0.95)), ms(item.first_frame_p(0.95)),
-                             mib(s.rss_before_kib), mib(s.rss_peak_kib), mib(s.hwm_kib), str(s.threads_peak),
-                             "-" if s.db_connections_peak is None else str(s.db_connections_peak),
-                             "-" if s.db_connections_after is None else str(s.db_connections_after)])
+                rows.append(
+                    [
+                        item.label,
+                        f"{len(item.ok)}/{len(item.results)}",
+                        str(sum(item.errors.values())),
+                        f"{run.wall_seconds:.2f}",
+                        ratio(run.wall_seconds, base.wall_seconds),
+                        ms(item.p(0.5)),
+                        ms(item.p(0.95)),
+                        ms(item.first_frame_p(0.95)),
+                        mib(s.rss_before_kib),
+                        mib(s.rss_peak_kib),
+                        mib(s.hwm_kib),
+                        str(s.threads_peak),
+                        "-" if s.db_connections_peak is None else str(s.db_connections_peak),
+                        "-" if s.db_connections_after is None else str(s.db_connections_after),
+                    ]
+                )
                 if item.errors:
                     any_errors = any_errors or item.label == "chat"
                     out(f"  {item.label} errors: {describe_errors(item.errors)}")
-                summary.append([f"(b) {item.label} x{args.concurrency}", f"{len(item.ok)}/{len(item.results)}",
-                                describe_errors(item.errors),
-                                f"wall {run.wall_seconds:.2f} s, p95 {ms(item.p(0.95)).strip()} ms, "
-                                f"peak RSS {mib(s.rss_peak_kib)} MiB",
-                                ratio(run.wall_seconds, base.wall_seconds).strip() + " (wall)"])
+                summary.append(
+                    [
+                        f"(b) {item.label} x{args.concurrency}",
+                        f"{len(item.ok)}/{len(item.results)}",
+                        describe_errors(item.errors),
+                        f"wall {run.wall_seconds:.2f} s, p95 {ms(item.p(0.95)).strip()} ms, "
+                        f"peak RSS {mib(s.rss_peak_kib)} MiB",
+                        ratio(run.wall_seconds, base.wall_seconds).strip() + " (wall)",
+                    ]
+                )
             out()
-            print_table(rows, ["kind", "completed", "err", "wall s", "wall/bare", "p50 ms", "p95 ms",
-                               "1st frame p95", "RSS before MiB", "RSS peak MiB", "VmHWM MiB", "threads",
-                               "db conns peak", "db conns 2 s after"])
+            print_table(
+                rows,
+                [
+                    "kind",
+                    "completed",
+                    "err",
+                    "wall s",
+                    "wall/bare",
+                    "p50 ms",
+                    "p95 ms",
+                    "1st frame p95",
+                    "RSS before MiB",
+                    "RSS peak MiB",
+                    "VmHWM MiB",
+                    "threads",
+                    "db conns peak",
+                    "db conns 2 s after",
+                ],
+            )
 
     statuses = session_status_counts(server)
     report_log(server, "the end", log_problems)
 
     out("\n" + "=" * 100)
-    out(f"SUMMARY  database={server.database_kind}  messages={args.messages}  concurrency={args.concurrency}  "
-        f"scopes={args.scopes}")
+    out(
+        f"SUMMARY  database={server.database_kind}  messages={args.messages}  concurrency={args.concurrency}  "
+        f"scopes={args.scopes}"
+    )
     out("=" * 100)
     print_table(summary, ["phase", "ok", "errors", "figures", "ratio to bare"])
     out(f"\nload average at the end: {load_average()}")
     out(f"sessions by status after the run: {statuses}")
     if isinstance(statuses, dict) and statuses.get("running"):
         out(f"  ! {statuses['running']} sessions are still 'running' after every stream ended (lease not released)")
-    out("daphne log problems: " + ("; ".join(f"{phase}: {', '.join(kinds)}" for phase, kinds in log_problems.items())
-                                   or "none"))
+    out(
+        "daphne log problems: "
+        + ("; ".join(f"{phase}: {', '.join(kinds)}" for phase, kinds in log_problems.items()) or "none")
+    )
     return 1 if args.strict and (any_errors or log_problems) else 0
 
 
@@ -606,16 +692,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scopes", type=int, default=20, help="scopes the requests are spread over (20)")
     parser.add_argument("--slow-ms", type=int, default=50, help="ms between words of a concurrent stream (50)")
     parser.add_argument("--slow-words", type=int, default=20, help="words of a concurrent stream (20)")
-    parser.add_argument("--db-cost-messages", type=int, default=50,
-                        help="PostgreSQL only: sequential requests of each kind for connections/transactions per "
-                             "request (50; 0 skips)")
+    parser.add_argument(
+        "--db-cost-messages",
+        type=int,
+        default=50,
+        help="PostgreSQL only: sequential requests of each kind for connections/transactions per request (50; 0 skips)",
+    )
     parser.add_argument("--only", choices=["sequential", "concurrency"], help="run one phase only")
-    parser.add_argument("--postgres", nargs="?", const=DEFAULT_PG_ADMIN_URL, metavar="ADMIN_URL",
-                        help=f"create a fresh PostgreSQL database on this server and drop it afterwards "
-                             f"(default {DEFAULT_PG_ADMIN_URL})")
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=DEFAULT_PG_ADMIN_URL,
+        metavar="ADMIN_URL",
+        help=f"create a fresh PostgreSQL database on this server and drop it afterwards "
+        f"(default {DEFAULT_PG_ADMIN_URL})",
+    )
     parser.add_argument("--max-seconds", type=float, default=900.0, help="time budget for all phases (900)")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when any request failed or daphne logged "
-                                                              "a problem")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when any request failed or daphne logged a problem"
+    )
     args = parser.parse_args(argv)
     for name in ("messages", "concurrency", "scopes", "slow_words"):
         if getattr(args, name) < 1:

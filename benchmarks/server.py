@@ -127,7 +127,11 @@ class BenchServer:
         started = time.perf_counter()
         result = subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=PROJECT_ROOT, env=self.env, capture_output=True, text=True, timeout=300,
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         self.migrate_seconds = time.perf_counter() - started
         if result.returncode != 0:
@@ -137,8 +141,12 @@ class BenchServer:
         started = time.perf_counter()
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                daphne_command(self.port), cwd=PROJECT_ROOT, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                daphne_command(self.port),
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
         self.wait_for_health()
         self.startup_seconds = time.perf_counter() - started
@@ -158,8 +166,9 @@ class BenchServer:
             except httpx.HTTPError as exc:
                 last_problem = repr(exc)
             time.sleep(0.2)
-        raise RuntimeError(f"/health did not answer 200 in {STARTUP_TIMEOUT_SECONDS:g} s ({last_problem}).\n"
-                           f"{self.log_tail()}")
+        raise RuntimeError(
+            f"/health did not answer 200 in {STARTUP_TIMEOUT_SECONDS:g} s ({last_problem}).\n{self.log_tail()}"
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

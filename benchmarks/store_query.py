@@ -86,17 +86,25 @@ def fresh_database(server_url: str):
 
 def configure_django(database_url: str, agent_dir: Path) -> None:
     (agent_dir / "stores").mkdir()
-    (agent_dir / "amodal.json").write_text(json.dumps({
-        "name": "store-bench", "version": "1", "models": {"main": {"provider": "local"}},
-    }))
+    (agent_dir / "amodal.json").write_text(
+        json.dumps(
+            {
+                "name": "store-bench",
+                "version": "1",
+                "models": {"main": {"provider": "local"}},
+            }
+        )
+    )
     (agent_dir / "stores" / "transactions.json").write_text(json.dumps(STORE))
-    os.environ.update({
-        "DATABASE_URL": database_url,
-        "AMODAL_AGENT_DIR": str(agent_dir),
-        "DJANGO_SETTINGS_MODULE": "amodal_site.settings",
-        "DEBUG": "1",
-        "AMODAL_DEMO_API": "0",
-    })
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "AMODAL_AGENT_DIR": str(agent_dir),
+            "DJANGO_SETTINGS_MODULE": "amodal_site.settings",
+            "DEBUG": "1",
+            "AMODAL_DEMO_API": "0",
+        }
+    )
     os.environ.pop("REDIS_URL", None)
     import django
     from django.core.management import call_command
@@ -159,17 +167,22 @@ def run(docs: int, repeat: int) -> None:
     definition = stores_of(agent)["transactions"]
     seconds = insert_documents(docs)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), pg_size_pretty(pg_total_relation_size('stores_storedocument')) "
-                       "FROM stores_storedocument")
+        cursor.execute(
+            "SELECT count(*), pg_size_pretty(pg_total_relation_size('stores_storedocument')) FROM stores_storedocument"
+        )
         rows, size = cursor.fetchone()
-    print(f"PostgreSQL {connection.pg_version // 10000}; {rows} documents ({docs} in the measured scope), "
-          f"table with indexes {size}; inserted and analysed in {seconds:.1f} s")
+    print(
+        f"PostgreSQL {connection.pg_version // 10000}; {rows} documents ({docs} in the measured scope), "
+        f"table with indexes {size}; inserted and analysed in {seconds:.1f} s"
+    )
 
     rng = random.Random(7)
     accounts = [f"acc-{rng.randrange(ACCOUNTS)}" for _ in range(repeat + 10)]
     keys = [f"t{rng.randrange(1, docs + 1)}" for _ in range(repeat + 10)]
-    filter_arguments = [{"store": "transactions", "filter": {"account": account}, "sort": "-amount", "limit": 20}
-                        for account in accounts]
+    filter_arguments = [
+        {"store": "transactions", "filter": {"account": account}, "sort": "-amount", "limit": 20}
+        for account in accounts
+    ]
     tool = tools_for_agent(agent)["query_store"]
     context = ToolContext(agent=agent, scope_id=SCOPE, scope_context={}, session_id="bench", db=scoped_db(SCOPE))
 
@@ -180,8 +193,9 @@ def run(docs: int, repeat: int) -> None:
         assert len(check["documents"]) == 20 and check["has_more"], check
         amounts = [d["data"]["amount"] for d in check["documents"]]
         assert amounts == sorted(amounts, reverse=True)
-        plan_queryset = selectors.documents_query(definition=definition, filters={"account": accounts[0]},
-                                                  sort="-amount")[:21]
+        plan_queryset = selectors.documents_query(
+            definition=definition, filters={"account": accounts[0]}, sort="-amount"
+        )[:21]
         sql, params = plan_queryset.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql, params)
@@ -213,8 +227,10 @@ def run(docs: int, repeat: int) -> None:
         p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
         median = statistics.median(samples)
         print(f"{name:<14}{median:>11.3f}{p95:>10.3f}{statistics.fmean(samples):>10.3f}{median / baseline:>8.1f}")
-    print(f"\n{repeat} calls each; query_store (filter + sort) / primary-key lookup = "
-          f"{statistics.median(results['filter']) / baseline:.1f}x (median)")
+    print(
+        f"\n{repeat} calls each; query_store (filter + sort) / primary-key lookup = "
+        f"{statistics.median(results['filter']) / baseline:.1f}x (median)"
+    )
 
 
 if __name__ == "__main__":

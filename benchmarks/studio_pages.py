@@ -43,8 +43,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=10, help="Renders per page after a warm-up (default 10).")
-    parser.add_argument("--existing", metavar="DATABASE_URL",
-                        help="Benchmark an existing, already filled database (nothing created or dropped).")
+    parser.add_argument(
+        "--existing",
+        metavar="DATABASE_URL",
+        help="Benchmark an existing, already filled database (nothing created or dropped).",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the benchmark database at the end.")
     return parser.parse_args(argv)
 
@@ -102,8 +105,19 @@ def fill(args: argparse.Namespace) -> float:
     started = time.perf_counter()
     call_command("migrate", "--noinput", verbosity=0)
     migrated = time.perf_counter()
-    call_command("generate_demo_data", "--scopes", str(args.scopes), "--sessions", str(args.sessions),
-                 "--usage-rows", str(args.usage_rows), "--days", str(args.days), "--seed", str(args.seed))
+    call_command(
+        "generate_demo_data",
+        "--scopes",
+        str(args.scopes),
+        "--sessions",
+        str(args.sessions),
+        "--usage-rows",
+        str(args.usage_rows),
+        "--days",
+        str(args.days),
+        "--seed",
+        str(args.seed),
+    )
     generated = time.perf_counter()
     print(f"migrate {migrated - started:.1f} s, generate_demo_data {generated - migrated:.1f} s")
     return generated - migrated
@@ -117,12 +131,18 @@ def pages() -> dict[str, str]:
     from agents.models import Session
     from studio import selectors
 
-    per_scope = list(Session.all_scopes.order_by().values("scope").annotate(n=Count("pk")).order_by("-n")
-                     .values_list("scope", flat=True))
+    per_scope = list(
+        Session.all_scopes.order_by()
+        .values("scope")
+        .annotate(n=Count("pk"))
+        .order_by("-n")
+        .values_list("scope", flat=True)
+    )
     busiest = per_scope[0]
     median = per_scope[len(per_scope) // 2]
-    longest = (Session.all_scopes.filter(message_count__lte=selectors.REPLAY_PAGE_MESSAGES)
-               .order_by("-message_count").first())
+    longest = (
+        Session.all_scopes.filter(message_count__lte=selectors.REPLAY_PAGE_MESSAGES).order_by("-message_count").first()
+    )
     typical = Session.all_scopes.filter(message_count__gte=6).order_by("-updated_at").first() or longest
     sessions = reverse("studio:sessions")
     usage = reverse("studio:usage")
@@ -173,7 +193,8 @@ def measure(repeat: int) -> None:
     from django.test.utils import CaptureQueriesContext
 
     user, _ = get_user_model().objects.get_or_create(
-        username="studio-bench", defaults={"is_staff": True, "is_superuser": True})
+        username="studio-bench", defaults={"is_staff": True, "is_superuser": True}
+    )
     client = Client()
     client.force_login(user)
     results = []

@@ -22,11 +22,15 @@ from scoping.models import Scope, display_scope
 
 class ScopedCredentialForm(forms.ModelForm):
     scope = forms.CharField(
-        required=False, max_length=255, strip=False,
+        required=False,
+        max_length=255,
+        strip=False,
         help_text="The scope id exactly as the application sends it (empty: the global scope).",
     )
     new_value = forms.CharField(
-        label="Value", required=False, strip=False,
+        label="Value",
+        required=False,
+        strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Write-only. Leave empty to keep the stored value.",
     )
@@ -86,12 +90,17 @@ class ScopedCredentialAdmin(admin.ModelAdmin):
         return obj.masked
 
     def save_model(self, request, obj: ScopedCredential, form, change: bool) -> None:
-        services.save_credential(credential=obj, value=form.cleaned_data.get("new_value") or None,
-                                 actor_name=request.user.get_username(), actor=request.user)
+        services.save_credential(
+            credential=obj,
+            value=form.cleaned_data.get("new_value") or None,
+            actor_name=request.user.get_username(),
+            actor=request.user,
+        )
 
     def delete_model(self, request, obj: ScopedCredential) -> None:
-        services.delete_credential(scope_id=obj.scope, key=obj.key, actor_name=request.user.get_username(),
-                                   actor=request.user)
+        services.delete_credential(
+            scope_id=obj.scope, key=obj.key, actor_name=request.user.get_username(), actor=request.user
+        )
 
     def delete_queryset(self, request, queryset) -> None:
         with transaction.atomic():
@@ -99,8 +108,11 @@ class ScopedCredentialAdmin(admin.ModelAdmin):
                 self.delete_model(request, credential)
 
     def get_urls(self):
-        missing = path("missing/", self.admin_site.admin_view(self.missing_credentials_view),
-                       name="connections_scopedcredential_missing")
+        missing = path(
+            "missing/",
+            self.admin_site.admin_view(self.missing_credentials_view),
+            name="connections_scopedcredential_missing",
+        )
         return [missing, *super().get_urls()]
 
     def missing_credentials_view(self, request: HttpRequest) -> TemplateResponse:

@@ -39,22 +39,33 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 100_000_000
 
 SCOPE_PARAM = OpenApiParameter("scope_id", str, description="The scope (default: the key's own, else global).")
-ERROR = inline_serializer("CredentialError", {"error": inline_serializer("CredentialErrorBody", {
-    "code": serializers.CharField(), "message": serializers.CharField()})})
+ERROR = inline_serializer(
+    "CredentialError",
+    {
+        "error": inline_serializer(
+            "CredentialErrorBody", {"code": serializers.CharField(), "message": serializers.CharField()}
+        )
+    },
+)
 CREDENTIAL_FIELDS = {
     "key": serializers.CharField(),
     "scope_id": serializers.CharField(),
     "updated_at": serializers.DateTimeField(),
     "updated_by": serializers.CharField(help_text="Who changed it last: api-key:<name>, command:<user> or a user."),
 }
-WRITTEN = inline_serializer("CredentialWritten", {
-    **CREDENTIAL_FIELDS, "result": serializers.ChoiceField(choices=["created", "replaced", "unchanged"])})
-CREDENTIAL_PAGE = inline_serializer("CredentialPage", {
-    "credentials": inline_serializer("Credential", CREDENTIAL_FIELDS, many=True),
-    "limit": serializers.IntegerField(),
-    "offset": serializers.IntegerField(),
-    "has_more": serializers.BooleanField(),
-})
+WRITTEN = inline_serializer(
+    "CredentialWritten",
+    {**CREDENTIAL_FIELDS, "result": serializers.ChoiceField(choices=["created", "replaced", "unchanged"])},
+)
+CREDENTIAL_PAGE = inline_serializer(
+    "CredentialPage",
+    {
+        "credentials": inline_serializer("Credential", CREDENTIAL_FIELDS, many=True),
+        "limit": serializers.IntegerField(),
+        "offset": serializers.IntegerField(),
+        "has_more": serializers.BooleanField(),
+    },
+)
 OK = inline_serializer("CredentialDeleted", {"ok": serializers.BooleanField()})
 DENIED = OpenApiResponse(ERROR, description="forbidden (not an API key with manage_credentials) or scope_forbidden")
 
@@ -117,16 +128,27 @@ class CredentialList(CredentialAPIView):
         limit = whole_number(request.query_params.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         offset = whole_number(request.query_params.get("offset"), "offset", 0, 0, MAX_OFFSET)
         rows, has_more = selectors.credential_page(scope_id=scope_id, limit=limit, offset=offset)
-        return Response({"credentials": [credential_as_dict(row) for row in rows], "limit": limit, "offset": offset,
-                         "has_more": has_more})
+        return Response(
+            {
+                "credentials": [credential_as_dict(row) for row in rows],
+                "limit": limit,
+                "offset": offset,
+                "has_more": has_more,
+            }
+        )
 
 
 class CredentialDetail(CredentialAPIView):
     @extend_schema(
         operation_id="credential_put",
         request=CredentialPutSerializer,
-        responses={201: WRITTEN, 200: OpenApiResponse(WRITTEN, description="replaced or unchanged"), 400: ERROR,
-                   401: ERROR, 403: DENIED},
+        responses={
+            201: WRITTEN,
+            200: OpenApiResponse(WRITTEN, description="replaced or unchanged"),
+            400: ERROR,
+            401: ERROR,
+            403: DENIED,
+        },
         description="Create or replace the credential KEY of the scope. The value is never sent back.",
     )
     def put(self, request: Request, key: str) -> Response:
@@ -134,8 +156,9 @@ class CredentialDetail(CredentialAPIView):
         check_key(key)
         serializer = CredentialPutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = services.set_credential(scope_id=scope_id, key=key, value=serializer.validated_data["value"],
-                                         actor_name=self.actor_name(request))
+        result = services.set_credential(
+            scope_id=scope_id, key=key, value=serializer.validated_data["value"], actor_name=self.actor_name(request)
+        )
         credential = selectors.get_credential(scope_id=scope_id, key=key)
         status = 201 if result == "created" else 200
         return Response({**credential_as_dict(credential), "result": result}, status=status)
@@ -144,8 +167,13 @@ class CredentialDetail(CredentialAPIView):
         operation_id="credential_delete",
         request=CredentialScopeSerializer,
         parameters=[SCOPE_PARAM],
-        responses={200: OK, 400: ERROR, 401: ERROR, 403: DENIED,
-                   404: OpenApiResponse(ERROR, description="credential_not_found")},
+        responses={
+            200: OK,
+            400: ERROR,
+            401: ERROR,
+            403: DENIED,
+            404: OpenApiResponse(ERROR, description="credential_not_found"),
+        },
     )
     def delete(self, request: Request, key: str) -> Response:
         scope_id = self.resolved.scope_id
@@ -171,5 +199,9 @@ def whole_number(raw: str | None, name: str, default: int, low: int, high: int) 
 
 
 def credential_as_dict(credential: ScopedCredential) -> dict:
-    return {"key": credential.key, "scope_id": credential.scope, "updated_at": credential.updated_at,
-            "updated_by": credential.updated_by}
+    return {
+        "key": credential.key,
+        "scope_id": credential.scope,
+        "updated_at": credential.updated_at,
+        "updated_by": credential.updated_by,
+    }

@@ -24,8 +24,14 @@ MAX_BODY_CHARS = 20_000
 MAX_RESPONSE_BYTES = 5_000_000  # read no more of an answer than this (the model sees 20 000 chars of it)
 READ_CHUNK_BYTES = 64 * 1024
 # Loggers of the HTTP client stack that may write a request's URL (and so a query auth token).
-HTTP_CLIENT_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.poolmanager", "urllib3.response",
-                       "urllib3.util.retry", "requests")
+HTTP_CLIENT_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+    "requests",
+)
 MAX_REDIRECTS = 3
 METHODS_WITH_BODY = {"POST", "PUT", "PATCH"}
 MUTATING_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -294,8 +300,14 @@ def _send(call: OutboundCall, *, base_url: str, timeout: float, session: request
     try:
         for _ in range(MAX_REDIRECTS + 1):
             response = http.request(
-                method, url, params=params, headers=call.headers,
-                json=body if body is not None else None, timeout=timeout, allow_redirects=False, stream=True,
+                method,
+                url,
+                params=params,
+                headers=call.headers,
+                json=body if body is not None else None,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
             )
             if not response.is_redirect:
                 content, truncated = read_capped(response, deadline)
@@ -357,8 +369,16 @@ def secret_forms(secrets: list[str]) -> list[str]:
     for value in secrets:
         if len(value) < 4:
             continue
-        forms.update({value, json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1],
-                      quote(value, safe=""), quote_plus(value), quote(value)})
+        forms.update(
+            {
+                value,
+                json.dumps(value, ensure_ascii=False)[1:-1],
+                json.dumps(value)[1:-1],
+                quote(value, safe=""),
+                quote_plus(value),
+                quote(value),
+            }
+        )
     return sorted(forms, key=len, reverse=True)
 
 

@@ -34,8 +34,9 @@ def save_credential(
         if credential.pk is None:
             changes = [Action.CREATED]
         else:
-            stored_key = ScopedCredential.objects.select_for_update().values_list("key", flat=True).get(
-                pk=credential.pk)
+            stored_key = (
+                ScopedCredential.objects.select_for_update().values_list("key", flat=True).get(pk=credential.pk)
+            )
             changes = [Action.RENAMED] if stored_key != credential.key else []
             if value is not None:
                 changes.append(Action.REPLACED)
@@ -46,8 +47,9 @@ def save_credential(
         credential.updated_by = actor_name
         credential.save()
         for change in changes:
-            record_change(scope_id=credential.scope, key=credential.key, action=change, actor_name=actor_name,
-                          actor=actor)
+            record_change(
+                scope_id=credential.scope, key=credential.key, action=change, actor_name=actor_name, actor=actor
+            )
     return [str(change) for change in changes]
 
 
@@ -98,6 +100,7 @@ def record_change(
 ) -> None:
     CredentialChange.objects.create(scope=scope_id, key=key, action=action, actor=actor, actor_name=actor_name)
 
+
 APPROVAL = re.compile(r"^\s*I (approve|deny) the action \(correlation: ([^)\s]+)\)\s*$", re.IGNORECASE)
 
 
@@ -107,8 +110,7 @@ def remember_preview(
     PendingAction.objects.get_or_create(
         session_id=uuid.UUID(session_id),
         correlation_id=correlation_id,
-        defaults={"connection": connection, "method": method, "endpoint": endpoint[:2000],
-                  "fingerprint": fingerprint},
+        defaults={"connection": connection, "method": method, "endpoint": endpoint[:2000], "fingerprint": fingerprint},
     )
 
 
@@ -119,7 +121,9 @@ def record_user_verdict(session_id: str, text: str) -> None:
         return
     verdict, correlation_id = match.group(1).lower(), match.group(2)
     pending = PendingAction.objects.filter(
-        session_id=uuid.UUID(session_id), correlation_id=correlation_id, executed_at__isnull=True,
+        session_id=uuid.UUID(session_id),
+        correlation_id=correlation_id,
+        executed_at__isnull=True,
         denied_at__isnull=True,
     )
     now = timezone.now()

@@ -32,9 +32,7 @@ def request_tool(agent: AgentFolder) -> list[Tool]:
     connections = connections_of(agent)
     if not connections:
         return []
-    listing = "\n".join(
-        f"- {name}: {spec.description or spec.base_url}" for name, spec in sorted(connections.items())
-    )
+    listing = "\n".join(f"- {name}: {spec.description or spec.base_url}" for name, spec in sorted(connections.items()))
     description = (
         "Call one of the application's APIs. The URL is the connection's base URL plus `endpoint` (a path). "
         "Use intent 'read' for GET, 'write' for changes; a write that needs the user's approval returns a "
@@ -77,20 +75,32 @@ async def call_connection(context: ToolContext, arguments: dict[str, Any]) -> To
     data = arguments.get("data")
     intent = arguments.get("intent") or ("read" if method in ("GET", "HEAD") else "write")
     decision = decide(spec, method, str(endpoint), intent)
-    call = build_call(spec=spec, method=method, endpoint=endpoint, params=params, data=data,
-                      scope_context=dict(context.scope_context))
+    call = build_call(
+        spec=spec, method=method, endpoint=endpoint, params=params, data=data, scope_context=dict(context.scope_context)
+    )
     call_fingerprint = fingerprint(spec.name, method, endpoint, params, data)
     if decision.action == "preview":
         await context.db(
             services.remember_preview,
-            session_id=context.session_id, correlation_id=context.tool_id, connection=spec.name,
-            method=method, endpoint=endpoint, fingerprint=call_fingerprint,
+            session_id=context.session_id,
+            correlation_id=context.tool_id,
+            connection=spec.name,
+            method=method,
+            endpoint=endpoint,
+            fingerprint=call_fingerprint,
         )
         reason = decision.rule.reason if decision.rule else ""
         confirmation = event(
-            "confirmation_required", tool_id=context.tool_id, correlation_id=context.tool_id,
-            connection=spec.name, connection_name=spec.name, method=method, endpoint=endpoint,
-            reason=reason, escalated=False, params=redact({"params": params, "data": data}),
+            "confirmation_required",
+            tool_id=context.tool_id,
+            correlation_id=context.tool_id,
+            connection=spec.name,
+            connection_name=spec.name,
+            method=method,
+            endpoint=endpoint,
+            reason=reason,
+            escalated=False,
+            params=redact({"params": params, "data": data}),
         )
         preview = (
             f"Not sent yet: {method} {endpoint} on {spec.name} needs the user's approval"
@@ -99,9 +109,7 @@ async def call_connection(context: ToolContext, arguments: dict[str, Any]) -> To
         )
         return ToolResult(preview, extra_events=(confirmation,))
     if decision.action == "confirmed":
-        await context.db(
-            services.claim_approved_action, session_id=context.session_id, fingerprint=call_fingerprint
-        )
+        await context.db(services.claim_approved_action, session_id=context.session_id, fingerprint=call_fingerprint)
     await context.db(apply_auth, call, spec.auth, lambda ref: resolve_reference(ref, context.agent))
     started = time.monotonic()
     try:
@@ -110,6 +118,12 @@ async def call_connection(context: ToolContext, arguments: dict[str, Any]) -> To
         raise CallRefused(f"Connection {spec.name} did not answer within {spec.timeout_seconds:g} seconds.")
     except requests.RequestException as exc:
         raise CallRefused(f"Connection {spec.name} could not be reached ({type(exc).__name__}).")
-    logger.info("connection %s %s %s -> %s in %d ms", spec.name, method, endpoint.split("?", 1)[0],
-                result.status, (time.monotonic() - started) * 1000)
+    logger.info(
+        "connection %s %s %s -> %s in %d ms",
+        spec.name,
+        method,
+        endpoint.split("?", 1)[0],
+        result.status,
+        (time.monotonic() - started) * 1000,
+    )
     return ToolResult(shaped_result(result, call.secrets))

@@ -85,8 +85,9 @@ class MethodNotAllowed(KnownError):
     status_code, default_code = 405, "method_not_allowed"
 
     def __init__(self, method: str, allowed: list[str]) -> None:
-        super().__init__(f"This address does not accept {method}; use {', '.join(allowed)}.",
-                         headers={"Allow": ", ".join(allowed)})
+        super().__init__(
+            f"This address does not accept {method}; use {', '.join(allowed)}.", headers={"Allow": ", ".join(allowed)}
+        )
 
 
 class Conflict(KnownError):
@@ -110,14 +111,19 @@ class InternalError(KnownError):
 class ServiceUnavailable(KnownError):
     status_code, default_code = 503, "service_unavailable"
 
-    def __init__(self, message: str = "The server's database is busy or unavailable; please try again shortly.",
-                 *, retry_after: int = RETRY_AFTER_SECONDS) -> None:
+    def __init__(
+        self,
+        message: str = "The server's database is busy or unavailable; please try again shortly.",
+        *,
+        retry_after: int = RETRY_AFTER_SECONDS,
+    ) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
 
 
 def too_deep(field: str = "body") -> InvalidJson:
-    return InvalidJson(f"{field}: the JSON is nested deeper than {MAX_JSON_DEPTH} levels, the most this server "
-                       "accepts.")
+    return InvalidJson(
+        f"{field}: the JSON is nested deeper than {MAX_JSON_DEPTH} levels, the most this server accepts."
+    )
 
 
 # --- The body ------------------------------------------------------------------------------------------

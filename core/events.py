@@ -11,8 +11,21 @@ REDACTED = "[REDACTED]"
 MAX_RESULT_CHARS = 50_000
 # A key is secret-looking when one of its words is one of these (`auth_token`, `accessToken`,
 # `X-API-Key`), judged word by word so `author` or `oauth_provider` are not.
-SECRET_WORDS = {"password", "passwd", "pwd", "passphrase", "secret", "token", "apikey", "authorization", "auth",
-                "credential", "credentials", "cookie", "signature"}
+SECRET_WORDS = {
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "authorization",
+    "auth",
+    "credential",
+    "credentials",
+    "cookie",
+    "signature",
+}
 SECRET_WORD_PAIRS = {("api", "key"), ("private", "key"), ("access", "key"), ("session", "key"), ("secret", "key")}
 KEY_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 

@@ -105,8 +105,9 @@ def load_json(raw: bytes | str, *, field: str = "body") -> Any:
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser through `load_json`: depth-limited, UTF-8 only, no NaN."""
 
-    def parse(self, stream: IO[bytes] | None, media_type: str | None = None,
-              parser_context: Mapping[str, Any] | None = None) -> Any:
+    def parse(
+        self, stream: IO[bytes] | None, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
         return load_json(stream.read() if stream is not None else b"")
 
 

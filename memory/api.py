@@ -17,21 +17,33 @@ from memory.config import current_memory_config
 from scoping.api import ScopedAPIView
 
 SCOPE_PARAM = OpenApiParameter("scope_id", str, description="The scope, for API-key callers.")
-ENTRY = inline_serializer("MemoryEntry", {
-    "id": serializers.IntegerField(),
-    "content": serializers.CharField(),
-    "created_at": serializers.DateTimeField(),
-})
-ERROR = inline_serializer("MemoryError", {"error": inline_serializer("MemoryErrorBody", {
-    "code": serializers.CharField(), "message": serializers.CharField()})})
-ENTRY_LIST = inline_serializer("MemoryEntryList", {
-    "entries": serializers.ListField(child=serializers.JSONField()),
-    "enabled": serializers.BooleanField(),
-    "count": serializers.IntegerField(),
-    "total_chars": serializers.IntegerField(),
-    "max_entries": serializers.IntegerField(),
-    "max_total_chars": serializers.IntegerField(),
-})
+ENTRY = inline_serializer(
+    "MemoryEntry",
+    {
+        "id": serializers.IntegerField(),
+        "content": serializers.CharField(),
+        "created_at": serializers.DateTimeField(),
+    },
+)
+ERROR = inline_serializer(
+    "MemoryError",
+    {
+        "error": inline_serializer(
+            "MemoryErrorBody", {"code": serializers.CharField(), "message": serializers.CharField()}
+        )
+    },
+)
+ENTRY_LIST = inline_serializer(
+    "MemoryEntryList",
+    {
+        "entries": serializers.ListField(child=serializers.JSONField()),
+        "enabled": serializers.BooleanField(),
+        "count": serializers.IntegerField(),
+        "total_chars": serializers.IntegerField(),
+        "max_entries": serializers.IntegerField(),
+        "max_total_chars": serializers.IntegerField(),
+    },
+)
 
 
 class MemoryAddSerializer(serializers.Serializer):
@@ -53,17 +65,19 @@ class MemoryList(ScopedAPIView):
 
         def listing():
             if query:
-                entries = [{**selectors.entry_as_dict(entry), "rank": rank}
-                           for entry, rank in selectors.search_entries(query=query)]
+                entries = [
+                    {**selectors.entry_as_dict(entry), "rank": rank}
+                    for entry, rank in selectors.search_entries(query=query)
+                ]
             else:
                 entries = [selectors.entry_as_dict(entry) for entry in selectors.list_entries()]
-            return {"entries": entries, "enabled": config.enabled,
-                    **selectors.memory_usage(config=config).as_dict()}
+            return {"entries": entries, "enabled": config.enabled, **selectors.memory_usage(config=config).as_dict()}
 
         return Response(self.handle_scoped(listing))
 
-    @extend_schema(operation_id="memory_add", request=MemoryAddSerializer,
-                   responses={201: ENTRY, 200: ENTRY, 400: ERROR})
+    @extend_schema(
+        operation_id="memory_add", request=MemoryAddSerializer, responses={201: ENTRY, 200: ENTRY, 400: ERROR}
+    )
     def post(self, request: Request) -> Response:
         config = current_memory_config()
         if not config.enabled:
@@ -76,8 +90,11 @@ class MemoryList(ScopedAPIView):
 class MemoryEntryDetail(ScopedAPIView):
     operator_permissions = {"DELETE": ("memory.delete_memoryentry",)}
 
-    @extend_schema(operation_id="memory_remove", parameters=[SCOPE_PARAM],
-                   responses={200: inline_serializer("MemoryOk", {"ok": serializers.BooleanField()}), 404: ERROR})
+    @extend_schema(
+        operation_id="memory_remove",
+        parameters=[SCOPE_PARAM],
+        responses={200: inline_serializer("MemoryOk", {"ok": serializers.BooleanField()}), 404: ERROR},
+    )
     def delete(self, request: Request, entry_id: str) -> Response:
         self.handle_scoped(services.remove_entry, entry_id=entry_id)
         return Response({"ok": True})

@@ -34,8 +34,9 @@ def memory_config_from(source: Callable[[AgentFolder], MemoryConfig]) -> None:
 
 def memory_config_of(agent: AgentFolder) -> MemoryConfig:
     if _config_of is None:
-        raise ImproperlyConfigured("No app has said where the agent's memory settings are "
-                                   "(memory.config.memory_config_from).")
+        raise ImproperlyConfigured(
+            "No app has said where the agent's memory settings are (memory.config.memory_config_from)."
+        )
     return _config_of(agent)
 
 

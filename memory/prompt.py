@@ -15,8 +15,10 @@ def memory_prompt_section(agent: AgentFolder) -> str | None:
     entries = list_entries()
     header = "# Memory\n\n"
     if not entries:
-        return header + ("Nothing is remembered for this user yet. When they share a lasting fact or preference, "
-                         "remember it with the `memory` tool (action add).")
+        return header + (
+            "Nothing is remembered for this user yet. When they share a lasting fact or preference, "
+            "remember it with the `memory` tool (action add)."
+        )
     usage = memory_usage(config=config)
     lines = [f"- [{entry.pk}] {entry.content}" for entry in entries]
     return header + (

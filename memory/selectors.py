@@ -31,12 +31,15 @@ class MemoryUsage:
     max_total_chars: int
 
     def describe(self) -> str:
-        return (f"{self.entries} of {self.max_entries} entries, "
-                f"{self.chars} of {self.max_total_chars} characters used")
+        return f"{self.entries} of {self.max_entries} entries, {self.chars} of {self.max_total_chars} characters used"
 
     def as_dict(self) -> dict[str, int]:
-        return {"count": self.entries, "total_chars": self.chars, "max_entries": self.max_entries,
-                "max_total_chars": self.max_total_chars}
+        return {
+            "count": self.entries,
+            "total_chars": self.chars,
+            "max_entries": self.max_entries,
+            "max_total_chars": self.max_total_chars,
+        }
 
 
 def entry_as_dict(entry: MemoryEntry) -> dict[str, Any]:

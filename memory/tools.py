@@ -49,8 +49,11 @@ def memory_tools(agent: AgentFolder) -> list[Tool]:
     async def run(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
         unknown = sorted(set(arguments) - set(TOOL_ARGUMENTS))
         if unknown:
-            return ToolResult(f"memory has no argument {', '.join(unknown)}: it takes {', '.join(TOOL_ARGUMENTS)} "
-                              "and always works on this conversation's own memory.", is_error=True)
+            return ToolResult(
+                f"memory has no argument {', '.join(unknown)}: it takes {', '.join(TOOL_ARGUMENTS)} "
+                "and always works on this conversation's own memory.",
+                is_error=True,
+            )
         action = arguments.get("action")
         if action not in ACTIONS:
             return ToolResult(f"action must be one of: {', '.join(ACTIONS)}.", is_error=True)
@@ -77,9 +80,15 @@ def run_action(action: str, arguments: dict[str, Any], config: MemoryConfig) -> 
         return f"Forgot entry {arguments.get('entry_id')}: {entry.content}"
     if action == "search":
         matches = search_entries(query=arguments.get("query"))
-        return json.dumps({"query": arguments.get("query"),
-                           "entries": [{**entry_as_dict(entry), "rank": round(rank, 4)} for entry, rank in matches]},
-                          ensure_ascii=False)
+        return json.dumps(
+            {
+                "query": arguments.get("query"),
+                "entries": [{**entry_as_dict(entry), "rank": round(rank, 4)} for entry, rank in matches],
+            },
+            ensure_ascii=False,
+        )
     entries = list_entries()
-    return json.dumps({"entries": [entry_as_dict(entry) for entry in entries],
-                       **memory_usage(config=config).as_dict()}, ensure_ascii=False)
+    return json.dumps(
+        {"entries": [entry_as_dict(entry) for entry in entries], **memory_usage(config=config).as_dict()},
+        ensure_ascii=False,
+    )

@@ -27,8 +27,16 @@ class ScopeAdmin(admin.ModelAdmin[Scope]):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
-    list_display = ["name", "prefix", "scope_id", "shared_write", "manage_credentials", "created_at",
-                    "last_used_at", "active"]
+    list_display = [
+        "name",
+        "prefix",
+        "scope_id",
+        "shared_write",
+        "manage_credentials",
+        "created_at",
+        "last_used_at",
+        "active",
+    ]
     list_filter = ["shared_write", "manage_credentials"]
     search_fields = ["name", "prefix", "scope_id"]
     actions = ["revoke"]
@@ -40,8 +48,16 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("name", "scope_id", "shared_write", "manage_credentials")
-        return ("name", "prefix", "scope_id", "shared_write", "manage_credentials", "created_at", "last_used_at",
-                "revoked_at")
+        return (
+            "name",
+            "prefix",
+            "scope_id",
+            "shared_write",
+            "manage_credentials",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         if obj is None:
@@ -52,8 +68,12 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
         if change:
             super().save_model(request, obj, form, change)
             return
-        new_key = create_api_key(name=obj.name, scope_id=obj.scope_id or None, shared_write=obj.shared_write,
-                                 manage_credentials=obj.manage_credentials)
+        new_key = create_api_key(
+            name=obj.name,
+            scope_id=obj.scope_id or None,
+            shared_write=obj.shared_write,
+            manage_credentials=obj.manage_credentials,
+        )
         obj.pk = new_key.api_key.pk
         obj.refresh_from_db()
         self.message_user(

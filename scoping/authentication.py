@@ -70,14 +70,19 @@ def unauthorized(message: str, code: str = "invalid_token") -> ApiError:
 
 
 def token_backend() -> TokenBackend:
-    return _token_backend(settings.AMODAL_JWT_ALGORITHM, settings.AMODAL_JWT_SECRET,
-                          settings.AMODAL_JWT_PUBLIC_KEY_FILE, settings.AMODAL_JWT_AUDIENCE or None,
-                          settings.AMODAL_JWT_ISSUER or None)
+    return _token_backend(
+        settings.AMODAL_JWT_ALGORITHM,
+        settings.AMODAL_JWT_SECRET,
+        settings.AMODAL_JWT_PUBLIC_KEY_FILE,
+        settings.AMODAL_JWT_AUDIENCE or None,
+        settings.AMODAL_JWT_ISSUER or None,
+    )
 
 
 @lru_cache(maxsize=4)
-def _token_backend(algorithm: str, secret: str, public_key_file: str, audience: str | None,
-                   issuer: str | None) -> TokenBackend:
+def _token_backend(
+    algorithm: str, secret: str, public_key_file: str, audience: str | None, issuer: str | None
+) -> TokenBackend:
     """Built once per configuration. With an audience or issuer configured, PyJWT refuses a token that
     lacks that `aud` / `iss` claim or carries another."""
     if algorithm == "HS256":
@@ -177,8 +182,9 @@ def scope_is_required() -> bool:
     return _scope_required_source()
 
 
-def resolve_scope(caller: Caller, body_scope_id: object, body_context: object, *,
-                  scope_optional: bool = False) -> ResolvedScope:
+def resolve_scope(
+    caller: Caller, body_scope_id: object, body_context: object, *, scope_optional: bool = False
+) -> ResolvedScope:
     """The one rule for the scope of a request (HTTP and WebSocket). A JWT's claims decide its scope,
     whatever the body says (a body that disagrees is ignored, never an error). Only callers that may
     choose (an API key, a staff session, open mode) read the body. When the agent requires a scope, the

@@ -78,17 +78,13 @@ class ScopedModel(models.Model):
             raise NoActiveScope()
         current = active_scope_or_none()
         if current is not None and self.scope != current:
-            raise ScopeMismatch(
-                f"Refusing to save a {type(self).__name__} of another scope inside the active scope."
-            )
+            raise ScopeMismatch(f"Refusing to save a {type(self).__name__} of another scope inside the active scope.")
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         current = active_scope_or_none()
         if current is not None and self.scope != current:
-            raise ScopeMismatch(
-                f"Refusing to delete a {type(self).__name__} of another scope inside the active scope."
-            )
+            raise ScopeMismatch(f"Refusing to delete a {type(self).__name__} of another scope inside the active scope.")
         return super().delete(*args, **kwargs)
 
 

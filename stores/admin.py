@@ -48,8 +48,10 @@ class StoreDocumentForm(forms.ModelForm):
     class Meta:
         model = StoreDocument
         fields = ("scope", "store", "data")
-        help_texts = {"scope": "The scope (tenant) the document belongs to; shared stores always use the "
-                               "global partition (empty)."}
+        help_texts = {
+            "scope": "The scope (tenant) the document belongs to; shared stores always use the "
+            "global partition (empty)."
+        }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -78,8 +80,12 @@ class StoreDocumentForm(forms.ModelForm):
             except DocumentInvalid as exc:
                 raise ValidationError({"data": [str(problem) for problem in exc.problems]})
             if self.instance.pk and key != self.instance.key:
-                raise ValidationError({"data": f"The key fields now render {key!r}, not this document's key "
-                                               f"{self.instance.key!r}: add a new document instead."})
+                raise ValidationError(
+                    {
+                        "data": f"The key fields now render {key!r}, not this document's key "
+                        f"{self.instance.key!r}: add a new document instead."
+                    }
+                )
         cleaned["definition"] = definition
         return cleaned
 
@@ -138,12 +144,17 @@ class StoreDocumentAdmin(admin.ModelAdmin):
         partition = GLOBAL_SCOPE if definition.shared else form.cleaned_data.get("scope", obj.scope)
         with scope(partition):
             result = services.put_document(
-                definition=definition, document=form.cleaned_data["data"],
-                key=obj.key if change else None, shared_write=True,
+                definition=definition,
+                document=form.cleaned_data["data"],
+                key=obj.key if change else None,
+                shared_write=True,
             )
         saved = result.document
         obj.pk, obj.scope, obj.key, obj.data = saved.pk, saved.scope, saved.key, saved.data
         obj.version, obj.created_at, obj.updated_at, obj.expires_at = (
-            saved.version, saved.created_at, saved.updated_at, saved.expires_at
+            saved.version,
+            saved.created_at,
+            saved.updated_at,
+            saved.expires_at,
         )
         obj._state.adding = False

@@ -30,25 +30,37 @@ from stores.documents import DocumentInvalid
 from stores.errors import DocumentNotFound, StoreNotFound, invalid_document
 
 SCOPE_PARAM = OpenApiParameter("scope_id", str, description="The scope, for API-key callers.")
-ERROR = inline_serializer("StoreError", {"error": inline_serializer("StoreErrorBody", {
-    "code": serializers.CharField(), "message": serializers.CharField()})})
-DOCUMENT = inline_serializer("StoreDocument", {
-    "key": serializers.CharField(),
-    "data": serializers.JSONField(),
-    "version": serializers.IntegerField(),
-    "created_at": serializers.DateTimeField(),
-    "updated_at": serializers.DateTimeField(),
-    "expires_at": serializers.DateTimeField(allow_null=True),
-    "stale": serializers.BooleanField(),
-})
-DOCUMENT_PAGE = inline_serializer("StoreDocumentPage", {
-    "store": serializers.CharField(),
-    "shared": serializers.BooleanField(),
-    "documents": serializers.ListField(child=serializers.JSONField()),
-    "limit": serializers.IntegerField(),
-    "offset": serializers.IntegerField(),
-    "has_more": serializers.BooleanField(),
-})
+ERROR = inline_serializer(
+    "StoreError",
+    {
+        "error": inline_serializer(
+            "StoreErrorBody", {"code": serializers.CharField(), "message": serializers.CharField()}
+        )
+    },
+)
+DOCUMENT = inline_serializer(
+    "StoreDocument",
+    {
+        "key": serializers.CharField(),
+        "data": serializers.JSONField(),
+        "version": serializers.IntegerField(),
+        "created_at": serializers.DateTimeField(),
+        "updated_at": serializers.DateTimeField(),
+        "expires_at": serializers.DateTimeField(allow_null=True),
+        "stale": serializers.BooleanField(),
+    },
+)
+DOCUMENT_PAGE = inline_serializer(
+    "StoreDocumentPage",
+    {
+        "store": serializers.CharField(),
+        "shared": serializers.BooleanField(),
+        "documents": serializers.ListField(child=serializers.JSONField()),
+        "limit": serializers.IntegerField(),
+        "offset": serializers.IntegerField(),
+        "has_more": serializers.BooleanField(),
+    },
+)
 STORE_LIST = inline_serializer("StoreList", {"stores": serializers.ListField(child=serializers.JSONField())})
 OK_RESPONSE = inline_serializer("StoreOk", {"ok": serializers.BooleanField()})
 
@@ -60,8 +72,11 @@ class DocumentBodySerializer(serializers.Serializer):
 
 class CreateBodySerializer(serializers.Serializer):
     data = serializers.JSONField(required=False, help_text="One document (its key comes from the template).")
-    documents = serializers.ListField(child=serializers.JSONField(), required=False,
-                                      help_text=f"Up to {services.MAX_BATCH} documents, all or nothing.")
+    documents = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text=f"Up to {services.MAX_BATCH} documents, all or nothing.",
+    )
     scope_id = serializers.CharField(required=False, allow_blank=True, help_text="For API-key callers.")
 
 
@@ -95,10 +110,14 @@ class StoreList(StoreAPIView):
     def get(self, request: Request) -> Response:
         definitions = stores_of(current_agent())
         counts = self.handle_scoped(selectors.document_counts, definitions=definitions)
-        return Response({"stores": [
-            {**definition_as_dict(definition), "document_count": counts.get(name, 0)}
-            for name, definition in definitions.items()
-        ]})
+        return Response(
+            {
+                "stores": [
+                    {**definition_as_dict(definition), "document_count": counts.get(name, 0)}
+                    for name, definition in definitions.items()
+                ]
+            }
+        )
 
 
 WRITE_DOCUMENTS = ("stores.add_storedocument", "stores.change_storedocument")
@@ -112,8 +131,9 @@ class StoreDocuments(StoreAPIView):
         parameters=[
             OpenApiParameter("filter", str, description='Field equality as JSON, e.g. {"kind":"expense"}.'),
             OpenApiParameter("sort", str, description="A field, or -field for descending (default: by key)."),
-            OpenApiParameter("limit", int,
-                             description=f"1 to {selectors.MAX_LIMIT}, default {selectors.DEFAULT_LIMIT}."),
+            OpenApiParameter(
+                "limit", int, description=f"1 to {selectors.MAX_LIMIT}, default {selectors.DEFAULT_LIMIT}."
+            ),
             OpenApiParameter("offset", int, description="Documents to skip, default 0."),
             SCOPE_PARAM,
         ],
@@ -124,8 +144,12 @@ class StoreDocuments(StoreAPIView):
         filters = parse_filter(params.get("filter"))
         limit, offset = selectors.parse_page_bounds(params.get("limit"), params.get("offset"))
         page = self.handle_scoped(
-            selectors.query_documents, definition=self.definition, filters=filters, sort=params.get("sort"),
-            limit=limit, offset=offset,
+            selectors.query_documents,
+            definition=self.definition,
+            filters=filters,
+            sort=params.get("sort"),
+            limit=limit,
+            offset=offset,
         )
         return Response({"store": name, "shared": self.definition.shared, **page.as_dict()})
 
@@ -135,25 +159,32 @@ class StoreDocuments(StoreAPIView):
         responses={
             201: DOCUMENT,
             200: OpenApiResponse(DOCUMENT, description="An existing document was replaced."),
-            400: ERROR, 403: ERROR, 404: ERROR,
+            400: ERROR,
+            403: ERROR,
+            404: ERROR,
         },
         description="Write one document (`data`; its key comes from the entity key template) or a batch "
-                    "(`documents`, all or nothing).",
+        "(`documents`, all or nothing).",
     )
     def post(self, request: Request, name: str) -> Response:
         body = json_object(request.data)
         definition = self.definition
         if "documents" in body and "documents" not in definition.schema:
-            results = self.write(services.put_documents, definition=definition, documents=body["documents"],
-                                 shared_write=self.shared_write)
+            results = self.write(
+                services.put_documents,
+                definition=definition,
+                documents=body["documents"],
+                shared_write=self.shared_write,
+            )
             created = any(result.created for result in results)
             return Response(
                 {"store": name, "documents": [document_of(result) for result in results]},
                 status=201 if created else 200,
             )
         document = document_body(definition, body)
-        result = self.write(services.put_document, definition=definition, document=document,
-                            shared_write=self.shared_write)
+        result = self.write(
+            services.put_document, definition=definition, document=document, shared_write=self.shared_write
+        )
         return Response(document_of(result), status=201 if result.created else 200)
 
 
@@ -167,16 +198,27 @@ class StoreDocumentDetail(StoreAPIView):
             raise DocumentNotFound(name, key)
         return Response(document.as_dict())
 
-    @extend_schema(operation_id="store_document_put", request=DocumentBodySerializer,
-                   responses={200: DOCUMENT, 201: DOCUMENT, 400: ERROR, 403: ERROR, 404: ERROR})
+    @extend_schema(
+        operation_id="store_document_put",
+        request=DocumentBodySerializer,
+        responses={200: DOCUMENT, 201: DOCUMENT, 400: ERROR, 403: ERROR, 404: ERROR},
+    )
     def put(self, request: Request, name: str, key: str) -> Response:
         document = document_body(self.definition, json_object(request.data))
-        result = self.write(services.put_document, definition=self.definition, document=document, key=key,
-                            shared_write=self.shared_write)
+        result = self.write(
+            services.put_document,
+            definition=self.definition,
+            document=document,
+            key=key,
+            shared_write=self.shared_write,
+        )
         return Response(document_of(result), status=201 if result.created else 200)
 
-    @extend_schema(operation_id="store_document_delete", parameters=[SCOPE_PARAM],
-                   responses={200: OK_RESPONSE, 403: ERROR, 404: ERROR})
+    @extend_schema(
+        operation_id="store_document_delete",
+        parameters=[SCOPE_PARAM],
+        responses={200: OK_RESPONSE, 403: ERROR, 404: ERROR},
+    )
     def delete(self, request: Request, name: str, key: str) -> Response:
         self.write(services.delete_document, definition=self.definition, key=key, shared_write=self.shared_write)
         return Response({"ok": True})

@@ -40,10 +40,12 @@ class DocumentInvalid(ValueError):
 
     def prefixed(self, prefix: str) -> DocumentInvalid:
         """The same problems with their field paths under `prefix` (e.g. `documents[3]`)."""
-        return DocumentInvalid([
-            DocumentProblem(prefix if p.field == DOCUMENT_FIELD else field_path(prefix, p.field), p.message)
-            for p in self.problems
-        ])
+        return DocumentInvalid(
+            [
+                DocumentProblem(prefix if p.field == DOCUMENT_FIELD else field_path(prefix, p.field), p.message)
+                for p in self.problems
+            ]
+        )
 
 
 def validate_document(definition: StoreDefinition, document: Any) -> list[DocumentProblem]:
@@ -185,9 +187,9 @@ def _check_datetime(spec: FieldSpec, value: Any, path: str, problems: list[Docum
     try:
         parse_datetime(value)
     except (ValueError, TypeError):
-        problems.append(DocumentProblem(
-            path, f"must be an ISO 8601 date-time such as 2024-05-01T08:00:00Z, not {_kind(value)}"
-        ))
+        problems.append(
+            DocumentProblem(path, f"must be an ISO 8601 date-time such as 2024-05-01T08:00:00Z, not {_kind(value)}")
+        )
 
 
 def _check_enum(spec: FieldSpec, value: Any, path: str, problems: list[DocumentProblem]) -> None:
@@ -221,9 +223,11 @@ _CHECKS = {
 }
 
 
-def _check_bounds(spec: FieldSpec, measure: float, path: str, problems: list[DocumentProblem],
-                  unit: str | None) -> None:
+def _check_bounds(
+    spec: FieldSpec, measure: float, path: str, problems: list[DocumentProblem], unit: str | None
+) -> None:
     """min/max: a number's value, a string's length, an array's item count."""
+
     def text(bound: float) -> str:
         shown = int(bound) if float(bound).is_integer() else bound
         return f"{shown} {unit}" if unit else f"{shown}"

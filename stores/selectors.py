@@ -148,8 +148,10 @@ def query_documents(
         except DataError:
             # Documents written under an older schema may hold text where the field is now a number or a
             # datetime; PostgreSQL refuses to cast them for the sort.
-            raise QueryInvalid(f"sort: some documents of {definition.name} hold a {sort!r} value that is not a "
-                               "valid number or datetime (written under an older schema); fix or rewrite them.")
+            raise QueryInvalid(
+                f"sort: some documents of {definition.name} hold a {sort!r} value that is not a "
+                "valid number or datetime (written under an older schema); fix or rewrite them."
+            )
     return DocumentPage(
         documents=[DocumentView.of(row, now) for row in rows[:limit]],
         limit=limit,
@@ -255,7 +257,10 @@ def _counts(names: list[str], now: datetime) -> dict[str, int]:
     if not names:
         return {}
     rows = (
-        StoreDocument.objects.filter(store__in=names).filter(live(now))
-        .values("store").annotate(count=Count("id")).order_by()
+        StoreDocument.objects.filter(store__in=names)
+        .filter(live(now))
+        .values("store")
+        .annotate(count=Count("id"))
+        .order_by()
     )
     return {row["store"]: row["count"] for row in rows}

@@ -139,16 +139,18 @@ def purge_expired_documents(*, batch_size: int = PURGE_BATCH, now: datetime | No
     purged = 0
     while True:
         ids = list(
-            StoreDocument.all_scopes.filter(expires_at__lte=cutoff).order_by("expires_at").values_list(
-                "pk", flat=True
-            )[:batch_size]
+            StoreDocument.all_scopes.filter(expires_at__lte=cutoff)
+            .order_by("expires_at")
+            .values_list("pk", flat=True)[:batch_size]
         )
         if not ids:
             return purged
         with transaction.atomic():
             StoreDocumentVersion.all_scopes.filter(document_id__in=ids).delete()
-            purged += StoreDocument.all_scopes.filter(pk__in=ids, expires_at__lte=cutoff).delete()[1].get(
-                StoreDocument._meta.label, 0
+            purged += (
+                StoreDocument.all_scopes.filter(pk__in=ids, expires_at__lte=cutoff)
+                .delete()[1]
+                .get(StoreDocument._meta.label, 0)
             )
 
 
@@ -179,7 +181,12 @@ def _upsert_once(
     existing = rows.first()
     if existing is None:
         document = StoreDocument.objects.create(
-            store=definition.name, key=key, data=data, version=1, created_at=now, updated_at=now,
+            store=definition.name,
+            key=key,
+            data=data,
+            version=1,
+            created_at=now,
+            updated_at=now,
             expires_at=expires_at,
         )
         return WriteResult(document, created=True)
@@ -194,7 +201,10 @@ def _upsert_once(
         return None
     _keep_history(definition, existing, previous_version, previous_data, previous_time)
     existing.data, existing.version, existing.updated_at, existing.expires_at = (
-        data, previous_version + 1, now, expires_at
+        data,
+        previous_version + 1,
+        now,
+        expires_at,
     )
     return WriteResult(existing, created=False)
 

@@ -68,8 +68,12 @@ def batch_tool(definition: StoreDefinition) -> Tool:
     schema = {
         "type": "object",
         "properties": {
-            "documents": {"type": "array", "items": entity_schema(definition), "minItems": 1,
-                          "maxItems": services.MAX_BATCH},
+            "documents": {
+                "type": "array",
+                "items": entity_schema(definition),
+                "minItems": 1,
+                "maxItems": services.MAX_BATCH,
+            },
         },
         "required": ["documents"],
         "additionalProperties": False,
@@ -78,16 +82,20 @@ def batch_tool(definition: StoreDefinition) -> Tool:
     async def run(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
         unknown = sorted(set(arguments) - {"documents"})
         if unknown:
-            return ToolResult(f"{definition.tool_name}_batch takes only `documents`; not {', '.join(unknown)}. "
-                              "It always writes this conversation's own documents.", is_error=True)
+            return ToolResult(
+                f"{definition.tool_name}_batch takes only `documents`; not {', '.join(unknown)}. "
+                "It always writes this conversation's own documents.",
+                is_error=True,
+            )
 
         def write() -> dict[str, Any]:
             results = services.put_documents(definition=definition, documents=arguments.get("documents"))
             return {
                 "store": definition.name,
                 "written": len(results),
-                "documents": [{"key": r.document.key, "version": r.document.version, "created": r.created}
-                              for r in results],
+                "documents": [
+                    {"key": r.document.key, "version": r.document.version, "created": r.created} for r in results
+                ],
             }
 
         return await run_in_scope(context, write)
@@ -109,7 +117,7 @@ def query_tool(agent: AgentFolder) -> Tool:
         "properties": {
             "store": {"type": "string", "enum": names},
             "key": {"type": "string", "description": "Fetch the one document with this key."},
-            "filter": {"type": "object", "description": "Field equality, e.g. {\"kind\": \"expense\"}."},
+            "filter": {"type": "object", "description": 'Field equality, e.g. {"kind": "expense"}.'},
             "sort": {"type": "string", "description": "A field name, or -field for descending."},
             "limit": {"type": "integer", "minimum": 1, "maximum": selectors.MAX_LIMIT},
             "offset": {"type": "integer", "minimum": 0},
@@ -288,4 +296,3 @@ def stores_prompt_section(agent: AgentFolder) -> str | None:
         if notes:
             lines.append(f"  Note: {'; '.join(notes)}.")
     return "\n".join(lines)
-

@@ -28,8 +28,7 @@ admin.site.index_title = "Operations"
 
 @admin.register(Session)
 class SessionAdmin(ReadOnlyAdmin):
-    list_display = ["shown_title", "shown_scope", "model", "status", "message_count", "cost", "updated_at",
-                    "replay"]
+    list_display = ["shown_title", "shown_scope", "model", "status", "message_count", "cost", "updated_at", "replay"]
     list_filter = ["status", "provider", "model"]
     search_fields = ["=id", "scope", "title"]
     date_hierarchy = "updated_at"
@@ -37,9 +36,25 @@ class SessionAdmin(ReadOnlyAdmin):
     list_per_page = 50
     show_full_result_count = False  # no second COUNT(*) over every session on each page
     fields = [
-        "id", "scope", "title", "tags", "status", "deploy_id", "provider", "model", "user_sub", "created_at",
-        "updated_at", "message_count", "input_tokens", "output_tokens", "cache_read_tokens",
-        "cache_write_tokens", "cost_micros", "unpriced_calls", "replay",
+        "id",
+        "scope",
+        "title",
+        "tags",
+        "status",
+        "deploy_id",
+        "provider",
+        "model",
+        "user_sub",
+        "created_at",
+        "updated_at",
+        "message_count",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cost_micros",
+        "unpriced_calls",
+        "replay",
     ]
     readonly_fields = fields
 
@@ -85,12 +100,26 @@ class ModelPriceAdmin(admin.ModelAdmin):
     """Prices in micro-dollars per million tokens (3 USD = 3000000). A row here wins over the built-in
     table for that model id (exact match); empty cache prices take 10% / 125% of the input price."""
 
-    list_display = ["model", "input_price", "output_price", "cache_read_price", "cache_write_price",
-                    "built_in", "updated_at"]
+    list_display = [
+        "model",
+        "input_price",
+        "output_price",
+        "cache_read_price",
+        "cache_write_price",
+        "built_in",
+        "updated_at",
+    ]
     search_fields = ["model"]
     readonly_fields = ["built_in", "updated_at"]
-    fields = ["model", "input_micros_per_mtok", "output_micros_per_mtok", "cache_read_micros_per_mtok",
-              "cache_write_micros_per_mtok", "built_in", "updated_at"]
+    fields = [
+        "model",
+        "input_micros_per_mtok",
+        "output_micros_per_mtok",
+        "cache_read_micros_per_mtok",
+        "cache_write_micros_per_mtok",
+        "built_in",
+        "updated_at",
+    ]
 
     @admin.display(description="input / Mtok", ordering="input_micros_per_mtok")
     def input_price(self, obj: ModelPrice) -> str:
@@ -119,4 +148,3 @@ class ModelPriceAdmin(admin.ModelAdmin):
             families = ", ".join(sorted(PRICE_TABLE))
             return f"none (the built-in table has: {families})"
         return f"{format_usd(price.input)} in / {format_usd(price.output)} out per Mtok"
-

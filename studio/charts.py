@@ -83,10 +83,19 @@ def daily_chart(points: list[DayPoint]) -> Chart:
         cost_text = "unpriced" if point.cost is None and point.calls else format_usd(cost)
         if point.unpriced and point.cost is not None:
             cost_text += f" + {point.unpriced} unpriced"
-        title = (f"{point.day.isoformat()}: {cost_text}, {format_tokens(point.tokens)} tokens, "
-                 f"{point.calls:,} model calls")
-        bars.append(Bar(round(x, 2), round(bottom - height, 2), round(bar_w, 2), round(height, 2), title,
-                        unpriced_only=point.cost is None and point.calls > 0))
+        title = (
+            f"{point.day.isoformat()}: {cost_text}, {format_tokens(point.tokens)} tokens, {point.calls:,} model calls"
+        )
+        bars.append(
+            Bar(
+                round(x, 2),
+                round(bottom - height, 2),
+                round(bar_w, 2),
+                round(height, 2),
+                title,
+                unpriced_only=point.cost is None and point.calls > 0,
+            )
+        )
         cx = LEFT + index * slot + slot / 2
         cy = bottom - plot_h * point.tokens / max_tokens if max_tokens else bottom
         line.append(f"{cx:.1f},{cy:.1f}")
@@ -106,6 +115,17 @@ def daily_chart(points: list[DayPoint]) -> Chart:
             cx = LEFT + index * slot + slot / 2
             x_labels.append(Label(round(cx, 1), HEIGHT - 10, points[index].day.strftime("%b %-d")))
     return Chart(
-        WIDTH, HEIGHT, bars, " ".join(line), dots, grid, right, x_labels,
-        LEFT, WIDTH - RIGHT, TOP, bottom, empty=not any(p.calls for p in points),
+        WIDTH,
+        HEIGHT,
+        bars,
+        " ".join(line),
+        dots,
+        grid,
+        right,
+        x_labels,
+        LEFT,
+        WIDTH - RIGHT,
+        TOP,
+        bottom,
+        empty=not any(p.calls for p in points),
     )

@@ -48,7 +48,7 @@ def render_inline(text: str) -> str:
     out: list[str] = []
     position = 0
     for match in INLINE_RE.finditer(text):
-        out.append(_emphasis(escape(text[position:match.start()])))
+        out.append(_emphasis(escape(text[position : match.start()])))
         if match.group("code"):
             out.append(f"<code>{escape(match.group('code_text').strip())}</code>")
         elif match.group("link"):

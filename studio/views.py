@@ -44,23 +44,32 @@ def studio_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 
 
 def forbidden(request: HttpRequest) -> HttpResponse:
-    return render(request, "studio/forbidden.html", {
-        **admin.site.each_context(request),
-        "title": "Studio needs a permission",
-        "permission": VIEW_STUDIO,
-        "group": VIEWERS_GROUP,
-    }, status=403)
+    return render(
+        request,
+        "studio/forbidden.html",
+        {
+            **admin.site.each_context(request),
+            "title": "Studio needs a permission",
+            "permission": VIEW_STUDIO,
+            "group": VIEWERS_GROUP,
+        },
+        status=403,
+    )
 
 
 def page(request: HttpRequest, template: str, section: str, title: str, **context: Any) -> HttpResponse:
-    return render(request, template, {
-        **admin.site.each_context(request),
-        "is_nav_sidebar_enabled": False,
-        "title": title,
-        "studio_section": section,
-        "range_presets": RANGE_PRESETS,
-        **context,
-    })
+    return render(
+        request,
+        template,
+        {
+            **admin.site.each_context(request),
+            "is_nav_sidebar_enabled": False,
+            "title": title,
+            "studio_section": section,
+            "range_presets": RANGE_PRESETS,
+            **context,
+        },
+    )
 
 
 def required_scope(request: HttpRequest) -> str:
@@ -84,15 +93,22 @@ def sessions(request: HttpRequest) -> HttpResponse:
         status=status if status in SessionStatus.values else "",
     )
     size = parse_int(params.get("per"), default=selectors.SESSION_PAGE_SIZE, low=5, high=200)
-    session_page = selectors.session_page(filters, after=params.get("after"), before=params.get("before"),
-                                          size=size)
+    session_page = selectors.session_page(filters, after=params.get("after"), before=params.get("before"), size=size)
     search = params.get("find", "").strip()[:MAX_SEARCH]
-    chips = selectors.scope_chips(filters, search=search,
-                                  selected_count=session_page.total if filters.scope.selected else None)
+    chips = selectors.scope_chips(
+        filters, search=search, selected_count=session_page.total if filters.scope.selected else None
+    )
     return page(
-        request, "studio/sessions.html", "sessions", "Sessions",
-        filters=filters, page=session_page, chips=chips, search=search,
-        models=selectors.session_models(), statuses=SessionStatus.values,
+        request,
+        "studio/sessions.html",
+        "sessions",
+        "Sessions",
+        filters=filters,
+        page=session_page,
+        chips=chips,
+        search=search,
+        models=selectors.session_models(),
+        statuses=SessionStatus.values,
     )
 
 
@@ -104,8 +120,13 @@ def replay(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
     from_seq = parse_int(request.GET.get("from"), default=0, low=0, high=2**31 - 1)
     conversation = selectors.session_replay(session, from_seq=from_seq or None)
     return page(
-        request, "studio/replay.html", "sessions", session.title or "Untitled session",
-        session=session, replay=conversation, turns=conversation.turns,
+        request,
+        "studio/replay.html",
+        "sessions",
+        session.title or "Untitled session",
+        session=session,
+        replay=conversation,
+        turns=conversation.turns,
     )
 
 
@@ -120,15 +141,22 @@ def usage(request: HttpRequest) -> HttpResponse:
     by_deploy = selectors.usage_by(date_range, focus, "deploy_id")
     daily = selectors.daily_usage(date_range, focus)
     return page(
-        request, "studio/usage.html", "usage", "Cost & Usage",
-        date_range=date_range, scope=scope, top=top,
+        request,
+        "studio/usage.html",
+        "usage",
+        "Cost & Usage",
+        date_range=date_range,
+        scope=scope,
+        top=top,
         totals=selectors.usage_totals(date_range),
         focus_totals=selectors.usage_totals(date_range, focus) if focus else None,
-        ranking=ranking, scope_count=scope_count,
+        ranking=ranking,
+        scope_count=scope_count,
         by_model=selectors.usage_by(date_range, focus, "model"),
         by_deploy=by_deploy,
         deployments=selectors.deployments_by_id([row["deploy_id"] for row in by_deploy]),
-        daily=daily, chart=daily_chart(daily),
+        daily=daily,
+        chart=daily_chart(daily),
         top_sessions=selectors.top_sessions(date_range, focus),
         ranking_max=selectors.RANKING_MAX,
     )
@@ -145,16 +173,24 @@ def scopes(request: HttpRequest) -> HttpResponse:
 def scope_detail(request: HttpRequest) -> HttpResponse:
     scope_id = required_scope(request)
     overview = selectors.scope_overview(scope_id)
-    return page(request, "studio/scope_detail.html", "scopes", "Scope", scope_id=scope_id, overview=overview,
-                scope_tab="overview")
+    return page(
+        request,
+        "studio/scope_detail.html",
+        "scopes",
+        "Scope",
+        scope_id=scope_id,
+        overview=overview,
+        scope_tab="overview",
+    )
 
 
 @studio_view
 def scope_memory(request: HttpRequest) -> HttpResponse:
     scope_id = required_scope(request)
     memory = selectors.memory_page(scope_id, after=request.GET.get("after"))
-    return page(request, "studio/scope_memory.html", "scopes", "Memory", scope_id=scope_id, memory=memory,
-                scope_tab="memory")
+    return page(
+        request, "studio/scope_memory.html", "scopes", "Memory", scope_id=scope_id, memory=memory, scope_tab="memory"
+    )
 
 
 @studio_view
@@ -162,10 +198,16 @@ def scope_stores(request: HttpRequest) -> HttpResponse:
     scope_id = required_scope(request)
     store = request.GET.get("store", "").strip()[:64]
     return page(
-        request, "studio/scope_stores.html", "scopes", "Store documents", scope_id=scope_id, store=store,
+        request,
+        "studio/scope_stores.html",
+        "scopes",
+        "Store documents",
+        scope_id=scope_id,
+        store=store,
         stores=selectors.document_stores(scope_id),
         documents=selectors.document_page(scope_id, store=store, after=request.GET.get("after")),
-        now=timezone.now(), scope_tab="stores",
+        now=timezone.now(),
+        scope_tab="stores",
     )
 
 
@@ -175,6 +217,12 @@ def document(request: HttpRequest, pk: str) -> HttpResponse:
     if detail is None:
         raise Http404("No store document with this id.")
     return page(
-        request, "studio/document.html", "scopes", f"{detail.document.store} / {detail.document.key}",
-        scope_id=detail.document.scope, detail=detail, now=timezone.now(), scope_tab="stores",
+        request,
+        "studio/document.html",
+        "scopes",
+        f"{detail.document.store} / {detail.document.key}",
+        scope_id=detail.document.scope,
+        detail=detail,
+        now=timezone.now(),
+        scope_tab="stores",
     )

@@ -15,8 +15,9 @@ from scoping.tokens import mint_token
 from tests.fakes.fixtures import fake_anthropic  # noqa: F401  (a fixture)
 
 
-def write_agent_folder(folder: Path, *, amodal: dict[str, Any] | None = None,
-                       files: dict[str, Any] | None = None) -> Path:
+def write_agent_folder(
+    folder: Path, *, amodal: dict[str, Any] | None = None, files: dict[str, Any] | None = None
+) -> Path:
     """A minimal valid agent folder; `amodal` is merged into amodal.json, `files` adds files
     (dicts are written as JSON, strings as text)."""
     manifest = {
@@ -85,7 +86,7 @@ class ChatResult:
 
     @property
     def events(self) -> list[dict[str, Any]]:
-        return [json.loads(frame[len("data: "):]) for frame in self.frames if frame.startswith("data: ")]
+        return [json.loads(frame[len("data: ") :]) for frame in self.frames if frame.startswith("data: ")]
 
     def of_type(self, type_: str) -> list[dict[str, Any]]:
         return [item for item in self.events if item["type"] == type_]
@@ -98,13 +99,19 @@ class ChatClient:
     """django.test.AsyncClient around the chat endpoints. `a*` methods are coroutines (for concurrent
     requests inside one `asyncio.run`); the plain methods run one request with `asyncio.run`."""
 
-    async def apost(self, path: str, body: Any = None, headers: dict[str, str] | None = None, *,
-                    raw: bytes | str | None = None, on_event: Callable[[dict], Any] | None = None) -> ChatResult:
+    async def apost(
+        self,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        raw: bytes | str | None = None,
+        on_event: Callable[[dict], Any] | None = None,
+    ) -> ChatResult:
         from django.test import AsyncClient
 
         data = raw if raw is not None else json.dumps(body)
-        response = await AsyncClient().post(path, data=data, content_type="application/json",
-                                            headers=headers or {})
+        response = await AsyncClient().post(path, data=data, content_type="application/json", headers=headers or {})
         result_headers = {name: value for name, value in response.items()}
         if not response.streaming:
             return ChatResult(response.status_code, result_headers, [], response.content)
@@ -116,7 +123,7 @@ class ChatClient:
                 frame, buffer = buffer.split("\n\n", 1)
                 frames.append(frame)
                 if on_event is not None and frame.startswith("data: "):
-                    outcome = on_event(json.loads(frame[len("data: "):]))
+                    outcome = on_event(json.loads(frame[len("data: ") :]))
                     if hasattr(outcome, "__await__"):
                         await outcome
         assert buffer == "", f"a partial frame was left at the end of the stream: {buffer!r}"
@@ -168,10 +175,13 @@ def chat(request, async_db_cleanup) -> ChatClient:
     own connection, so in a plain `django_db` test those rows are committed for real, never rolled back,
     and leak into the tests that run after it."""
     uses_db = request.node.get_closest_marker("django_db") is not None or {"db", "transactional_db"} & set(
-        request.fixturenames)
+        request.fixturenames
+    )
     if uses_db and not uses_transactional_db(request):
-        pytest.fail("The `chat` fixture needs @pytest.mark.django_db(transaction=True): the chat views write "
-                    "from worker threads, whose commits a non-transactional test cannot roll back.")
+        pytest.fail(
+            "The `chat` fixture needs @pytest.mark.django_db(transaction=True): the chat views write "
+            "from worker threads, whose commits a non-transactional test cannot roll back."
+        )
     return ChatClient()
 
 

@@ -41,8 +41,11 @@ def test_the_policy_allows_no_inline_script_or_style_and_no_framing():
 
 @pytest.mark.django_db
 def test_html_pages_have_the_policy_and_the_other_headers(client, admin_client):
-    for response in (client.get(reverse("admin:login")), admin_client.get(reverse("admin:index")),
-                     admin_client.get(reverse("studio:sessions"))):
+    for response in (
+        client.get(reverse("admin:login")),
+        admin_client.get(reverse("admin:index")),
+        admin_client.get(reverse("studio:sessions")),
+    ):
         assert response.status_code == 200
         assert response[CSP] == CONTENT_SECURITY_POLICY
         assert response["X-Content-Type-Options"] == "nosniff"
@@ -136,8 +139,15 @@ SETTINGS_PROBE = (
 @pytest.mark.parametrize(("value", "secure"), [("1", True), ("", False), ("0", False)])
 def test_secure_cookies_and_hsts_come_with_amodal_secure_cookies(value, secure):
     env = {"PATH": "/usr/bin:/bin", "DEBUG": "1", "AMODAL_SECURE_COOKIES": value, "PYTHONPATH": str(REPO_ROOT)}
-    output = subprocess.run([sys.executable, "-c", SETTINGS_PROBE], cwd=REPO_ROOT, env=env, capture_output=True,
-                            text=True, timeout=60, check=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", SETTINGS_PROBE],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     session_secure, csrf_secure, hsts_seconds, nosniff, referrer, frame = json.loads(output)
     assert (session_secure, csrf_secure) == (secure, secure)
     assert (hsts_seconds >= 180 * 24 * 3600) if secure else hsts_seconds == 0
@@ -165,8 +175,11 @@ EVENT_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.I)
 
 def blocked_inline(html: str) -> list[str]:
     """What a `script-src 'self'; style-src 'self'` policy would refuse on this page."""
-    problems = [f"inline script {attrs.strip()!r}" for attrs in SCRIPT_TAG.findall(html)
-                if "src=" not in attrs and 'type="application/json"' not in attrs]
+    problems = [
+        f"inline script {attrs.strip()!r}"
+        for attrs in SCRIPT_TAG.findall(html)
+        if "src=" not in attrs and 'type="application/json"' not in attrs
+    ]
     problems += ["<style> block"] * len(re.findall(r"<style\b", html, re.I))
     problems += [f"style attribute in {match[:80]!r}" for match in INLINE_STYLE.findall(html)]
     problems += [f"event handler in {match[:80]!r}" for match in EVENT_HANDLER.findall(html)]
@@ -186,11 +199,16 @@ def admin_pages() -> list[str]:
 
 def test_studio_and_admin_pages_have_nothing_inline_that_the_policy_blocks(admin_client, db):
     session = factories.make_session(scope="tenant-a", turns=[factories.Turn("Hello **there**")])
-    studio_pages = [reverse("studio:sessions"), reverse("studio:replay", args=[session.pk]),
-                    reverse("studio:usage") + "?scope=tenant-a", reverse("studio:scopes"),
-                    reverse("studio:scope") + "?scope=tenant-a", reverse("studio:scope_memory") + "?scope=tenant-a",
-                    reverse("studio:scope_stores") + "?scope=tenant-a",
-                    reverse("admin:agents_session_change", args=[session.pk])]
+    studio_pages = [
+        reverse("studio:sessions"),
+        reverse("studio:replay", args=[session.pk]),
+        reverse("studio:usage") + "?scope=tenant-a",
+        reverse("studio:scopes"),
+        reverse("studio:scope") + "?scope=tenant-a",
+        reverse("studio:scope_memory") + "?scope=tenant-a",
+        reverse("studio:scope_stores") + "?scope=tenant-a",
+        reverse("admin:agents_session_change", args=[session.pk]),
+    ]
     checked = 0
     for url in [*studio_pages, *admin_pages()]:
         response = admin_client.get(url)

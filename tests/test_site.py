@@ -47,7 +47,11 @@ def start_django(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:
     env.update(env_overrides)
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -88,9 +92,20 @@ def test_a_bad_agent_folder_stops_start_up_with_a_clean_message(tmp_path):
 @pytest.mark.django_db
 def test_openapi_schema_covers_every_json_endpoint(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
-    for path in ("/chat/stream", "/chat", "/chat/sync", "/sessions/{session_id}/cancel", "/sessions/history",
-                 "/sessions/history/{session_id}", "/api/stores", "/api/stores/{name}", "/api/stores/{name}/{key}",
-                 "/api/memory", "/api/memory/{entry_id}", "/health"):
+    for path in (
+        "/chat/stream",
+        "/chat",
+        "/chat/sync",
+        "/sessions/{session_id}/cancel",
+        "/sessions/history",
+        "/sessions/history/{session_id}",
+        "/api/stores",
+        "/api/stores/{name}",
+        "/api/stores/{name}/{key}",
+        "/api/memory",
+        "/api/memory/{entry_id}",
+        "/health",
+    ):
         assert path in schema["paths"], path
     assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     chat = schema["paths"]["/chat/stream"]["post"]

@@ -105,8 +105,13 @@ class AgentLoop:
     async def run(self) -> LoopOutcome:
         for _ in range(self.limits.max_turns):
             if self.over_budget():
-                await self.emit(event("error", code="budget_exceeded",
-                                      message="This conversation has used its token budget, so I stopped."))
+                await self.emit(
+                    event(
+                        "error",
+                        code="budget_exceeded",
+                        message="This conversation has used its token budget, so I stopped.",
+                    )
+                )
                 return self.outcome("budget_exceeded")
             turn = Turn(model=self.model)
             try:
@@ -123,8 +128,13 @@ class AgentLoop:
             await self.finish_turn(turn)
             # A new list: the ModelRequest of the call just made keeps the messages it was sent.
             self.messages = [*self.messages, *conversation_blocks(turn)]
-        await self.emit(event("error", code="max_turns",
-                              message=f"I stopped after {self.limits.max_turns} model calls for one message."))
+        await self.emit(
+            event(
+                "error",
+                code="max_turns",
+                message=f"I stopped after {self.limits.max_turns} model calls for one message.",
+            )
+        )
         return self.outcome("max_turns")
 
     def over_budget(self) -> bool:
@@ -173,12 +183,20 @@ class AgentLoop:
         await self.emit(event("tool_call_start", tool_id=use.id, tool_name=use.name, parameters=redact(use.input)))
         started = time.monotonic()
         result = await self.execute(use)
-        call = ToolCallRecord.finished(use, content=result.content, is_error=result.is_error,
-                                       duration_ms=elapsed_ms(started))
+        call = ToolCallRecord.finished(
+            use, content=result.content, is_error=result.is_error, duration_ms=elapsed_ms(started)
+        )
         for extra in result.extra_events:
             await self.emit(extra)
-        await self.emit(event("tool_call_result", tool_id=use.id, status=call.status, duration_ms=call.duration_ms,
-                              **{"error" if call.is_error else "result": call.output}))
+        await self.emit(
+            event(
+                "tool_call_result",
+                tool_id=use.id,
+                status=call.status,
+                duration_ms=call.duration_ms,
+                **{"error" if call.is_error else "result": call.output},
+            )
+        )
         return call
 
     async def execute(self, use: ToolUse) -> ToolResult:
@@ -234,5 +252,7 @@ def conversation_blocks(turn: Turn) -> list[ModelMessage]:
     unredacted, as it sent them)."""
     content: list = [text_block(turn.text)] if turn.text else []
     content += [tool_use_block(use.id, use.name, use.input) for use in turn.tool_uses]
-    return [{"role": "assistant", "content": content},
-            {"role": "user", "content": [call.result_block() for call in turn.tool_calls]}]
+    return [
+        {"role": "assistant", "content": content},
+        {"role": "user", "content": [call.result_block() for call in turn.tool_calls]},
+    ]

@@ -70,8 +70,9 @@ class ToolCallRecord:
 
     @classmethod
     def finished(cls, use: ToolUse, *, content: str, is_error: bool, duration_ms: int) -> ToolCallRecord:
-        return cls(use.id, use.name, redact(use.input), "error" if is_error else "success", cap(content),
-                   duration_ms, content)
+        return cls(
+            use.id, use.name, redact(use.input), "error" if is_error else "success", cap(content), duration_ms, content
+        )
 
     @classmethod
     def cut_off(cls, use: ToolUse) -> ToolCallRecord:
@@ -81,8 +82,14 @@ class ToolCallRecord:
     def from_saved(cls, saved: dict[str, Any]) -> ToolCallRecord:
         status: ToolStatus = "error" if saved.get("status") == "error" else "success"
         output = saved.get("error" if status == "error" else "result", "")
-        return cls(str(saved.get("tool_id", "")), str(saved.get("tool_name", "")), saved.get("parameters") or {},
-                   status, str(output), int(saved.get("duration_ms") or 0))
+        return cls(
+            str(saved.get("tool_id", "")),
+            str(saved.get("tool_name", "")),
+            saved.get("parameters") or {},
+            status,
+            str(output),
+            int(saved.get("duration_ms") or 0),
+        )
 
     @property
     def is_error(self) -> bool:

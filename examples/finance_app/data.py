@@ -82,9 +82,7 @@ Row = tuple[str, str, str, str, str]  # (ISO date, merchant, amount, category, a
 def _transactions(prefix: str, rows: list[Row]) -> tuple[Transaction, ...]:
     """Number the rows (given oldest first) and return them newest first."""
     built = [
-        Transaction(
-            f"txn-{prefix}-{number:03d}", date.fromisoformat(day), merchant, Decimal(amount), category, acc
-        )
+        Transaction(f"txn-{prefix}-{number:03d}", date.fromisoformat(day), merchant, Decimal(amount), category, acc)
         for number, (day, merchant, amount, category, acc) in enumerate(rows, start=1)
     ]
     return tuple(sorted(built, key=lambda txn: (txn.date, txn.id), reverse=True))

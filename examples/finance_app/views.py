@@ -84,9 +84,7 @@ def authenticate(request: HttpRequest) -> Household:
     if not household_id:
         raise ApiError(400, "missing_household", "The X-Household-Id header is required.")
     if household_id != household.id:
-        raise ApiError(
-            403, "household_mismatch", "The token does not belong to the household in X-Household-Id."
-        )
+        raise ApiError(403, "household_mismatch", "The token does not belong to the household in X-Household-Id.")
     return household
 
 
@@ -243,9 +241,7 @@ def spending_summary(request: HttpRequest, household: Household) -> JsonResponse
             "since": since.isoformat() if since else None,
             "until": data.DEMO_TODAY.isoformat(),
             "currency": data.CURRENCY,
-            "categories": [
-                {"category": c, "total": data.money(totals[c]), "count": counts[c]} for c in ranked
-            ],
+            "categories": [{"category": c, "total": data.money(totals[c]), "count": counts[c]} for c in ranked],
             "total": data.money(sum(totals.values(), Decimal(0))),
         }
     )

@@ -18,8 +18,11 @@ def existing_sessions() -> int:
 def clear_runtime_data(log: Callable[[str], None] = print) -> None:
     """Delete every session, message, usage row, session tag, scope, memory entry and store document
     (demo or not: this is for development databases). API keys, credentials, prices and users stay."""
-    optional = [optional_model("stores", "StoreDocument"), optional_model("stores", "StoreDocumentVersion"),
-                optional_model("memory", "MemoryEntry")]
+    optional = [
+        optional_model("stores", "StoreDocument"),
+        optional_model("stores", "StoreDocumentVersion"),
+        optional_model("memory", "MemoryEntry"),
+    ]
     tables = [model for model in optional if model is not None] + [UsageRecord, Message, SessionTag, Session, Scope]
     with transaction.atomic():
         if connection.vendor == "postgresql":

@@ -96,8 +96,7 @@ ANSWERS = {
         "Yes: the salary of ${a:,.2f} arrived on {d2}.",
     ],
     "unavailable": [
-        "I could not reach the finance app just now, so I can't confirm that figure. Please try again in a "
-        "minute.",
+        "I could not reach the finance app just now, so I can't confirm that figure. Please try again in a minute.",
     ],
 }
 INTERRUPTED_TEXT = "Let me look that up. The transactions for {d1} show"
@@ -128,8 +127,24 @@ PREFERENCE_VALUES = {
 def scope_ids(rng: random.Random, count: int) -> list[str]:
     """`count` distinct scope ids of mixed styles; the global scope is one of them (when count > 1)."""
     alphabet = string.ascii_letters + string.digits
-    words = ["acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell", "cyberdyne",
-             "soylent", "vandelay", "pied-piper", "aperture", "black-mesa", "monarch"]
+    words = [
+        "acme",
+        "globex",
+        "initech",
+        "umbrella",
+        "hooli",
+        "stark",
+        "wayne",
+        "wonka",
+        "tyrell",
+        "cyberdyne",
+        "soylent",
+        "vandelay",
+        "pied-piper",
+        "aperture",
+        "black-mesa",
+        "monarch",
+    ]
     ids: list[str] = [GLOBAL_SCOPE] if count > 1 else []
     seen = set(ids)
     number = itertools.count(1)
@@ -159,6 +174,11 @@ def money(rng: random.Random, low: float, high: float) -> float:
 def answer_text(rng: random.Random, day: datetime, topic: str) -> str:
     template = rng.choice(ANSWERS["unavailable" if rng.random() < 0.04 else topic])
     return template.format(
-        a=money(rng, 40, 3200), b=money(rng, 20, 900), c=money(rng, 3, 120), n=rng.randint(2, 31),
-        p=rng.randint(5, 140), d1=(day - timedelta(days=30)).date().isoformat(), d2=day.date().isoformat(),
+        a=money(rng, 40, 3200),
+        b=money(rng, 20, 900),
+        c=money(rng, 3, 120),
+        n=rng.randint(2, 31),
+        p=rng.randint(5, 140),
+        d1=(day - timedelta(days=30)).date().isoformat(),
+        d2=day.date().isoformat(),
     )

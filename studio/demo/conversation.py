@@ -51,8 +51,17 @@ class ModelCall:
 Event = UserMessage | ModelCall
 
 
-def plan_conversation(rng: random.Random, model: DemoModel, *, status: str, calls: int, first_prompt: str,
-                      start: datetime, caching: bool, system_tokens: int) -> tuple[list[Event], float]:
+def plan_conversation(
+    rng: random.Random,
+    model: DemoModel,
+    *,
+    status: str,
+    calls: int,
+    first_prompt: str,
+    start: datetime,
+    caching: bool,
+    system_tokens: int,
+) -> tuple[list[Event], float]:
     """The conversation as offsets from its start, and how long it lasts in seconds. A turn is a user
     message and 1-4 model calls; every call but the last of a turn makes tool calls. An interrupted
     session's last call is cut off (its tool calls cancelled); an erroring one's fails."""
@@ -68,8 +77,9 @@ def plan_conversation(rng: random.Random, model: DemoModel, *, status: str, call
         in_turn = min(remaining, rng.choices([1, 2, 3, 4], [30, 45, 18, 7])[0]) if remaining else 0
         for call_index in range(in_turn):
             last_of_session = remaining == 1
-            with_tools = call_index < in_turn - 1 or (last_of_session and status == "interrupted"
-                                                      and rng.random() < 0.5)
+            with_tools = call_index < in_turn - 1 or (
+                last_of_session and status == "interrupted" and rng.random() < 0.5
+            )
             interrupted = last_of_session and status == "interrupted"
             error_code = rng.choice(ERROR_CODES) if last_of_session and status == "error" else ""
             output = int(rng.lognormvariate(4.2 if with_tools else 5.3, 0.5)) + 8
@@ -92,9 +102,22 @@ def plan_conversation(rng: random.Random, model: DemoModel, *, status: str, call
             else:
                 reply = None
             input_tokens, cache_read, cache_write = _prompt_tokens(
-                rng, history, first_call=not (turn or call_index), caching=caching, system_tokens=system_tokens)
-            events.append(ModelCall(offset, reply, tools, interrupted, error_code, input_tokens, output,
-                                    cache_read, cache_write, latency))
+                rng, history, first_call=not (turn or call_index), caching=caching, system_tokens=system_tokens
+            )
+            events.append(
+                ModelCall(
+                    offset,
+                    reply,
+                    tools,
+                    interrupted,
+                    error_code,
+                    input_tokens,
+                    output,
+                    cache_read,
+                    cache_write,
+                    latency,
+                )
+            )
             offset += tool_ms / 1000
             history += output
             remaining -= 1
@@ -122,14 +145,16 @@ def _tool_calls(rng: random.Random, start: datetime, *, interrupted: bool) -> tu
     return tools, total_ms, tokens
 
 
-def _prompt_tokens(rng: random.Random, history: int, *, first_call: bool, caching: bool,
-                   system_tokens: int) -> tuple[int, int, int]:
+def _prompt_tokens(
+    rng: random.Random, history: int, *, first_call: bool, caching: bool, system_tokens: int
+) -> tuple[int, int, int]:
     """Input, cache-read and cache-write tokens of one call. With caching, the first call of a session
     writes the system prompt to the cache and later calls read it (and most of the history) back."""
     uncached = history + (0 if caching else system_tokens)
     cache_read = system_tokens + max(0, history - 400) if caching and not first_call else 0
     if caching and cache_read:
         uncached = min(uncached, 400 + rng.randint(0, 300))
-    cache_write = system_tokens if caching and first_call else (
-        rng.randint(100, 600) if caching and rng.random() < 0.3 else 0)
+    cache_write = (
+        system_tokens if caching and first_call else (rng.randint(100, 600) if caching and rng.random() < 0.3 else 0)
+    )
     return uncached + rng.randint(0, 60), cache_read, cache_write

@@ -76,8 +76,15 @@ class DemoGenerator:
         self.ranking = self.rank(scopes)
         scope_cum = cumulative([1 / (rank + 1) ** ZIPF_EXPONENT for rank in range(len(self.ranking))])
         calls = allocate_calls(rng, options.sessions, options.usage_rows)
-        maker = SessionMaker(rng, start=self.start, now=self.now, days=max(options.days, 1), deploys=deploys,
-                             message_id=next_id(Message), usage_id=next_id(UsageRecord))
+        maker = SessionMaker(
+            rng,
+            start=self.start,
+            now=self.now,
+            days=max(options.days, 1),
+            deploys=deploys,
+            message_id=next_id(Message),
+            usage_id=next_id(UsageRecord),
+        )
         writers = {model: RowWriter(model, fields) for model, fields in ROW_FIELDS.items()}
         batch: Rows = {model: [] for model in ROW_FIELDS}
         activity: Activity = {}
@@ -88,15 +95,20 @@ class DemoGenerator:
         with bulk_load(list(ROW_FIELDS), enabled=fast, log=self.log):
             for index in range(total):
                 # Every scope gets a session first (when there are enough), then Zipf-like.
-                scope = (self.ranking[index] if index < len(self.ranking) and total >= len(self.ranking)
-                         else self.ranking[pick(rng, scope_cum)])
+                scope = (
+                    self.ranking[index]
+                    if index < len(self.ranking) and total >= len(self.ranking)
+                    else self.ranking[pick(rng, scope_cum)]
+                )
                 maker.add(scope, calls[index], batch, activity)
                 if (index + 1) % options.batch_sessions == 0 or index + 1 == total:
                     self.flush(writers, batch)
                     if index + 1 - last_report >= report_every or index + 1 == total:
                         last_report = index + 1
-                        self.log(f"  sessions {index + 1:,}/{total:,}  messages {self.summary.messages:,}  "
-                                 f"usage rows {self.summary.usage_rows:,}  ({time.monotonic() - started:.1f} s)")
+                        self.log(
+                            f"  sessions {index + 1:,}/{total:,}  messages {self.summary.messages:,}  "
+                            f"usage rows {self.summary.usage_rows:,}  ({time.monotonic() - started:.1f} s)"
+                        )
         self.write_scopes(scopes, activity)
         reset_sequences([Message, UsageRecord, SessionTag, Scope])
         if options.memory:
@@ -145,8 +157,11 @@ class DemoGenerator:
         return result
 
     def write_scopes(self, scopes: list[str], activity: Activity) -> None:
-        existing = set(Scope.objects.filter(scope_id__in=scopes).values_list("scope_id", flat=True)) if len(
-            scopes) <= SCOPE_BATCH else set(Scope.objects.values_list("scope_id", flat=True))
+        existing = (
+            set(Scope.objects.filter(scope_id__in=scopes).values_list("scope_id", flat=True))
+            if len(scopes) <= SCOPE_BATCH
+            else set(Scope.objects.values_list("scope_id", flat=True))
+        )
         rows = []
         for scope_id in scopes:
             if scope_id in existing:
@@ -161,7 +176,7 @@ class DemoGenerator:
         writer = RowWriter(Scope, ["scope_id", "first_seen_at", "last_seen_at"])
         with transaction.atomic():
             for start in range(0, len(rows), SCOPE_BATCH):
-                writer.write(rows[start:start + SCOPE_BATCH])
+                writer.write(rows[start : start + SCOPE_BATCH])
         for scope_id in existing & set(activity):
             first, last = activity[scope_id]
             Scope.objects.filter(scope_id=scope_id, last_seen_at__lt=last).update(last_seen_at=last)
@@ -180,8 +195,9 @@ class DemoGenerator:
             self.summary.memory_entries = added
 
     def add_store_documents(self, activity: Activity) -> None:
-        added = add_store_documents(self.rng, self.busiest(activity, max(1, len(self.ranking) // 4)), activity,
-                                    seeded_at=self.start)
+        added = add_store_documents(
+            self.rng, self.busiest(activity, max(1, len(self.ranking) // 4)), activity, seeded_at=self.start
+        )
         if added is None:
             self.summary.notes.append("store documents skipped: no StoreDocument model")
         else:

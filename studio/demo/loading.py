@@ -32,7 +32,8 @@ class RowWriter:
         self.fields = [opts.get_field(name) for name in fields]
         given = {f.attname for f in self.fields}
         self.extra = [
-            f for f in opts.concrete_fields
+            f
+            for f in opts.concrete_fields
             if f.attname not in given and not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
         ]
         self.extra_values = tuple(self._default(f) for f in self.extra)
@@ -64,8 +65,10 @@ class RowWriter:
             return 0
         extra = self.extra_values
         if self.postgres:
-            with connection.cursor() as cursor, cursor.cursor.copy(
-                    f"COPY {self.table} ({self.column_sql}) FROM STDIN") as copy:
+            with (
+                connection.cursor() as cursor,
+                cursor.cursor.copy(f"COPY {self.table} ({self.column_sql}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     copy.write_row(row + extra if extra else row)
             return len(rows)
@@ -78,8 +81,10 @@ class RowWriter:
         placeholders = ", ".join(["%s"] * len(self.columns))
         with connection.cursor() as cursor:
             # Table and column names come from the model's metadata, quoted by the backend.
-            cursor.executemany(f"INSERT INTO {self.table} ({self.column_sql}) VALUES ({placeholders})",  # noqa: S608
-                               prepared)
+            cursor.executemany(
+                f"INSERT INTO {self.table} ({self.column_sql}) VALUES ({placeholders})",  # noqa: S608
+                prepared,
+            )
         return len(rows)
 
 
@@ -137,4 +142,3 @@ def bulk_load(model_list: list[type[models.Model]], *, enabled: bool, log: Calla
         for table, name, definition in constraints:
             cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}")
         log(f"  indexes and constraints rebuilt ({time.monotonic() - started:.1f} s)")
-

@@ -43,8 +43,9 @@ def add_memory_entries(rng: random.Random, scopes: list[str], activity: Activity
     return len(rows)
 
 
-def add_store_documents(rng: random.Random, scopes: list[str], activity: Activity, *,
-                        seeded_at: datetime) -> tuple[int, int] | None:
+def add_store_documents(
+    rng: random.Random, scopes: list[str], activity: Activity, *, seeded_at: datetime
+) -> tuple[int, int] | None:
     """How many documents and previous versions were added; None without the store models. Documents
     that already exist are left alone."""
     document_model = optional_model("stores", "StoreDocument")
@@ -55,8 +56,7 @@ def add_store_documents(rng: random.Random, scopes: list[str], activity: Activit
     documents = []
     versions = []
     existing = set(
-        every_scope(document_model).filter(store__in=["preferences", "categories"])
-        .values_list("scope", "store", "key")
+        every_scope(document_model).filter(store__in=["preferences", "categories"]).values_list("scope", "store", "key")
     )
     for rank, scope in enumerate(scopes):
         first, last = activity[scope]
@@ -70,24 +70,48 @@ def add_store_documents(rng: random.Random, scopes: list[str], activity: Activit
             moments = sorted(created + (last - created) * rng.random() for _ in range(version_count - 1))
             updated = moments[-1] if moments else created
             expires = updated + timedelta(days=rng.choice([7, 30])) if rng.random() < 0.1 else None
-            documents.append((document_id, scope, "preferences", key, json.dumps({"key": key, "value": values[-1]}),
-                              version_count, created, updated, expires))
+            documents.append(
+                (
+                    document_id,
+                    scope,
+                    "preferences",
+                    key,
+                    json.dumps({"key": key, "value": values[-1]}),
+                    version_count,
+                    created,
+                    updated,
+                    expires,
+                )
+            )
             for version in list(range(1, version_count))[-KEPT_VERSIONS:]:
                 written = created if version == 1 else moments[version - 2]
-                versions.append((scope, document_id, version,
-                                 json.dumps({"key": key, "value": values[version - 1]}), written))
+                versions.append(
+                    (scope, document_id, version, json.dumps({"key": key, "value": values[version - 1]}), written)
+                )
             document_id += 1
     seed = Path(settings.BASE_DIR) / "examples" / "seed" / "finance-categories.json"
     if seed.exists():
         for category in json.loads(seed.read_text()):
             if (GLOBAL_SCOPE, "categories", category["slug"]) in existing:
                 continue
-            documents.append((document_id, GLOBAL_SCOPE, "categories", category["slug"], json.dumps(category), 1,
-                              seeded_at, seeded_at, None))
+            documents.append(
+                (
+                    document_id,
+                    GLOBAL_SCOPE,
+                    "categories",
+                    category["slug"],
+                    json.dumps(category),
+                    1,
+                    seeded_at,
+                    seeded_at,
+                    None,
+                )
+            )
             document_id += 1
     with transaction.atomic():
-        RowWriter(document_model, ["id", "scope", "store", "key", "data", "version", "created_at",
-                                   "updated_at", "expires_at"]).write(documents)
+        RowWriter(
+            document_model, ["id", "scope", "store", "key", "data", "version", "created_at", "updated_at", "expires_at"]
+        ).write(documents)
         RowWriter(version_model, ["scope", "document_id", "version", "data", "created_at"]).write(versions)
     reset_sequences([document_model, version_model])
     return len(documents), len(versions)

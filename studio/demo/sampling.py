@@ -38,4 +38,3 @@ def allocate_calls(rng: random.Random, sessions: int, usage_rows: int) -> list[i
     for _ in range(remainder):
         calls[pick(rng, cum)] += 1
     return calls
-

@@ -31,19 +31,83 @@ MODEL_MIX: list[tuple[str, str, float, tuple[int, float]]] = [
 ]
 STATUS_MIX = [("idle", 90.5), ("interrupted", 5.0), ("error", 4.0), ("running", 0.5)]
 TAGS = ["budget", "transactions", "transfers", "onboarding", "support", "savings", "bills"]
-HOUR_WEIGHTS = [0.15, 0.1, 0.08, 0.08, 0.1, 0.2, 0.45, 0.8, 1.1, 1.3, 1.3, 1.25, 1.2, 1.25,
-                1.3, 1.25, 1.2, 1.1, 1.0, 1.0, 0.95, 0.8, 0.55, 0.3]  # office hours busier than nights
+HOUR_WEIGHTS = [
+    0.15,
+    0.1,
+    0.08,
+    0.08,
+    0.1,
+    0.2,
+    0.45,
+    0.8,
+    1.1,
+    1.3,
+    1.3,
+    1.25,
+    1.2,
+    1.25,
+    1.3,
+    1.25,
+    1.2,
+    1.1,
+    1.0,
+    1.0,
+    0.95,
+    0.8,
+    0.55,
+    0.3,
+]  # office hours busier than nights
 
 # The columns of each table's row tuples, in the order the tables are written.
 ROW_FIELDS: dict[type[models.Model], list[str]] = {
-    Session: ["id", "scope", "deploy_id", "title", "tags", "status", "provider", "model", "user_sub",
-              "created_at", "updated_at", "message_count", "input_tokens", "output_tokens",
-              "cache_read_tokens", "cache_write_tokens", "cost_micros", "unpriced_calls"],
-    Message: ["id", "scope", "session_id", "seq", "role", "text", "tool_calls", "interrupted", "error_code",
-              "created_at"],
-    UsageRecord: ["id", "scope", "session_id", "message_id", "deploy_id", "provider", "model", "input_tokens",
-                  "output_tokens", "cache_read_tokens", "cache_write_tokens", "latency_ms", "cost_micros",
-                  "created_at"],
+    Session: [
+        "id",
+        "scope",
+        "deploy_id",
+        "title",
+        "tags",
+        "status",
+        "provider",
+        "model",
+        "user_sub",
+        "created_at",
+        "updated_at",
+        "message_count",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cost_micros",
+        "unpriced_calls",
+    ],
+    Message: [
+        "id",
+        "scope",
+        "session_id",
+        "seq",
+        "role",
+        "text",
+        "tool_calls",
+        "interrupted",
+        "error_code",
+        "created_at",
+    ],
+    UsageRecord: [
+        "id",
+        "scope",
+        "session_id",
+        "message_id",
+        "deploy_id",
+        "provider",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "latency_ms",
+        "cost_micros",
+        "created_at",
+    ],
     SessionTag: ["scope", "session_id", "tag"],
 }
 
@@ -54,8 +118,17 @@ Activity = dict[str, list[datetime]]  # scope id -> [first, last] moment it was 
 class SessionMaker:
     """Adds sessions to a batch of rows, numbering messages and usage rows from the ids it is given."""
 
-    def __init__(self, rng: random.Random, *, start: datetime, now: datetime, days: int,
-                 deploys: list[tuple[float, str]], message_id: int, usage_id: int) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        *,
+        start: datetime,
+        now: datetime,
+        days: int,
+        deploys: list[tuple[float, str]],
+        message_id: int,
+        usage_id: int,
+    ) -> None:
         self.rng = rng
         self.start = start
         self.now = now
@@ -85,8 +158,16 @@ class SessionMaker:
         system_tokens = rng.randint(1800, 3400)
         topic, first_prompt = rng.choice(FIRST_PROMPTS)
         start = self.session_start()
-        events, duration = plan_conversation(rng, model, status=status, calls=calls, first_prompt=first_prompt,
-                                             start=start, caching=caching, system_tokens=system_tokens)
+        events, duration = plan_conversation(
+            rng,
+            model,
+            status=status,
+            calls=calls,
+            first_prompt=first_prompt,
+            start=start,
+            caching=caching,
+            system_tokens=system_tokens,
+        )
         start = min(start, self.now - timedelta(seconds=60 + duration))
         deploy_id = self.deploy_at(start)
         totals = [0, 0, 0, 0, 0, 0]  # input, output, cache read, cache write, cost, unpriced
@@ -98,16 +179,45 @@ class SessionMaker:
                 rows[Message].append((message_id, scope, session_id, seq, "user", event.text, "[]", False, "", moment))
                 continue
             text = answer_text(rng, moment, topic) if event.text is None else event.text
-            rows[Message].append((message_id, scope, session_id, seq, "assistant", text,
-                                  json.dumps(event.tools) if event.tools else "[]", event.interrupted,
-                                  event.error_code, moment))
-            cost = cost_micros(model.price, input_tokens=event.input_tokens, output_tokens=event.output_tokens,
-                               cache_read_tokens=event.cache_read_tokens, cache_write_tokens=event.cache_write_tokens)
-            rows[UsageRecord].append((
-                self.usage_id, scope, session_id, message_id, deploy_id, model.provider, model.name,
-                event.input_tokens, event.output_tokens, event.cache_read_tokens, event.cache_write_tokens,
-                event.latency_ms, cost, moment,
-            ))
+            rows[Message].append(
+                (
+                    message_id,
+                    scope,
+                    session_id,
+                    seq,
+                    "assistant",
+                    text,
+                    json.dumps(event.tools) if event.tools else "[]",
+                    event.interrupted,
+                    event.error_code,
+                    moment,
+                )
+            )
+            cost = cost_micros(
+                model.price,
+                input_tokens=event.input_tokens,
+                output_tokens=event.output_tokens,
+                cache_read_tokens=event.cache_read_tokens,
+                cache_write_tokens=event.cache_write_tokens,
+            )
+            rows[UsageRecord].append(
+                (
+                    self.usage_id,
+                    scope,
+                    session_id,
+                    message_id,
+                    deploy_id,
+                    model.provider,
+                    model.name,
+                    event.input_tokens,
+                    event.output_tokens,
+                    event.cache_read_tokens,
+                    event.cache_write_tokens,
+                    event.latency_ms,
+                    cost,
+                    moment,
+                )
+            )
             self.usage_id += 1
             totals[0] += event.input_tokens
             totals[1] += event.output_tokens
@@ -120,10 +230,23 @@ class SessionMaker:
         updated = start + timedelta(seconds=events[-1].offset)
         tags = rng.sample(TAGS, rng.choice([0, 0, 0, 1, 1, 2]))
         title = " ".join(first_prompt.split())[:80]
-        rows[Session].append((
-            session_id, scope, deploy_id, title, json.dumps(tags), status, model.provider, model.name,
-            f"user-{rng.randint(1, 40)}", start, updated, len(events), *totals,
-        ))
+        rows[Session].append(
+            (
+                session_id,
+                scope,
+                deploy_id,
+                title,
+                json.dumps(tags),
+                status,
+                model.provider,
+                model.name,
+                f"user-{rng.randint(1, 40)}",
+                start,
+                updated,
+                len(events),
+                *totals,
+            )
+        )
         for tag in tags:
             rows[SessionTag].append((scope, session_id, tag))
         seen = activity.get(scope)

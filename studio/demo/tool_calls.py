@@ -51,26 +51,50 @@ def request_call(rng: random.Random, day: datetime) -> Generated:
     month_start = day.replace(day=1).date().isoformat()
     endpoint = rng.choice(["/transactions", "/accounts", "/spending/summary", "/households/me", "/transfers"])
     method = "POST" if endpoint == "/transfers" else "GET"
-    parameters: dict[str, Any] = {"connection": "app-api", "method": method, "endpoint": endpoint,
-                                  "intent": "write" if method == "POST" else "read"}
+    parameters: dict[str, Any] = {
+        "connection": "app-api",
+        "method": method,
+        "endpoint": endpoint,
+        "intent": "write" if method == "POST" else "read",
+    }
     if endpoint == "/transactions":
-        parameters["params"] = {"category": rng.choice(CATEGORIES), "from": month_start,
-                                "to": day.date().isoformat()}
-        result: Any = {"status": 200, "body": {"transactions": [
-            {"id": f"tx_{rng.randint(10000, 99999)}", "amount": -money(rng, 3, 400),
-             "merchant": rng.choice(["FreshMart", "City Transit", "Corner Cafe", "PowerCo", "Streamly"]),
-             "date": (day - timedelta(days=rng.randint(0, 27))).date().isoformat()}
-            for _ in range(rng.randint(1, 4))], "total": money(rng, 20, 1500)}}
+        parameters["params"] = {"category": rng.choice(CATEGORIES), "from": month_start, "to": day.date().isoformat()}
+        result: Any = {
+            "status": 200,
+            "body": {
+                "transactions": [
+                    {
+                        "id": f"tx_{rng.randint(10000, 99999)}",
+                        "amount": -money(rng, 3, 400),
+                        "merchant": rng.choice(["FreshMart", "City Transit", "Corner Cafe", "PowerCo", "Streamly"]),
+                        "date": (day - timedelta(days=rng.randint(0, 27))).date().isoformat(),
+                    }
+                    for _ in range(rng.randint(1, 4))
+                ],
+                "total": money(rng, 20, 1500),
+            },
+        }
     elif endpoint == "/transfers":
-        parameters["data"] = {"from_account": "acc_savings", "to_account": "acc_checking",
-                              "amount": money(rng, 50, 2000), "currency": "USD"}
+        parameters["data"] = {
+            "from_account": "acc_savings",
+            "to_account": "acc_checking",
+            "amount": money(rng, 50, 2000),
+            "currency": "USD",
+        }
         result = {"status": "needs_approval", "preview": parameters["data"]}
     elif endpoint == "/accounts":
-        result = {"status": 200, "body": [{"id": "acc_checking", "balance": money(rng, 100, 9000)},
-                                          {"id": "acc_savings", "balance": money(rng, 1000, 40000)}]}
+        result = {
+            "status": 200,
+            "body": [
+                {"id": "acc_checking", "balance": money(rng, 100, 9000)},
+                {"id": "acc_savings", "balance": money(rng, 1000, 40000)},
+            ],
+        }
     else:
-        result = {"status": 200, "body": {"period": month_start, "by_category": {
-            c: money(rng, 10, 900) for c in rng.sample(CATEGORIES, 4)}}}
+        result = {
+            "status": 200,
+            "body": {"period": month_start, "by_category": {c: money(rng, 10, 900) for c in rng.sample(CATEGORIES, 4)}},
+        }
     return parameters, result, int(rng.lognormvariate(5.3, 0.7))
 
 

@@ -101,11 +101,7 @@ def session_replay(session: Session, *, from_seq: int | None = None, limit: int 
     joined), plus one query for the deploy."""
     limit = limit or REPLAY_PAGE_MESSAGES
     deployment = Deployment.objects.filter(deploy_id=session.deploy_id).first()
-    queryset = (
-        Message.all_scopes.filter(session=session, scope=session.scope)
-        .select_related("usage")
-        .order_by("seq")
-    )
+    queryset = Message.all_scopes.filter(session=session, scope=session.scope).select_related("usage").order_by("seq")
     if from_seq:
         queryset = queryset.filter(seq__gte=from_seq)
     rows = list(queryset[: limit + 1])
@@ -120,8 +116,11 @@ def session_replay(session: Session, *, from_seq: int | None = None, limit: int 
     turns: list[Turn] = []
     for row in rows:
         if row.role == MessageRole.USER or not turns:
-            turns.append(Turn(number=len(turns) + 1, anchor=f"turn-{row.seq}",
-                              user=row if row.role == MessageRole.USER else None))
+            turns.append(
+                Turn(
+                    number=len(turns) + 1, anchor=f"turn-{row.seq}", user=row if row.role == MessageRole.USER else None
+                )
+            )
             if row.role == MessageRole.USER:
                 continue
         usage = getattr(row, "usage", None)

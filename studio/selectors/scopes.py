@@ -52,9 +52,16 @@ def scope_page(*, search: str = "", after: str | None = None, size: int = SCOPE_
     rows = rows[:size]
     stats = {
         row["scope"]: row
-        for row in Session.all_scopes.filter(scope__in=[s.scope_id for s in rows]).order_by().values("scope")
-        .annotate(sessions=Count("pk"), cost=Sum("cost_micros"), unpriced=Sum("unpriced_calls"),
-                  input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"))
+        for row in Session.all_scopes.filter(scope__in=[s.scope_id for s in rows])
+        .order_by()
+        .values("scope")
+        .annotate(
+            sessions=Count("pk"),
+            cost=Sum("cost_micros"),
+            unpriced=Sum("unpriced_calls"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+        )
     }
     for scope in rows:
         stat = stats.get(scope.scope_id, {})
@@ -63,7 +70,8 @@ def scope_page(*, search: str = "", after: str | None = None, size: int = SCOPE_
         scope.unpriced = stat.get("unpriced") or 0
         scope.tokens = (stat.get("input_tokens") or 0) + (stat.get("output_tokens") or 0)
     return ScopePage(
-        rows, total,
+        rows,
+        total,
         older=encode_cursor(rows[-1].last_seen_at, rows[-1].pk) if rows and more else None,
         at_start=moment is None,
     )
@@ -85,8 +93,12 @@ def scope_overview(scope_id: str) -> ScopeOverview:
     (names only: values are never read). About six queries."""
     sessions = Session.all_scopes.filter(scope=scope_id)
     totals = sessions.order_by().aggregate(
-        count=Count("pk"), cost=Sum("cost_micros"), unpriced=Sum("unpriced_calls"),
-        input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"), last_active=Max("updated_at"),
+        count=Count("pk"),
+        cost=Sum("cost_micros"),
+        unpriced=Sum("unpriced_calls"),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        last_active=Max("updated_at"),
         messages=Sum("message_count"),
     )
     recent = list(sessions.only(*SESSION_LIST_FIELDS).order_by("-updated_at", "-id")[:RECENT_SESSIONS])
@@ -135,8 +147,9 @@ def memory_page(scope_id: str, *, after: str | None = None, size: int = MEMORY_P
     rows = list(queryset.order_by("-created_at", "-pk")[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
-    return RowPage(rows, total, encode_cursor(rows[-1].created_at, rows[-1].pk) if rows and more else None,
-                   at_start=moment is None)
+    return RowPage(
+        rows, total, encode_cursor(rows[-1].created_at, rows[-1].pk) if rows and more else None, at_start=moment is None
+    )
 
 
 def document_stores(scope_id: str) -> list[dict[str, Any]] | None:
@@ -144,13 +157,17 @@ def document_stores(scope_id: str) -> list[dict[str, Any]] | None:
     if model is None:
         return None
     return list(
-        every_scope(model).filter(scope=scope_id).order_by("store").values("store")
+        every_scope(model)
+        .filter(scope=scope_id)
+        .order_by("store")
+        .values("store")
         .annotate(documents=Count("pk"), last_update=Max("updated_at"))
     )
 
 
-def document_page(scope_id: str, *, store: str = "", after: str | None = None,
-                  size: int = DOCUMENT_PAGE_SIZE) -> RowPage:
+def document_page(
+    scope_id: str, *, store: str = "", after: str | None = None, size: int = DOCUMENT_PAGE_SIZE
+) -> RowPage:
     """A scope's store documents (one store or all), by store then key, keyset-paginated on
     (store, key), which is unique within a scope. Two queries."""
     model = optional_model("stores", "StoreDocument")
@@ -166,8 +183,9 @@ def document_page(scope_id: str, *, store: str = "", after: str | None = None,
     rows = list(queryset.order_by("store", "key")[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
-    return RowPage(rows, total, encode_cursor(rows[-1].store, rows[-1].key) if rows and more else None,
-                   at_start=values is None)
+    return RowPage(
+        rows, total, encode_cursor(rows[-1].store, rows[-1].key) if rows and more else None, at_start=values is None
+    )
 
 
 @dataclass

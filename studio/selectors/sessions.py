@@ -46,9 +46,22 @@ class SessionPage:
 
 
 SESSION_LIST_FIELDS = (
-    "id", "scope", "title", "status", "model", "provider", "deploy_id", "created_at", "updated_at",
-    "message_count", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-    "cost_micros", "unpriced_calls",
+    "id",
+    "scope",
+    "title",
+    "status",
+    "model",
+    "provider",
+    "deploy_id",
+    "created_at",
+    "updated_at",
+    "message_count",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_micros",
+    "unpriced_calls",
 )
 
 
@@ -63,8 +76,9 @@ def _session_position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
         return None
 
 
-def session_page(filters: SessionFilters, *, after: str | None = None, before: str | None = None,
-                 size: int = SESSION_PAGE_SIZE) -> SessionPage:
+def session_page(
+    filters: SessionFilters, *, after: str | None = None, before: str | None = None, size: int = SESSION_PAGE_SIZE
+) -> SessionPage:
     """One page of sessions, newest activity first, keyset-paginated on (updated_at, id).
 
     `after` continues to older sessions; `before` goes back to newer ones. Two queries: the page and the
@@ -77,13 +91,15 @@ def session_page(filters: SessionFilters, *, after: str | None = None, before: s
     if newer_position:
         moment, key = newer_position
         rows = list(
-            queryset.filter(Q(updated_at__gt=moment) | Q(updated_at=moment, id__gt=key))
-            .order_by("updated_at", "id")[: size + 1]
+            queryset.filter(Q(updated_at__gt=moment) | Q(updated_at=moment, id__gt=key)).order_by("updated_at", "id")[
+                : size + 1
+            ]
         )
         more_newer = len(rows) > size
         rows = rows[:size][::-1]
         return SessionPage(
-            rows, total,
+            rows,
+            total,
             older=encode_cursor(rows[-1].updated_at, rows[-1].pk) if rows else None,
             newer=encode_cursor(rows[0].updated_at, rows[0].pk) if rows and more_newer else None,
             at_start=not more_newer,
@@ -95,7 +111,8 @@ def session_page(filters: SessionFilters, *, after: str | None = None, before: s
     more_older = len(rows) > size
     rows = rows[:size]
     return SessionPage(
-        rows, total,
+        rows,
+        total,
         older=encode_cursor(rows[-1].updated_at, rows[-1].pk) if rows and more_older else None,
         newer=encode_cursor(rows[0].updated_at, rows[0].pk) if rows and older_position else None,
         at_start=older_position is None,
@@ -109,8 +126,9 @@ class ScopeChip:
     selected: bool
 
 
-def scope_chips(filters: SessionFilters, *, search: str = "", selected_count: int | None = None,
-                limit: int = SCOPE_CHIPS) -> list[ScopeChip]:
+def scope_chips(
+    filters: SessionFilters, *, search: str = "", selected_count: int | None = None, limit: int = SCOPE_CHIPS
+) -> list[ScopeChip]:
     """The most active scopes under the other filters (or the scopes whose id contains `search`), each
     with its number of sessions. A chip's count is the number of sessions the list shows once selected.
     One or two queries."""
@@ -127,8 +145,10 @@ def scope_chips(filters: SessionFilters, *, search: str = "", selected_count: in
     else:
         ranked = base.values("scope").annotate(n=Count("pk")).order_by("-n", "scope")
         rows = list(ranked.values_list("scope", "n")[:limit])
-    chips = [ScopeChip(scope_id, count, filters.scope.selected and scope_id == filters.scope.scope_id)
-             for scope_id, count in rows]
+    chips = [
+        ScopeChip(scope_id, count, filters.scope.selected and scope_id == filters.scope.scope_id)
+        for scope_id, count in rows
+    ]
     if filters.scope.selected and not any(chip.selected for chip in chips):
         count = selected_count if selected_count is not None else base.filter(scope=filters.scope.scope_id).count()
         chips.insert(0, ScopeChip(filters.scope.scope_id, count, True))

@@ -56,15 +56,23 @@ def scope_ranking(date_range: DateRange, *, limit: int = RANKING_DEFAULT) -> tup
     `COUNT(*) OVER ()` over the groups), then the distinct sessions of the shown scopes only (an index
     range per scope, instead of a DISTINCT over every row of the range)."""
     rows = list(
-        usage_rows(date_range).values("scope")
+        usage_rows(date_range)
+        .values("scope")
         .annotate(**usage_sums(), scope_count=Window(Count("*")))
         .order_by(F("cost").desc(nulls_last=True), "-input_tokens", "scope")[:limit]
     )
     scope_count = rows[0]["scope_count"] if rows else 0
-    sessions = dict(
-        usage_rows(date_range).filter(scope__in=[row["scope"] for row in rows]).values("scope")
-        .annotate(sessions=Count("session", distinct=True)).values_list("scope", "sessions")
-    ) if rows else {}
+    sessions = (
+        dict(
+            usage_rows(date_range)
+            .filter(scope__in=[row["scope"] for row in rows])
+            .values("scope")
+            .annotate(sessions=Count("session", distinct=True))
+            .values_list("scope", "sessions")
+        )
+        if rows
+        else {}
+    )
     top_cost = max((row["cost"] or 0 for row in rows), default=0)
     for row in rows:
         with_total_tokens(row)
@@ -78,7 +86,8 @@ def usage_by(date_range: DateRange, scope: ScopeParam | None, dimension: str) ->
     if dimension not in {"model", "deploy_id"}:
         raise ValueError(dimension)
     rows = list(
-        usage_rows(date_range, scope).values(dimension)
+        usage_rows(date_range, scope)
+        .values(dimension)
         .annotate(**usage_sums())
         .order_by(F("cost").desc(nulls_last=True), "-input_tokens", dimension)
     )
@@ -114,8 +123,9 @@ def daily_usage(date_range: DateRange, scope: ScopeParam | None = None) -> list[
     by_day = {}
     for row in rows:
         day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(str(row["day"]))
-        by_day[day] = DayPoint(day, row["cost"], row["input_tokens"] + row["output_tokens"], row["calls"],
-                               row["unpriced"])
+        by_day[day] = DayPoint(
+            day, row["cost"], row["input_tokens"] + row["output_tokens"], row["calls"], row["unpriced"]
+        )
     days = date_range.days()
     if not days and by_day:
         first = date_range.first_day or min(by_day)
@@ -124,11 +134,14 @@ def daily_usage(date_range: DateRange, scope: ScopeParam | None = None) -> list[
     return [by_day.get(day, DayPoint(day, 0, 0, 0, 0)) for day in days] if days else list(by_day.values())
 
 
-def top_sessions(date_range: DateRange, scope: ScopeParam | None = None, *,
-                 limit: int = TOP_SESSIONS) -> list[dict[str, Any]]:
+def top_sessions(
+    date_range: DateRange, scope: ScopeParam | None = None, *, limit: int = TOP_SESSIONS
+) -> list[dict[str, Any]]:
     """The sessions that cost the most in the range (their usage rows in the range), two queries."""
     rows = list(
-        usage_rows(date_range, scope).filter(session__isnull=False).values("session")
+        usage_rows(date_range, scope)
+        .filter(session__isnull=False)
+        .values("session")
         .annotate(**usage_sums())
         .order_by(F("cost").desc(nulls_last=True), "-input_tokens", "session")[:limit]
     )

@@ -114,7 +114,8 @@ def hidden_params(context, *excluded: str) -> str:
     filter form changes one thing and keeps the rest. An empty `scope` is kept: it means the global scope."""
     skip = {*excluded, "after", "before"}
     return format_html_join(
-        "", '<input type="hidden" name="{}" value="{}">',
+        "",
+        '<input type="hidden" name="{}" value="{}">',
         ((name, value) for name, values in context["request"].GET.lists() if name not in skip for value in values),
     )
 
@@ -130,8 +131,9 @@ def cost_html(row: dict[str, Any]) -> str:
     if cost_value is None:
         return format_html('<span class="unpriced">{}</span>', formatting.UNPRICED)
     if unpriced:
-        return format_html('{} <span class="unpriced-note">+ {} unpriced</span>', formatting.format_usd(cost_value),
-                           f"{unpriced:,}")
+        return format_html(
+            '{} <span class="unpriced-note">+ {} unpriced</span>', formatting.format_usd(cost_value), f"{unpriced:,}"
+        )
     return formatting.format_usd(cost_value)
 
 

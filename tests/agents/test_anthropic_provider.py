@@ -28,8 +28,12 @@ def fresh_clients():
 @pytest.fixture
 def claude_agent(tmp_path, use_agent, fake_anthropic):
     def make(model: str = "claude-sonnet-4-5"):
-        main = {"provider": "anthropic", "model": model, "baseUrl": fake_anthropic.base_url,
-                "credentials": {"apiKey": "test-key"}}
+        main = {
+            "provider": "anthropic",
+            "model": model,
+            "baseUrl": fake_anthropic.base_url,
+            "credentials": {"apiKey": "test-key"},
+        }
         return use_agent(write_agent_folder(tmp_path / "agent", amodal={"models": {"main": main}}))
 
     return make
@@ -46,9 +50,10 @@ def tool_calls(register_tools):
     async def other(context, arguments):
         return ToolResult("other")
 
-    register_tools(Tool("t_echo", "Echo the arguments.", {"type": "object", "properties": {"city": {"type": "string"}}},
-                        echo),
-                   Tool("t_other", "Another tool.", {"type": "object"}, other))
+    register_tools(
+        Tool("t_echo", "Echo the arguments.", {"type": "object", "properties": {"city": {"type": "string"}}}, echo),
+        Tool("t_other", "Another tool.", {"type": "object"}, other),
+    )
     return calls
 
 
@@ -71,7 +76,7 @@ def test_text_arrives_as_several_deltas(claude_agent, fake_anthropic, chat, jwt_
     assert text_of(result) == "Hello from the fake Claude API."
     assert result.events[-1]["reason"] == "model_stop"
     fake_anthropic.assert_all_consumed()
-    request, = fake_anthropic.message_requests()
+    (request,) = fake_anthropic.message_requests()
     assert request.json["model"] == "claude-sonnet-4-5"
     assert request.json["stream"] is True
     assert request.json["messages"] == [{"role": "user", "content": "Hi"}]
@@ -91,9 +96,9 @@ def test_tool_use_is_reassembled_executed_and_its_result_sent_back(
     result = chat.stream({"message": "Plan a trip"}, jwt_header("tenant-a"))
 
     assert tool_calls == [arguments]
-    start, = result.of_type("tool_call_start")
+    (start,) = result.of_type("tool_call_start")
     assert (start["tool_id"], start["tool_name"], start["parameters"]) == (tool_id, "t_echo", arguments)
-    end, = result.of_type("tool_call_result")
+    (end,) = result.of_type("tool_call_result")
     assert (end["tool_id"], end["status"]) == (tool_id, "success")
     assert text_of(result) == "Let me check.Paris it is."
     assert result.events[-1]["reason"] == "model_stop"
@@ -110,19 +115,30 @@ def test_tool_use_is_reassembled_executed_and_its_result_sent_back(
     }
     assert second.json["messages"][2] == {
         "role": "user",
-        "content": [{"type": "tool_result", "tool_use_id": tool_id,
-                     "content": "echo:" + json.dumps(arguments, sort_keys=True), "is_error": False}],
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": tool_id,
+                "content": "echo:" + json.dumps(arguments, sort_keys=True),
+                "is_error": False,
+            }
+        ],
     }
 
 
 @pytest.mark.django_db(transaction=True)
 def test_usage_carries_cache_tokens_and_the_exact_cost(claude_agent, fake_anthropic, chat, jwt_header):
     claude_agent()
-    fake_anthropic.queue_text("Cached answer.", input_tokens=1234, output_tokens=567,
-                              cache_read_input_tokens=8901, cache_creation_input_tokens=2345)
+    fake_anthropic.queue_text(
+        "Cached answer.",
+        input_tokens=1234,
+        output_tokens=567,
+        cache_read_input_tokens=8901,
+        cache_creation_input_tokens=2345,
+    )
     result = chat.stream({"message": "Hi"}, jwt_header("tenant-a"))
 
-    usage, = result.of_type("usage")
+    (usage,) = result.of_type("usage")
     # 1234 * $3 + 567 * $15 + 8901 * $0.30 + 2345 * $3.75 per million tokens = 23 671.05 micro-dollars.
     assert usage == {
         "type": "usage",
@@ -135,12 +151,22 @@ def test_usage_carries_cache_tokens_and_the_exact_cost(claude_agent, fake_anthro
         "timestamp": usage["timestamp"],
     }
     done = result.events[-1]
-    assert done["usage"] == {"input_tokens": 1234, "output_tokens": 567, "cache_read_tokens": 8901,
-                             "cache_write_tokens": 2345, "total_tokens": 1801, "cost_micros": 23671}
+    assert done["usage"] == {
+        "input_tokens": 1234,
+        "output_tokens": 567,
+        "cache_read_tokens": 8901,
+        "cache_write_tokens": 2345,
+        "total_tokens": 1801,
+        "cost_micros": 23671,
+    }
     row = UsageRecord.all_scopes.get()
     assert (row.provider, row.model) == ("anthropic", "claude-sonnet-4-5")
     assert (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens) == (
-        1234, 567, 8901, 2345)
+        1234,
+        567,
+        8901,
+        2345,
+    )
     assert row.cost_micros == 23671
     session = Session.all_scopes.get()
     assert (session.cache_read_tokens, session.cache_write_tokens, session.cost_micros) == (8901, 2345, 23671)
@@ -151,7 +177,7 @@ def test_a_dated_snapshot_takes_its_familys_price(claude_agent, fake_anthropic, 
     claude_agent("claude-sonnet-4-5-20250929")
     fake_anthropic.queue_text("ok", input_tokens=1_000_000, output_tokens=0)
     result = chat.stream({"message": "Hi"}, jwt_header("tenant-a"))
-    usage, = result.of_type("usage")
+    (usage,) = result.of_type("usage")
     assert usage["model"] == "claude-sonnet-4-5-20250929"
     assert usage["cost_micros"] == 3_000_000
 
@@ -161,7 +187,7 @@ def test_unknown_model_is_unpriced(claude_agent, fake_anthropic, chat, jwt_heade
     claude_agent("claude-unknown-9")
     fake_anthropic.queue_text("ok", input_tokens=100, output_tokens=10)
     result = chat.stream({"message": "Hi"}, jwt_header("tenant-a"))
-    usage, = result.of_type("usage")
+    (usage,) = result.of_type("usage")
     assert usage["model"] == "claude-unknown-9"
     assert usage["cost_micros"] is None
     assert result.events[-1]["usage"]["cost_micros"] is None
@@ -179,7 +205,7 @@ def test_system_prompt_and_last_tool_are_cached_and_the_key_is_sent(
     fake_anthropic.queue_text("ok")
     chat.stream({"message": "Hi"}, jwt_header("tenant-a"))
 
-    request, = fake_anthropic.message_requests()
+    (request,) = fake_anthropic.message_requests()
     assert request.headers["x-api-key"] == "test-key"
     assert request.headers.get("anthropic-version")
     system = request.json["system"]
@@ -276,8 +302,7 @@ def test_http_500_past_the_retries_ends_with_error(claude_agent, fake_anthropic,
     [(401, "authentication_error", "model_auth_failed"), (400, "invalid_request_error", "model_request_invalid")],
 )
 @pytest.mark.django_db(transaction=True)
-def test_non_retryable_errors_are_not_retried(claude_agent, fake_anthropic, chat, jwt_header, status, error_type,
-                                              code):
+def test_non_retryable_errors_are_not_retried(claude_agent, fake_anthropic, chat, jwt_header, status, error_type, code):
     claude_agent()
     fake_anthropic.queue_error(status, error_type, "no")
     result = chat.stream({"message": "Hi"}, jwt_header("tenant-a"))
@@ -328,8 +353,20 @@ def test_price_lookup_takes_the_longest_prefix(model, expected):
     assert price_from_table(model) == PRICE_TABLE[expected]
 
 
-@pytest.mark.parametrize("model", ["", "gpt-4o", "claude", "claude-sonnet", "local", "xclaude-sonnet-4-5",
-                                   "claude-sonnet-4-50", "claude-opus-4-6", "claude-sonnet-4-5-preview"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "",
+        "gpt-4o",
+        "claude",
+        "claude-sonnet",
+        "local",
+        "xclaude-sonnet-4-5",
+        "claude-sonnet-4-50",
+        "claude-opus-4-6",
+        "claude-sonnet-4-5-preview",
+    ],
+)
 def test_unknown_models_have_no_price(model):
     assert price_from_table(model) is None
     assert cost_micros(None, input_tokens=1000, output_tokens=1000) is None
@@ -351,8 +388,12 @@ def test_cache_reads_cost_10_percent_and_writes_125_percent_of_input():
     assert cost_micros(price, input_tokens=0, output_tokens=0, cache_read_tokens=1_000_000) == 300_000
     assert cost_micros(price, input_tokens=0, output_tokens=0, cache_write_tokens=1_000_000) == 3_750_000
     explicit = Price(usd(3), usd(15), cache_read=usd(1), cache_write=usd(2))
-    assert cost_micros(explicit, input_tokens=0, output_tokens=0, cache_read_tokens=1_000_000,
-                       cache_write_tokens=1_000_000) == 3_000_000
+    assert (
+        cost_micros(
+            explicit, input_tokens=0, output_tokens=0, cache_read_tokens=1_000_000, cache_write_tokens=1_000_000
+        )
+        == 3_000_000
+    )
 
 
 @pytest.mark.parametrize(
@@ -389,8 +430,9 @@ def test_total_is_rounded_once_not_per_part():
 @pytest.mark.django_db
 def test_model_price_in_the_database_overrides_the_table():
     assert price_for_model("claude-sonnet-4-5") == PRICE_TABLE["claude-sonnet-4-5"]
-    ModelPrice.objects.create(model="claude-sonnet-4-5", input_micros_per_mtok=1_000_000,
-                              output_micros_per_mtok=2_000_000)
+    ModelPrice.objects.create(
+        model="claude-sonnet-4-5", input_micros_per_mtok=1_000_000, output_micros_per_mtok=2_000_000
+    )
     price = price_for_model("claude-sonnet-4-5")
     assert (price.input, price.output) == (1_000_000, 2_000_000)
     assert price.effective_cache_read == 100_000
@@ -401,19 +443,27 @@ def test_model_price_in_the_database_overrides_the_table():
 @pytest.mark.django_db
 def test_model_price_override_can_set_cache_prices_and_price_an_unknown_model():
     assert price_for_model("my-model") is None
-    ModelPrice.objects.create(model="my-model", input_micros_per_mtok=2_000_000, output_micros_per_mtok=4_000_000,
-                              cache_read_micros_per_mtok=50_000, cache_write_micros_per_mtok=3_000_000)
+    ModelPrice.objects.create(
+        model="my-model",
+        input_micros_per_mtok=2_000_000,
+        output_micros_per_mtok=4_000_000,
+        cache_read_micros_per_mtok=50_000,
+        cache_write_micros_per_mtok=3_000_000,
+    )
     price = price_for_model("my-model")
     assert price == Price(2_000_000, 4_000_000, 50_000, 3_000_000)
-    assert cost_micros(price, input_tokens=1000, output_tokens=1000, cache_read_tokens=1000,
-                       cache_write_tokens=1000) == 2000 + 4000 + 50 + 3000
+    assert (
+        cost_micros(price, input_tokens=1000, output_tokens=1000, cache_read_tokens=1000, cache_write_tokens=1000)
+        == 2000 + 4000 + 50 + 3000
+    )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_database_price_is_used_for_the_usage_event(claude_agent, fake_anthropic, chat, jwt_header):
     claude_agent()
-    ModelPrice.objects.create(model="claude-sonnet-4-5", input_micros_per_mtok=1_000_000,
-                              output_micros_per_mtok=1_000_000)
+    ModelPrice.objects.create(
+        model="claude-sonnet-4-5", input_micros_per_mtok=1_000_000, output_micros_per_mtok=1_000_000
+    )
     fake_anthropic.queue_text("ok", input_tokens=100, output_tokens=20)
     result = chat.stream({"message": "Hi"}, jwt_header("tenant-a"))
     assert result.of_type("usage")[0]["cost_micros"] == 120

@@ -179,8 +179,9 @@ def test_jwt_scope_wins_over_the_body_scope(test_agent, chat, jwt_header):
     ],
 )
 @pytest.mark.django_db(transaction=True)
-def test_claims_context_replaces_the_body_context_whole(test_agent, chat, jwt_header, context_seen,
-                                                        claims_context, body_context):
+def test_claims_context_replaces_the_body_context_whole(
+    test_agent, chat, jwt_header, context_seen, claims_context, body_context
+):
     body = {"message": "/tool t_context {}", "scope_id": "tenant-b", "context": body_context}
     result = chat.stream(body, jwt_header("tenant-a", claims_context))
     assert result.status == 200
@@ -317,8 +318,12 @@ def test_require_scope_refuses_history_without_a_scope(scoped_agent, caller):
     for response in (
         client.get("/sessions/history", headers=headers),
         client.get("/sessions/history/00000000-0000-0000-0000-000000000000", headers=headers),
-        client.patch("/sessions/history/00000000-0000-0000-0000-000000000000", {"title": "x"},
-                     content_type="application/json", headers=headers),
+        client.patch(
+            "/sessions/history/00000000-0000-0000-0000-000000000000",
+            {"title": "x"},
+            content_type="application/json",
+            headers=headers,
+        ),
         client.delete("/sessions/history/00000000-0000-0000-0000-000000000000", headers=headers),
     ):
         assert response.status_code == 400

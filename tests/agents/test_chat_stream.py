@@ -49,8 +49,9 @@ def tool_calls(register_tools):
         await asyncio.sleep(30)
         return ToolResult("never")
 
-    register_tools(make_tool("t_echo", echo), make_tool("t_big", big), make_tool("t_boom", boom),
-                   make_tool("t_sleep", sleep))
+    register_tools(
+        make_tool("t_echo", echo), make_tool("t_big", big), make_tool("t_boom", boom), make_tool("t_sleep", sleep)
+    )
     return calls
 
 
@@ -152,13 +153,17 @@ def test_unpriced_model_gives_null_cost_in_usage_and_done(test_agent, chat, jwt_
 
 @pytest.mark.django_db(transaction=True)
 def test_tool_call_events_redact_secret_looking_parameters(test_agent, chat, jwt_header, tool_calls):
-    arguments = {"api_key": "val-x", "nested": {"password": "val-y", "city": "Paris"}, "items": [{"token": "val-z"}],
-                 "n": 2}
+    arguments = {
+        "api_key": "val-x",
+        "nested": {"password": "val-y", "city": "Paris"},
+        "items": [{"token": "val-z"}],
+        "n": 2,
+    }
     with scripted_turns(ScriptedTurn(tool_calls=(("t_echo", arguments),)), ScriptedTurn(text="All done.")):
         result = chat.stream({"message": "go"}, jwt_header("tenant-a"))
 
     assert tool_calls == [("t_echo", arguments)]  # the tool itself gets the real values
-    start, = result.of_type("tool_call_start")
+    (start,) = result.of_type("tool_call_start")
     assert start["tool_name"] == "t_echo"
     assert start["parameters"] == {
         "api_key": "[REDACTED]",
@@ -166,7 +171,7 @@ def test_tool_call_events_redact_secret_looking_parameters(test_agent, chat, jwt
         "items": [{"token": "[REDACTED]"}],
         "n": 2,
     }
-    end, = result.of_type("tool_call_result")
+    (end,) = result.of_type("tool_call_result")
     assert end["tool_id"] == start["tool_id"]
     assert end["status"] == "success"
     assert isinstance(end["duration_ms"], int) and end["duration_ms"] >= 0
@@ -184,7 +189,7 @@ def test_tool_call_events_redact_secret_looking_parameters(test_agent, chat, jwt
 def test_tool_result_is_capped_at_50000_chars(test_agent, chat, jwt_header, tool_calls):
     with scripted_turns(ScriptedTurn(tool_calls=(("t_big", {}),)), ScriptedTurn(text="ok")):
         result = chat.stream({"message": "go"}, jwt_header("tenant-a"))
-    end, = result.of_type("tool_call_result")
+    (end,) = result.of_type("tool_call_result")
     assert end["status"] == "success"
     assert len(end["result"]) == 50_000
     saved = Message.all_scopes.get(session=session_of(result), seq=1)
@@ -208,7 +213,7 @@ def test_tool_errors_are_fed_back_and_the_loop_continues(
     with scripted_turns(*turns) as script:
         result = chat.stream({"message": "go"}, jwt_header("tenant-a"))
 
-    end, = result.of_type("tool_call_result")
+    (end,) = result.of_type("tool_call_result")
     assert end["status"] == "error"
     assert error_fragment in end["error"]
     assert "result" not in end
@@ -349,8 +354,9 @@ def test_unknown_fields_are_ignored(test_agent, chat, jwt_header):
 
 @pytest.mark.django_db(transaction=True)
 def test_model_override_by_a_jwt_caller_is_403(test_agent, chat, jwt_header):
-    result = chat.stream({"message": "/say hi", "model": {"provider": "local", "model": "local-big"}},
-                         jwt_header("tenant-a"))
+    result = chat.stream(
+        {"message": "/say hi", "model": {"provider": "local", "model": "local-big"}}, jwt_header("tenant-a")
+    )
     assert result.status == 403
     assert result.json()["error"]["code"] == "model_override_forbidden"
     assert Session.all_scopes.count() == 0
@@ -392,7 +398,7 @@ def test_chat_sync_returns_the_whole_answer(test_agent, chat, jwt_header, tool_c
     session = Session.all_scopes.get(pk=body["session_id"])
     assert session.scope == "tenant-a"
     assert body["response"] == "t_echo returned: q paris, secret s3"
-    call, = body["tool_calls"]
+    (call,) = body["tool_calls"]
     assert call["tool_name"] == "t_echo"
     assert call["parameters"] == {"q": "paris", "secret": "[REDACTED]"}
     assert call["status"] == "success"
@@ -433,8 +439,7 @@ def lock_attempts(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_second_message_to_a_busy_session_waits_then_gets_409(test_agent, chat, jwt_header, lock_attempts,
-                                                              monkeypatch):
+def test_second_message_to_a_busy_session_waits_then_gets_409(test_agent, chat, jwt_header, lock_attempts, monkeypatch):
     monkeypatch.setattr(chat_module, "SESSION_BUSY_WAIT_SECONDS", 0.5)  # 5 s in production
     first = chat.stream({"message": "/say first"}, jwt_header("tenant-a"))
     session_id = first.events[0]["session_id"]
@@ -460,8 +465,7 @@ def test_resend_while_the_first_message_finishes_succeeds(test_agent, chat, jwt_
         assert services.try_lock_session(session_id=session_id, lock_token="finishing")
     attempts, hooks = lock_attempts
     # The first message finishes (releases its lease) just before the third attempt.
-    hooks[3] = lambda: services.release_lock(session_id=session_id, lock_token="finishing",
-                                             status=SessionStatus.IDLE)
+    hooks[3] = lambda: services.release_lock(session_id=session_id, lock_token="finishing", status=SessionStatus.IDLE)
 
     result = chat.stream({"message": "/say second", "session_id": session_id}, jwt_header("tenant-a"))
 
@@ -477,8 +481,7 @@ def test_resend_while_the_first_message_finishes_succeeds(test_agent, chat, jwt_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_messages_to_one_session_are_serialised(test_agent, chat, jwt_header, lock_attempts,
-                                                           monkeypatch):
+def test_concurrent_messages_to_one_session_are_serialised(test_agent, chat, jwt_header, lock_attempts, monkeypatch):
     monkeypatch.setattr(chat_module, "SESSION_BUSY_WAIT_SECONDS", 0.3)
     first = chat.stream({"message": "/say first"}, jwt_header("tenant-a"))
     session_id = first.events[0]["session_id"]
@@ -486,8 +489,7 @@ def test_concurrent_messages_to_one_session_are_serialised(test_agent, chat, jwt
     words = " ".join(f"w{i}" for i in range(100))  # 10 s of words: it is still running when the other is refused
 
     async def both():
-        slow = asyncio.create_task(chat.astream({"message": f"/slow 100 {words}", "session_id": session_id},
-                                                headers))
+        slow = asyncio.create_task(chat.astream({"message": f"/slow 100 {words}", "session_id": session_id}, headers))
         while not await Session.all_scopes.filter(pk=session_id, lock_token__gt="").aexists():
             await asyncio.sleep(0.01)
         other = await chat.astream({"message": "/say second", "session_id": session_id}, headers)
@@ -533,8 +535,9 @@ def broken_tool_factory():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failure_while_preparing_the_loop_ends_with_error_then_done(test_agent, chat, jwt_header,
-                                                                    broken_tool_factory):
+def test_a_failure_while_preparing_the_loop_ends_with_error_then_done(
+    test_agent, chat, jwt_header, broken_tool_factory
+):
     async def bounded():
         return await asyncio.wait_for(chat.astream({"message": "/say hi"}, jwt_header("tenant-a")), 10)
 
@@ -572,15 +575,19 @@ def test_client_disconnect_cancels_the_work_and_saves_it_as_interrupted(test_age
     received: list[dict] = []
 
     async def disconnect_after_first_delta():
-        response = await AsyncClient().post("/chat/stream", data={"message": f"/slow 200 {words}"},
-                                            content_type="application/json", headers=jwt_header("tenant-a"))
+        response = await AsyncClient().post(
+            "/chat/stream",
+            data={"message": f"/slow 200 {words}"},
+            content_type="application/json",
+            headers=jwt_header("tenant-a"),
+        )
         first_delta = asyncio.get_running_loop().create_future()
 
         async def read():
             async for chunk in response.streaming_content:
                 for frame in chunk.decode().split("\n\n"):
                     if frame.startswith("data: "):
-                        received.append(json.loads(frame[len("data: "):]))
+                        received.append(json.loads(frame[len("data: ") :]))
                         if received[-1]["type"] == "text_delta" and not first_delta.done():
                             first_delta.set_result(None)
 

@@ -44,9 +44,11 @@ def tools(register_tools):
         await asyncio.sleep(30)
         return ToolResult("never")
 
-    register_tools(Tool("t_echo", "Echo.", {"type": "object"}, echo),
-                   Tool("t_boom", "Fails.", {"type": "object"}, boom),
-                   Tool("t_sleep", "Sleeps.", {"type": "object"}, sleep))
+    register_tools(
+        Tool("t_echo", "Echo.", {"type": "object"}, echo),
+        Tool("t_boom", "Fails.", {"type": "object"}, boom),
+        Tool("t_sleep", "Sleeps.", {"type": "object"}, sleep),
+    )
 
 
 def new_session(chat, headers, message="/say hello there") -> str:
@@ -59,11 +61,19 @@ def make_sessions(scope_id: str, count: int, **fields) -> list[Session]:
     """Sessions written straight to the database (newest last), for pagination tests."""
     base = timezone.now() - timedelta(days=1)
     with scope(scope_id):
-        Session.objects.bulk_create([
-            Session(deploy_id="d", title=f"s{i}", provider="local", model="local",
-                    updated_at=base + timedelta(seconds=i), **fields)
-            for i in range(count)
-        ])
+        Session.objects.bulk_create(
+            [
+                Session(
+                    deploy_id="d",
+                    title=f"s{i}",
+                    provider="local",
+                    model="local",
+                    updated_at=base + timedelta(seconds=i),
+                    **fields,
+                )
+                for i in range(count)
+            ]
+        )
         return list(Session.objects.order_by("-updated_at", "-id"))
 
 
@@ -133,10 +143,18 @@ def test_patch_and_delete_of_another_scopes_session_change_nothing(test_agent, c
     before = Session.all_scopes.get(pk=session_a)
     missing_id = uuid.uuid4()
 
-    patched = client.patch(f"/sessions/history/{session_a}", {"title": "hacked", "tags": ["x"]},
-                           content_type="application/json", headers=jwt_header("tenant-b"))
-    patched_missing = client.patch(f"/sessions/history/{missing_id}", {"title": "hacked", "tags": ["x"]},
-                                   content_type="application/json", headers=jwt_header("tenant-b"))
+    patched = client.patch(
+        f"/sessions/history/{session_a}",
+        {"title": "hacked", "tags": ["x"]},
+        content_type="application/json",
+        headers=jwt_header("tenant-b"),
+    )
+    patched_missing = client.patch(
+        f"/sessions/history/{missing_id}",
+        {"title": "hacked", "tags": ["x"]},
+        content_type="application/json",
+        headers=jwt_header("tenant-b"),
+    )
     deleted = client.delete(f"/sessions/history/{session_a}", headers=jwt_header("tenant-b"))
     deleted_missing = client.delete(f"/sessions/history/{missing_id}", headers=jwt_header("tenant-b"))
 
@@ -158,10 +176,17 @@ def test_patch_title_and_tags_then_filter_by_any_tag(test_agent, chat, jwt_heade
     headers = jwt_header("tenant-a")
     first, second, third, untagged = (new_session(chat, headers) for _ in range(4))
     client = Client()
-    for session_id, title, tags in ((first, "Trip", ["a", "travel"]), (second, "Budget", ["b"]),
-                                    (third, "Other", ["c"])):
-        response = client.patch(f"/sessions/history/{session_id}", {"title": title, "tags": tags},
-                                content_type="application/json", headers=headers)
+    for session_id, title, tags in (
+        (first, "Trip", ["a", "travel"]),
+        (second, "Budget", ["b"]),
+        (third, "Other", ["c"]),
+    ):
+        response = client.patch(
+            f"/sessions/history/{session_id}",
+            {"title": title, "tags": tags},
+            content_type="application/json",
+            headers=headers,
+        )
         assert response.status_code == 200
         assert response.json() == {"ok": True}
 
@@ -187,16 +212,23 @@ def test_patch_title_and_tags_then_filter_by_any_tag(test_agent, chat, jwt_heade
 
 @pytest.mark.parametrize(
     "body",
-    [{"title": 5}, {"title": "x" * 201}, {"tags": "a"}, {"tags": [""]}, {"tags": ["x" * 65]}, {"tags": [None]},
-     {"tags": [5]}, {"tags": ["x"] * 51}],
+    [
+        {"title": 5},
+        {"title": "x" * 201},
+        {"tags": "a"},
+        {"tags": [""]},
+        {"tags": ["x" * 65]},
+        {"tags": [None]},
+        {"tags": [5]},
+        {"tags": ["x"] * 51},
+    ],
 )
 @pytest.mark.django_db(transaction=True)
 def test_patch_validation_errors(test_agent, chat, jwt_header, body):
     headers = jwt_header("tenant-a")
     session_id = new_session(chat, headers)
     before = Session.all_scopes.get(pk=session_id)
-    response = Client().patch(f"/sessions/history/{session_id}", body, content_type="application/json",
-                              headers=headers)
+    response = Client().patch(f"/sessions/history/{session_id}", body, content_type="application/json", headers=headers)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error"
     assert response.json()["error"]["message"].startswith(next(iter(body)))
@@ -231,7 +263,7 @@ def test_list_item_shape(test_agent, chat, jwt_header):
     response = get("/sessions/history", headers)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    item, = response.json()
+    (item,) = response.json()
     for field, kind in SUMMARY_FIELDS.items():
         assert isinstance(item[field], kind), field
     assert "cost_micros" in item
@@ -262,11 +294,11 @@ def test_title_falls_back_to_the_start_of_the_first_user_message(test_agent, cha
     assert 0 < len(title) <= 200
     assert " ".join(message.split()).startswith(title)
 
-    Client().patch(f"/sessions/history/{session_id}", {"title": "Rome"}, content_type="application/json",
-                   headers=headers)
+    Client().patch(
+        f"/sessions/history/{session_id}", {"title": "Rome"}, content_type="application/json", headers=headers
+    )
     assert get("/sessions/history", headers).json()[0]["title"] == "Rome"
-    Client().patch(f"/sessions/history/{session_id}", {"title": ""}, content_type="application/json",
-                   headers=headers)
+    Client().patch(f"/sessions/history/{session_id}", {"title": ""}, content_type="application/json", headers=headers)
     assert get("/sessions/history", headers).json()[0]["title"] == title
 
 
@@ -363,8 +395,12 @@ def test_detail_lists_messages_in_order_with_tool_calls(test_agent, chat, jwt_he
         assert isinstance(detail[field], kind), field
     messages = detail["messages"]
     assert [(m["role"], m["type"]) for m in messages] == [
-        ("user", "user"), ("assistant", "assistant_text"), ("assistant", "assistant_text"),
-        ("user", "user"), ("assistant", "assistant_text"), ("assistant", "assistant_text"),
+        ("user", "user"),
+        ("assistant", "assistant_text"),
+        ("assistant", "assistant_text"),
+        ("user", "user"),
+        ("assistant", "assistant_text"),
+        ("assistant", "assistant_text"),
     ]
     assert detail["message_count"] == 6
     for message in messages:
@@ -377,7 +413,7 @@ def test_detail_lists_messages_in_order_with_tool_calls(test_agent, chat, jwt_he
     assert messages[0]["text"] == '/tool t_echo {"city": "Rome", "password": "pw"}'
     assert messages[1]["text"] == ""
 
-    call, = messages[1]["toolCalls"]
+    (call,) = messages[1]["toolCalls"]
     assert call["toolName"] == "t_echo"
     assert call["toolId"] == "toolu_local_0001"
     assert call["parameters"] == call["args"] == {"city": "Rome", "password": "[REDACTED]"}
@@ -388,7 +424,7 @@ def test_detail_lists_messages_in_order_with_tool_calls(test_agent, chat, jwt_he
     assert messages[2]["text"].startswith("t_echo returned:")
     assert messages[2]["toolCalls"] == []
 
-    failed, = messages[4]["toolCalls"]
+    (failed,) = messages[4]["toolCalls"]
     assert failed["toolName"] == "t_boom"
     assert failed["status"] == "error"
     assert "ValueError" in failed["error"]
@@ -485,7 +521,7 @@ def test_a_tool_call_cut_off_by_cancel_is_saved_as_an_error(test_agent, chat, jw
     assert result.of_type("tool_call_result") == []
     detail = get(f"/sessions/history/{result.events[0]['session_id']}", headers).json()
     assert detail["status"] == "interrupted"
-    call, = detail["messages"][1]["toolCalls"]
+    (call,) = detail["messages"][1]["toolCalls"]
     assert call["toolName"] == "t_sleep"
     assert call["status"] == "error"
     assert call["error"]

@@ -32,8 +32,9 @@ def user(text: str) -> dict:
 
 
 def request_for(text: str, *, tools: list[dict] | None = None, history: list[dict] | None = None) -> ModelRequest:
-    return ModelRequest(model="local", system="You are a test agent.", messages=[*(history or []), user(text)],
-                        tools=tools or [])
+    return ModelRequest(
+        model="local", system="You are a test agent.", messages=[*(history or []), user(text)], tools=tools or []
+    )
 
 
 def tool_spec(name: str) -> dict:
@@ -55,8 +56,9 @@ def calls(register_tools):
             return ToolResult("written")
         return ToolResult("This write needs the user's confirmation.")
 
-    register_tools(Tool("t_echo", "Echo.", {"type": "object"}, echo),
-                   Tool("t_write", "Write.", {"type": "object"}, write))
+    register_tools(
+        Tool("t_echo", "Echo.", {"type": "object"}, echo), Tool("t_write", "Write.", {"type": "object"}, write)
+    )
     return seen
 
 
@@ -132,11 +134,22 @@ def test_tool_command_with_bad_arguments_answers_in_words(text, fragment):
 def test_summary_after_a_tool_result_is_one_line():
     history = [
         user("/tool t_echo {}"),
-        {"role": "assistant",
-         "content": [{"type": "tool_use", "id": "toolu_local_0001", "name": "t_echo", "input": {}}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_local_0001", "name": "t_echo", "input": {}}],
+        },
     ]
-    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_local_0001",
-                                           "content": "line one\nline two\n\n  three", "is_error": False}]}
+    result = {
+        "role": "user",
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": "toolu_local_0001",
+                "content": "line one\nline two\n\n  three",
+                "is_error": False,
+            }
+        ],
+    }
     request = ModelRequest(model="local", system="s", messages=[*history, result])
     items = run_provider(request)
     answer = "".join(item.text for item in items if isinstance(item, TextDelta))
@@ -178,12 +191,24 @@ def test_rule_based_answers_use_only_tools_the_agent_has(text, tools, expected):
 
 def test_approval_reissues_the_remembered_call_with_confirmed_write():
     history = [
-        user("/tool t_write {\"amount\": 5}"),
-        {"role": "assistant", "content": [
-            {"type": "tool_use", "id": "toolu_local_0001", "name": "t_write", "input": {"amount": 5, "intent": "write"}}
-        ]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_local_0001", "content": "confirm?",
-                                      "is_error": False}]},
+        user('/tool t_write {"amount": 5}'),
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_local_0001",
+                    "name": "t_write",
+                    "input": {"amount": 5, "intent": "write"},
+                }
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_local_0001", "content": "confirm?", "is_error": False}
+            ],
+        },
         {"role": "assistant", "content": [{"type": "text", "text": "Please confirm."}]},
     ]
     items = run_provider(request_for("I approve the action (correlation: toolu_local_0001)", history=history))
@@ -240,9 +265,11 @@ def test_approval_round_trip_reissues_the_call_with_confirmed_write(test_agent, 
         session_id = first.events[0]["session_id"]
         tool_id = first.of_type("tool_call_start")[0]["tool_id"]
         approved = await chat.astream(
-            {"message": f"I approve the action (correlation: {tool_id})", "session_id": session_id}, headers)
+            {"message": f"I approve the action (correlation: {tool_id})", "session_id": session_id}, headers
+        )
         denied = await chat.astream(
-            {"message": f"I deny the action (correlation: {tool_id})", "session_id": session_id}, headers)
+            {"message": f"I deny the action (correlation: {tool_id})", "session_id": session_id}, headers
+        )
         return first, approved, denied
 
     first, approved, denied = asyncio.run(conversation())
@@ -250,7 +277,7 @@ def test_approval_round_trip_reissues_the_call_with_confirmed_write(test_agent, 
         ("t_write", {"amount": 5, "to": "savings"}),
         ("t_write", {"amount": 5, "to": "savings", "intent": "confirmed_write"}),
     ]
-    start, = approved.of_type("tool_call_start")
+    (start,) = approved.of_type("tool_call_start")
     assert start["tool_name"] == "t_write"
     assert start["tool_id"] != first.of_type("tool_call_start")[0]["tool_id"]
     assert approved.of_type("tool_call_result")[0]["result"] == "written"
@@ -264,7 +291,7 @@ def test_usage_through_the_loop_is_deterministic_under_model_local(test_agent, c
     second = chat.stream({"message": "/say same words"}, jwt_header("tenant-b"))
     strip = [{k: v for k, v in e.items() if k != "timestamp"} for e in first.of_type("usage")]
     assert strip == [{k: v for k, v in e.items() if k != "timestamp"} for e in second.of_type("usage")]
-    usage, = first.of_type("usage")
+    (usage,) = first.of_type("usage")
     assert usage["model"] == "local"
     assert usage["output_tokens"] == estimate_tokens("same words" + "[]")
     assert usage["input_tokens"] > 0
@@ -275,8 +302,9 @@ def test_usage_through_the_loop_is_deterministic_under_model_local(test_agent, c
 @pytest.mark.django_db(transaction=True)
 def test_scripted_turns_drive_the_loop_in_order(test_agent, chat, jwt_header, calls):
     turns = (
-        ScriptedTurn(text="Looking it up. ", tool_calls=(("t_echo", {"n": 1}), ("t_echo", {"n": 2})),
-                     usage=TokenUsage(7, 3)),
+        ScriptedTurn(
+            text="Looking it up. ", tool_calls=(("t_echo", {"n": 1}), ("t_echo", {"n": 2})), usage=TokenUsage(7, 3)
+        ),
         ScriptedTurn(text="Both done.", usage=TokenUsage(11, 2, cache_read_tokens=5)),
     )
     with scripted_turns(*turns) as script:
@@ -285,8 +313,18 @@ def test_scripted_turns_drive_the_loop_in_order(test_agent, chat, jwt_header, ca
     assert script.turns == []
     assert len(script.requests) == 2
     assert calls == [("t_echo", {"n": 1}), ("t_echo", {"n": 2})]
-    assert shape(result) == ["init", "text_delta", "tool_call_start", "tool_call_result", "tool_call_start",
-                             "tool_call_result", "usage", "text_delta", "usage", "done"]
+    assert shape(result) == [
+        "init",
+        "text_delta",
+        "tool_call_start",
+        "tool_call_result",
+        "tool_call_start",
+        "tool_call_result",
+        "usage",
+        "text_delta",
+        "usage",
+        "done",
+    ]
     assert text_of(result) == "Looking it up. Both done."
     usage = result.of_type("usage")
     assert [(u["input_tokens"], u["output_tokens"], u["cache_read_tokens"]) for u in usage] == [(7, 3, 0), (11, 2, 5)]

@@ -46,19 +46,29 @@ def count_queries(monkeypatch):
 def session_with_history(scope_id: str, prior_messages: int) -> str:
     with scope(scope_id):
         session = Session.objects.create(deploy_id="d", provider="local", model="local", title="long")
-        Message.objects.bulk_create([
-            Message(
-                session=session,
-                seq=seq,
-                role=MessageRole.USER if seq % 2 == 0 else MessageRole.ASSISTANT,
-                text=f"message number {seq}",
-                tool_calls=[] if seq % 4 != 3 else [{
-                    "tool_id": f"toolu_{seq}", "tool_name": "t", "parameters": {"n": seq},
-                    "status": "success", "result": "ok", "duration_ms": 1,
-                }],
-            )
-            for seq in range(prior_messages)
-        ])
+        Message.objects.bulk_create(
+            [
+                Message(
+                    session=session,
+                    seq=seq,
+                    role=MessageRole.USER if seq % 2 == 0 else MessageRole.ASSISTANT,
+                    text=f"message number {seq}",
+                    tool_calls=[]
+                    if seq % 4 != 3
+                    else [
+                        {
+                            "tool_id": f"toolu_{seq}",
+                            "tool_name": "t",
+                            "parameters": {"n": seq},
+                            "status": "success",
+                            "result": "ok",
+                            "duration_ms": 1,
+                        }
+                    ],
+                )
+                for seq in range(prior_messages)
+            ]
+        )
         Session.objects.filter(pk=session.pk).update(message_count=prior_messages)
         return str(session.pk)
 
@@ -89,8 +99,7 @@ def test_queries_per_message_do_not_grow_with_the_session(test_agent, chat, jwt_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_queries_per_message_do_not_grow_with_tool_calls_in_history(test_agent, chat, jwt_header,
-                                                                     count_queries):
+def test_queries_per_message_do_not_grow_with_tool_calls_in_history(test_agent, chat, jwt_header, count_queries):
     headers = jwt_header("tenant-a")
     first = session_with_history("tenant-a", 4)
     second = session_with_history("tenant-a", 200)

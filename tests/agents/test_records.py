@@ -12,11 +12,20 @@ def test_a_finished_call_saves_a_capped_redacted_result_and_gives_the_model_ever
     long_result = "x" * 60_000
     call = ToolCallRecord.finished(USE, content=long_result, is_error=False, duration_ms=12)
     saved = call.saved()
-    assert saved == {"tool_id": "toolu_1", "tool_name": "request",
-                     "parameters": {"endpoint": "/a", "api_key": "[REDACTED]"},
-                     "status": "success", "result": "x" * 50_000, "duration_ms": 12}
-    assert call.result_block() == {"type": "tool_result", "tool_use_id": "toolu_1", "content": long_result,
-                                   "is_error": False}
+    assert saved == {
+        "tool_id": "toolu_1",
+        "tool_name": "request",
+        "parameters": {"endpoint": "/a", "api_key": "[REDACTED]"},
+        "status": "success",
+        "result": "x" * 50_000,
+        "duration_ms": 12,
+    }
+    assert call.result_block() == {
+        "type": "tool_result",
+        "tool_use_id": "toolu_1",
+        "content": long_result,
+        "is_error": False,
+    }
 
 
 def test_a_failed_call_saves_error_not_result():
@@ -40,8 +49,14 @@ def test_usage_adds_up_and_one_unpriced_call_makes_the_cost_unknown():
     totals = UsageTotals()
     totals.add(TokenUsage(100, 10, 5, 1), 300)
     totals.add(TokenUsage(50, 5), 200)
-    assert totals.as_dict() == {"input_tokens": 150, "output_tokens": 15, "cache_read_tokens": 5,
-                                "cache_write_tokens": 1, "total_tokens": 165, "cost_micros": 500}
+    assert totals.as_dict() == {
+        "input_tokens": 150,
+        "output_tokens": 15,
+        "cache_read_tokens": 5,
+        "cache_write_tokens": 1,
+        "total_tokens": 165,
+        "cost_micros": 500,
+    }
     totals.add(TokenUsage(1, 1), None)
     totals.add(TokenUsage(1, 1), 100)
     assert totals.cost_micros is None and totals.total_tokens == 169

@@ -190,8 +190,9 @@ def test_follow_up_messages_continue_the_session_on_one_connection(test_agent):
         await communicator.receive_json_from(timeout=TIMEOUT)
         await communicator.send_json_to({"type": "message", "message": "/say first"})
         first = await receive_until_done(communicator)
-        await communicator.send_json_to({"type": "message", "message": "/say second",
-                                         "session_id": first[0]["session_id"]})
+        await communicator.send_json_to(
+            {"type": "message", "message": "/say second", "session_id": first[0]["session_id"]}
+        )
         second = await receive_until_done(communicator)
         await communicator.disconnect()
         return first, second
@@ -208,8 +209,10 @@ def test_follow_up_messages_continue_the_session_on_one_connection(test_agent):
         ({"type": "message"}, "validation_error"),
         ({"type": "message", "message": ""}, "validation_error"),
         ({"type": "message", "message": 5}, "validation_error"),
-        ({"type": "message", "message": "hi", "session_id": "00000000-0000-0000-0000-000000000000"},
-         "session_not_found"),
+        (
+            {"type": "message", "message": "hi", "session_id": "00000000-0000-0000-0000-000000000000"},
+            "session_not_found",
+        ),
         ({"type": "nonsense"}, "validation_error"),
         (["not", "an", "object"], "validation_error"),
     ],
@@ -253,8 +256,9 @@ def test_cancel_stops_a_slow_message_with_user_abort(test_agent):
         await communicator.send_json_to({"type": "message", "message": f"/slow 200 {words}"})
         events = await receive_until_done(communicator, cancel_on_first_delta)
         # The connection takes the next message.
-        await communicator.send_json_to({"type": "message", "message": "/say after",
-                                         "session_id": events[0]["session_id"]})
+        await communicator.send_json_to(
+            {"type": "message", "message": "/say after", "session_id": events[0]["session_id"]}
+        )
         after = await receive_until_done(communicator)
         await communicator.disconnect()
         return events, after
@@ -352,11 +356,11 @@ def test_require_scope_refuses_a_message_and_writes_nothing(tmp_path, use_agent,
     ("send", "code"),
     [
         ({"text_data": "not json"}, "invalid_json"),
-        ({"text_data": "{\"type\": \"message\", \"message\": \"hi\""}, "invalid_json"),
+        ({"text_data": '{"type": "message", "message": "hi"'}, "invalid_json"),
         ({"bytes_data": b"\x00\x01binary"}, "invalid_json"),
         ({"text_data": "[" * 100_000 + "]" * 100_000}, "invalid_json"),
-        ({"text_data": "{\"a\":" * 65 + "1" + "}" * 65}, "invalid_json"),
-        ({"text_data": "\"a string\""}, "validation_error"),
+        ({"text_data": '{"a":' * 65 + "1" + "}" * 65}, "invalid_json"),
+        ({"text_data": '"a string"'}, "validation_error"),
         ({"text_data": "null"}, "validation_error"),
     ],
     ids=["text", "truncated", "binary", "deep-100000", "deep-65", "string", "null"],
@@ -398,7 +402,13 @@ def test_an_expired_token_closes_the_socket_with_4401_after_the_running_message(
     # The message outlived the token (6 words x 250 ms > 1 s) and still finished whole.
     assert events[-1]["reason"] == "model_stop"
     assert "".join(e["content"] for e in events if e["type"] == "text_delta").split() == [
-        "one", "two", "three", "four", "five", "six"]
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+    ]
     assert expired["type"] == "error" and expired["code"] == "token_expired"
     assert code == 4401
 

@@ -44,8 +44,13 @@ def make_agent(tmp_path: Path, use_agent) -> MakeAgent:
     with these connections, make it the server's agent and return it."""
     counter = iter(range(1000))
 
-    def make(connections: dict[str, dict[str, Any]], *, access: dict[str, dict[str, Any]] | None = None,
-             files: dict[str, Any] | None = None, amodal: dict[str, Any] | None = None) -> AgentFolder:
+    def make(
+        connections: dict[str, dict[str, Any]],
+        *,
+        access: dict[str, dict[str, Any]] | None = None,
+        files: dict[str, Any] | None = None,
+        amodal: dict[str, Any] | None = None,
+    ) -> AgentFolder:
         all_files: dict[str, Any] = dict(files or {})
         for name, spec in connections.items():
             all_files[f"connections/{name}/spec.json"] = spec
@@ -57,12 +62,24 @@ def make_agent(tmp_path: Path, use_agent) -> MakeAgent:
     return make
 
 
-def run_tool(agent: AgentFolder, arguments: dict[str, Any], *, scope_id: str = "tenant-a",
-             context: dict[str, str] | None = None, session_id: str | None = None,
-             tool_id: str = "toolu_test_0001") -> ToolResult:
+def run_tool(
+    agent: AgentFolder,
+    arguments: dict[str, Any],
+    *,
+    scope_id: str = "tenant-a",
+    context: dict[str, str] | None = None,
+    session_id: str | None = None,
+    tool_id: str = "toolu_test_0001",
+) -> ToolResult:
     """Run the `request` tool once, in `scope_id`, as the agent loop would (outside any HTTP request)."""
-    tool_context = ToolContext(agent=agent, scope_id=scope_id, scope_context=dict(context or {}),
-                               session_id=session_id or str(uuid.uuid4()), db=scoped_db(scope_id), tool_id=tool_id)
+    tool_context = ToolContext(
+        agent=agent,
+        scope_id=scope_id,
+        scope_context=dict(context or {}),
+        session_id=session_id or str(uuid.uuid4()),
+        db=scoped_db(scope_id),
+        tool_id=tool_id,
+    )
 
     async def go() -> ToolResult:  # no ambient scope: the tool's database work goes through context.db
         return await run_request(tool_context, arguments)

@@ -80,8 +80,12 @@ class Recorder:
         self._server.daemon_threads = True
         self._server.timeout = SOCKET_TIMEOUT_SECONDS
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"recorder-{name}-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"recorder-{name}-{self.port}",
+            daemon=True,
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -104,8 +108,17 @@ class Recorder:
     def url(self, path: str = "") -> str:
         return self.base_url + path
 
-    def route(self, path: str, *, status: int = 200, body: Any = None, headers: dict[str, str] | None = None,
-              delay: float = 0.0, echo: bool = False, trickle: tuple[int, float] | None = None) -> None:
+    def route(
+        self,
+        path: str,
+        *,
+        status: int = 200,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+        echo: bool = False,
+        trickle: tuple[int, float] | None = None,
+    ) -> None:
         self.routes[path] = Route(status, body, dict(headers or {}), delay, echo, trickle)
 
     def redirect(self, path: str, location: str, status: int = 302) -> None:
@@ -151,8 +164,12 @@ class Recorder:
                 if route.delay:
                     recorder._stopping.wait(route.delay)
                 if route.echo:
-                    payload: Any = {"method": request.method, "target": request.target,
-                                    "headers": request.headers, "body": body.decode("utf-8", errors="replace")}
+                    payload: Any = {
+                        "method": request.method,
+                        "target": request.target,
+                        "headers": request.headers,
+                        "body": body.decode("utf-8", errors="replace"),
+                    }
                 elif route.body is None:
                     payload = {"ok": True, "method": request.method, "path": request.path}
                 else:
@@ -178,7 +195,7 @@ class Recorder:
                     pieces, interval = route.trickle
                     size = max(1, -(-len(data) // pieces))
                     for start in range(0, len(data), size):
-                        self.wfile.write(data[start:start + size])
+                        self.wfile.write(data[start : start + size])
                         self.wfile.flush()
                         if recorder._stopping.wait(interval):
                             return

@@ -30,11 +30,15 @@ PAGE_TIMEOUT_MS = 20_000
 def admin_server(tmp_path_factory) -> Iterator[LiveServer]:
     """daphne on a fresh migrated database with a superuser, and a known credentials key."""
     with migrated_database(tmp_path_factory.mktemp("admin-browser-db")) as database:
-        env = base_env(database.url, extra={"DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
-                                            "AMODAL_CREDENTIALS_KEY": CREDENTIALS_KEY})
+        env = base_env(
+            database.url, extra={"DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD, "AMODAL_CREDENTIALS_KEY": CREDENTIALS_KEY}
+        )
         run_manage(["createsuperuser", "--noinput", "--username", ADMIN_USER, "--email", "ops@example.com"], env)
-        server = start_server(database, tmp_path_factory.mktemp("admin-browser-logs"),
-                              extra_env={"AMODAL_CREDENTIALS_KEY": CREDENTIALS_KEY})
+        server = start_server(
+            database,
+            tmp_path_factory.mktemp("admin-browser-logs"),
+            extra_env={"AMODAL_CREDENTIALS_KEY": CREDENTIALS_KEY},
+        )
         try:
             yield server
         finally:
@@ -95,18 +99,21 @@ def test_admin_adds_and_replaces_a_credential_without_ever_showing_it(admin_serv
     assert first_value not in history_html and second_value not in history_html
 
     database = admin_server.database
-    rows = database.query("SELECT scope, encrypted_value, value_length, updated_by "
-                          "FROM connections_scopedcredential WHERE key = %s", ("CRM_TOKEN",))
+    rows = database.query(
+        "SELECT scope, encrypted_value, value_length, updated_by FROM connections_scopedcredential WHERE key = %s",
+        ("CRM_TOKEN",),
+    )
     assert len(rows) == 1
     scope_id, stored, length, updated_by = rows[0]
     assert (scope_id, length, updated_by) == ("browser-tenant", len(second_value), ADMIN_USER)
     assert first_value not in stored and second_value not in stored
     assert Fernet(CREDENTIALS_KEY.encode()).decrypt(stored.encode()).decode() == second_value
 
-    changes = database.query("SELECT action, scope, key, actor_name FROM connections_credentialchange "
-                             "ORDER BY at, id")
-    assert changes == [("created", "browser-tenant", "CRM_TOKEN", ADMIN_USER),
-                       ("replaced", "browser-tenant", "CRM_TOKEN", ADMIN_USER)]
+    changes = database.query("SELECT action, scope, key, actor_name FROM connections_credentialchange ORDER BY at, id")
+    assert changes == [
+        ("created", "browser-tenant", "CRM_TOKEN", ADMIN_USER),
+        ("replaced", "browser-tenant", "CRM_TOKEN", ADMIN_USER),
+    ]
     for table in ("connections_credentialchange", "django_admin_log"):
         dump = repr(database.query(f"SELECT * FROM {table}"))
         assert first_value not in dump and second_value not in dump

@@ -30,13 +30,19 @@ def store_credential(scope_id: str, key: str, value: str) -> ScopedCredential:
     ("auth", "header", "expected"),
     [
         ({"type": "bearer", "token": "tok-bearer-123"}, "Authorization", "Bearer tok-bearer-123"),
-        ({"type": "bearer", "token": "tok-bearer-123", "header": "X-Auth", "prefix": "Token"},
-         "X-Auth", "Token tok-bearer-123"),
+        (
+            {"type": "bearer", "token": "tok-bearer-123", "header": "X-Auth", "prefix": "Token"},
+            "X-Auth",
+            "Token tok-bearer-123",
+        ),
         ({"type": "api_key", "token": "key-abc-123"}, "X-API-Key", "key-abc-123"),
         ({"type": "api_key", "token": "key-abc-123", "header": "X-Service-Key"}, "X-Service-Key", "key-abc-123"),
         ({"type": "header", "header": "X-Raw-Secret", "token": "raw-secret-9"}, "X-Raw-Secret", "raw-secret-9"),
-        ({"type": "basic", "username": "svc-user", "password": "p@ss:w0rd"}, "Authorization",
-         "Basic " + base64.b64encode(b"svc-user:p@ss:w0rd").decode()),
+        (
+            {"type": "basic", "username": "svc-user", "password": "p@ss:w0rd"},
+            "Authorization",
+            "Basic " + base64.b64encode(b"svc-user:p@ss:w0rd").decode(),
+        ),
     ],
     ids=["bearer", "bearer-custom", "api_key", "api_key-custom", "header", "basic"],
 )
@@ -74,8 +80,7 @@ def test_env_references_are_resolved_at_each_call(make_agent, api, request_tool,
     assert not request_tool(agent, GET_ITEMS).is_error
     monkeypatch.setenv("APP_API_TOKEN", "env-token-2")  # rotated without reloading the agent
     assert not request_tool(agent, GET_ITEMS).is_error
-    assert [request.header("Authorization") for request in api.received] == [
-        "Bearer env-token-1", "Bearer env-token-2"]
+    assert [request.header("Authorization") for request in api.received] == ["Bearer env-token-1", "Bearer env-token-2"]
     assert "env:" not in api.all_text()
 
 
@@ -98,7 +103,10 @@ def test_scope_references_resolve_per_scope(make_agent, api, request_tool):
     assert not request_tool(agent, GET_ITEMS, scope_id="tenant-b").is_error
     assert not request_tool(agent, GET_ITEMS, scope_id="tenant-a").is_error
     assert [request.header("Authorization") for request in api.received] == [
-        "Bearer secret-of-tenant-a", "Bearer secret-of-tenant-b", "Bearer secret-of-tenant-a"]
+        "Bearer secret-of-tenant-a",
+        "Bearer secret-of-tenant-b",
+        "Bearer secret-of-tenant-a",
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -124,8 +132,12 @@ def test_an_unknown_scope_reference_names_the_reference_and_sends_nothing(make_a
     assert api.received == []
 
 
-DEV_SCOPES = {".amodal/scopes.json": {"tenant-c": {"credentials": {"API_TOKEN": "dev-file-token-c"}},
-                                      "tenant-a": {"credentials": {"API_TOKEN": "dev-file-token-a"}}}}
+DEV_SCOPES = {
+    ".amodal/scopes.json": {
+        "tenant-c": {"credentials": {"API_TOKEN": "dev-file-token-c"}},
+        "tenant-a": {"credentials": {"API_TOKEN": "dev-file-token-a"}},
+    }
+}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -137,7 +149,9 @@ def test_dev_scopes_file_is_the_fallback_when_debug_is_on(make_agent, api, reque
         assert not request_tool(agent, GET_ITEMS, scope_id="tenant-a").is_error  # the table comes first
         missing = request_tool(agent, GET_ITEMS, scope_id="tenant-z")
     assert [request.header("Authorization") for request in api.received] == [
-        "Bearer dev-file-token-c", "Bearer db-token-a"]
+        "Bearer dev-file-token-c",
+        "Bearer db-token-a",
+    ]
     assert missing.is_error and "scope:API_TOKEN" in missing.content
 
 
@@ -187,8 +201,9 @@ def test_a_credential_with_a_control_character_is_refused(make_agent, api, reque
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("auth", [HEADER_AUTHS[name] for name in ("bearer", "api_key", "header")],
-                         ids=["bearer", "api_key", "header"])
+@pytest.mark.parametrize(
+    "auth", [HEADER_AUTHS[name] for name in ("bearer", "api_key", "header")], ids=["bearer", "api_key", "header"]
+)
 def test_a_credential_beyond_latin_1_is_refused_for_a_header(make_agent, api, request_tool, auth):
     store_credential("tenant-a", "API_TOKEN", "токен-секрет-42")
     agent = auth_agent(make_agent, api, auth)
@@ -203,8 +218,9 @@ def test_a_credential_beyond_latin_1_is_refused_for_a_header(make_agent, api, re
 def test_a_credential_beyond_latin_1_works_where_it_is_encoded(make_agent, api, request_tool):
     store_credential("tenant-a", "API_TOKEN", "токен-секрет-42")
     for name in ("query", "basic"):
-        assert not request_tool(auth_agent(make_agent, api, HEADER_AUTHS[name]), GET_ITEMS,
-                                scope_id="tenant-a").is_error
+        assert not request_tool(
+            auth_agent(make_agent, api, HEADER_AUTHS[name]), GET_ITEMS, scope_id="tenant-a"
+        ).is_error
     query, basic = api.received
     assert query.query == {"key": ["токен-секрет-42"]}
     assert base64.b64decode(basic.header("Authorization").split()[1]).decode() == "svc:токен-секрет-42"

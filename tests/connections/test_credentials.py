@@ -71,8 +71,10 @@ def test_a_configured_key_is_used_and_another_key_cannot_decrypt():
     with override_settings(AMODAL_CREDENTIALS_KEY=KEY_A):
         credential = create("tenant-a", "API_TOKEN", "encrypted-with-key-a")
         assert Fernet(KEY_A.encode()).decrypt(credential.encrypted_value.encode()) == b"encrypted-with-key-a"
-    with (override_settings(AMODAL_CREDENTIALS_KEY=KEY_B),
-          pytest.raises(UndecryptableCredential, match="cannot be decrypted with the configured key")):
+    with (
+        override_settings(AMODAL_CREDENTIALS_KEY=KEY_B),
+        pytest.raises(UndecryptableCredential, match="cannot be decrypted with the configured key"),
+    ):
         ScopedCredential.all_scopes.get(pk=credential.pk).reveal()
 
 
@@ -84,8 +86,9 @@ def test_a_wrong_key_makes_the_reference_unresolvable_with_a_clear_message(make_
     with override_settings(AMODAL_CREDENTIALS_KEY=KEY_B):
         result = request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/x"})
     assert result.is_error
-    assert result.content == ("The credential reference scope:API_TOKEN could not be resolved "
-                              "(the stored value cannot be decrypted).")
+    assert result.content == (
+        "The credential reference scope:API_TOKEN could not be resolved (the stored value cannot be decrypted)."
+    )
     assert api.received == []
     with override_settings(AMODAL_CREDENTIALS_KEY=KEY_A):
         assert not request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/x"}).is_error
@@ -93,8 +96,10 @@ def test_a_wrong_key_makes_the_reference_unresolvable_with_a_clear_message(make_
 
 
 def test_a_malformed_key_is_refused_with_instructions():
-    with (override_settings(AMODAL_CREDENTIALS_KEY="not-a-fernet-key"),
-          pytest.raises(ImproperlyConfigured, match="AMODAL_CREDENTIALS_KEY is not a Fernet key")):
+    with (
+        override_settings(AMODAL_CREDENTIALS_KEY="not-a-fernet-key"),
+        pytest.raises(ImproperlyConfigured, match="AMODAL_CREDENTIALS_KEY is not a Fernet key"),
+    ):
         encrypt("anything")
 
 
@@ -196,24 +201,30 @@ def test_rename_and_replace_at_once_writes_both_entries(client, staff):
 def test_bulk_delete_is_audited_per_credential(client, staff):
     one = create("tenant-a", "ONE", "value-one-1234")
     two = create("tenant-b", "TWO", "value-two-1234")
-    response = client.post(LIST_URL, {"action": "delete_selected", "_selected_action": [one.pk, two.pk],
-                                      "post": "yes"})
+    response = client.post(LIST_URL, {"action": "delete_selected", "_selected_action": [one.pk, two.pk], "post": "yes"})
     assert response.status_code == 302
     assert not ScopedCredential.all_scopes.exists()
-    assert sorted(changes()) == [("deleted", "tenant-a", "ONE", "ops-admin"),
-                                 ("deleted", "tenant-b", "TWO", "ops-admin")]
+    assert sorted(changes()) == [
+        ("deleted", "tenant-a", "ONE", "ops-admin"),
+        ("deleted", "tenant-b", "TWO", "ops-admin"),
+    ]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("data", "field_error"), [
-    ({"scope": "tenant-a", "key": "API_TOKEN", "new_value": ""}, "A new credential needs a value."),
-    ({"scope": "tenant-a", "key": "TAKEN", "new_value": "rejected-value-9a8b"},
-     "This scope already has a credential with this key."),
-    ({"scope": "bad\x01scope", "key": "K", "new_value": "rejected-value-9a8b"}, "printable"),
-    ({"scope": "tenant-a", "key": "bad key", "new_value": "rejected-value-9a8b"}, "A credential key is"),
-    ({"scope": "tenant-a", "key": "scope:K", "new_value": "rejected-value-9a8b"}, "A credential key is"),
-    ({"scope": "tenant-a", "key": "K", "new_value": "rejected-value-9a8b" + "x" * 10_000}, "at most 10000"),
-])
+@pytest.mark.parametrize(
+    ("data", "field_error"),
+    [
+        ({"scope": "tenant-a", "key": "API_TOKEN", "new_value": ""}, "A new credential needs a value."),
+        (
+            {"scope": "tenant-a", "key": "TAKEN", "new_value": "rejected-value-9a8b"},
+            "This scope already has a credential with this key.",
+        ),
+        ({"scope": "bad\x01scope", "key": "K", "new_value": "rejected-value-9a8b"}, "printable"),
+        ({"scope": "tenant-a", "key": "bad key", "new_value": "rejected-value-9a8b"}, "A credential key is"),
+        ({"scope": "tenant-a", "key": "scope:K", "new_value": "rejected-value-9a8b"}, "A credential key is"),
+        ({"scope": "tenant-a", "key": "K", "new_value": "rejected-value-9a8b" + "x" * 10_000}, "at most 10000"),
+    ],
+)
 def test_invalid_forms_are_refused_and_never_echo_the_value(client, staff, data, field_error):
     create("tenant-a", "TAKEN", "existing-value-1234")
     response = client.post(ADD_URL, data)

@@ -68,8 +68,10 @@ def test_put_creates_replaces_and_reports_unchanged_without_ever_answering_the_v
     assert (unchanged.status_code, unchanged.json()["result"]) == (200, "unchanged")
     listed = client.get(URL, {"scope_id": "tenant-a"}, headers=headers)
     assert stored() == {("tenant-a", "API_TOKEN"): OTHER_SECRET}
-    assert changes() == [("created", "tenant-a", "API_TOKEN", "api-key:provisioner"),
-                         ("replaced", "tenant-a", "API_TOKEN", "api-key:provisioner")]
+    assert changes() == [
+        ("created", "tenant-a", "API_TOKEN", "api-key:provisioner"),
+        ("replaced", "tenant-a", "API_TOKEN", "api-key:provisioner"),
+    ]
     everything = b"".join(r.content for r in (created, replaced, unchanged, listed)).decode() + log_text(all_logs)
     assert SECRET not in everything and OTHER_SECRET not in everything
     assert SECRET not in raw_table_text() and OTHER_SECRET not in raw_table_text()
@@ -139,11 +141,19 @@ def test_the_list_is_one_scope_by_key_and_paginated(client, manager):
     assert client.get(URL, headers=headers).json()["credentials"] == []  # the global scope has none
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"limit": "0"}, "limit"), ({"limit": "1001"}, "limit"), ({"limit": "ten"}, "limit"), ({"limit": "-1"}, "limit"),
-    ({"offset": "-1"}, "offset"), ({"offset": "1.5"}, "offset"), ({"offset": "9" * 30}, "offset"),
-    ({"scope_id": "bad\x01scope"}, "scope_id"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"limit": "-1"}, "limit"),
+        ({"offset": "-1"}, "offset"),
+        ({"offset": "1.5"}, "offset"),
+        ({"offset": "9" * 30}, "offset"),
+        ({"scope_id": "bad\x01scope"}, "scope_id"),
+    ],
+)
 def test_bad_list_parameters_are_400_naming_the_field(client, manager, params, field):
     status, code, message = error(client.get(URL, params, headers=manager()))
     assert status == 400 and code in ("validation_error", "invalid_scope")
@@ -153,8 +163,11 @@ def test_bad_list_parameters_are_400_naming_the_field(client, manager, params, f
 # --- who may call -------------------------------------------------------------------------------------------------
 
 
-CALLS = [("get", URL, None), ("put", f"{URL}/API_TOKEN", {"value": SECRET, "scope_id": "tenant-a"}),
-         ("delete", f"{URL}/API_TOKEN", {"scope_id": "tenant-a"})]
+CALLS = [
+    ("get", URL, None),
+    ("put", f"{URL}/API_TOKEN", {"value": SECRET, "scope_id": "tenant-a"}),
+    ("delete", f"{URL}/API_TOKEN", {"scope_id": "tenant-a"}),
+]
 
 
 @pytest.fixture
@@ -163,21 +176,25 @@ def existing():
 
 
 @pytest.mark.parametrize(("method", "path", "body"), CALLS, ids=[call[0] for call in CALLS])
-@pytest.mark.parametrize("caller", ["jwt", "api_key", "scoped_api_key", "shared_write_key", "staff", "superuser",
-                                    "open"])
-def test_every_other_caller_is_forbidden(client, existing, jwt_header, django_user_model, caller, method, path,
-                                         body):
+@pytest.mark.parametrize(
+    "caller", ["jwt", "api_key", "scoped_api_key", "shared_write_key", "staff", "superuser", "open"]
+)
+def test_every_other_caller_is_forbidden(client, existing, jwt_header, django_user_model, caller, method, path, body):
     headers: dict[str, str] = {}
     settings_override = {}
     if caller == "jwt":
         headers = jwt_header("tenant-a")
     elif caller in ("api_key", "scoped_api_key", "shared_write_key"):
-        key = create_api_key(name="plain", scope_id="tenant-a" if caller == "scoped_api_key" else None,
-                             shared_write=caller == "shared_write_key")
+        key = create_api_key(
+            name="plain",
+            scope_id="tenant-a" if caller == "scoped_api_key" else None,
+            shared_write=caller == "shared_write_key",
+        )
         headers = {"Authorization": "Bearer " + key.raw_key}
     elif caller in ("staff", "superuser"):
-        user = django_user_model.objects.create_user("ops", password="pw-123456", is_staff=True,
-                                                     is_superuser=caller == "superuser")
+        user = django_user_model.objects.create_user(
+            "ops", password="pw-123456", is_staff=True, is_superuser=caller == "superuser"
+        )
         client.force_login(user)
     else:
         settings_override = {"AMODAL_AUTH": "open"}
@@ -190,12 +207,15 @@ def test_every_other_caller_is_forbidden(client, existing, jwt_header, django_us
 
 
 @pytest.mark.parametrize(("method", "path", "body"), CALLS, ids=[call[0] for call in CALLS])
-@pytest.mark.parametrize(("authorization", "code"), [
-    (None, "authentication_required"),
-    ("Bearer ak_not-a-real-key", "invalid_token"),
-    ("Bearer not.a.jwt", "invalid_token"),
-    ("Basic dXNlcjpwdw==", "invalid_token"),
-])
+@pytest.mark.parametrize(
+    ("authorization", "code"),
+    [
+        (None, "authentication_required"),
+        ("Bearer ak_not-a-real-key", "invalid_token"),
+        ("Bearer not.a.jwt", "invalid_token"),
+        ("Basic dXNlcjpwdw==", "invalid_token"),
+    ],
+)
 def test_missing_or_bad_credentials_are_401(client, existing, method, path, body, authorization, code):
     headers = {"Authorization": authorization} if authorization else {}
     response = send(client, method, path, body, headers)
@@ -214,17 +234,20 @@ def test_a_revoked_manager_key_is_401(client):
 # --- validation ---------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("body", "raw"), [
-    ({}, None),
-    ({"value": ""}, None),
-    ({"value": None}, None),
-    ({"value": 12345678}, None),
-    ({"value": [SECRET]}, None),
-    ({"value": {"secret": SECRET}}, None),
-    ({"value": f"a\x00{SECRET}"}, None),
-    ({"value": "x" * 10_001}, None),
-    (None, '{"value": "\\ud800' + SECRET + '"}'),  # a lone surrogate
-])
+@pytest.mark.parametrize(
+    ("body", "raw"),
+    [
+        ({}, None),
+        ({"value": ""}, None),
+        ({"value": None}, None),
+        ({"value": 12345678}, None),
+        ({"value": [SECRET]}, None),
+        ({"value": {"secret": SECRET}}, None),
+        ({"value": f"a\x00{SECRET}"}, None),
+        ({"value": "x" * 10_001}, None),
+        (None, '{"value": "\\ud800' + SECRET + '"}'),  # a lone surrogate
+    ],
+)
 def test_a_bad_value_is_400_naming_the_field_and_never_echoed(client, manager, all_logs, body, raw):  # noqa: F811
     response = send(client, "put", f"{URL}/API_TOKEN", body, manager(), raw=raw)
     status, code, message = error(response)

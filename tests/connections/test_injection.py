@@ -31,8 +31,11 @@ def agent(api, make_agent):
 
 
 def test_get_injects_header_query_and_path_and_no_body(agent, api, request_tool):
-    result = request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/accounts/{account}/items",
-                                  "params": {"limit": 5}}, context=CONTEXT)
+    result = request_tool(
+        agent,
+        {"connection": "app-api", "method": "GET", "endpoint": "/accounts/{account}/items", "params": {"limit": 5}},
+        context=CONTEXT,
+    )
     assert not result.is_error, result.content
     received = api.only()
     assert received.method == "GET"
@@ -45,8 +48,17 @@ def test_get_injects_header_query_and_path_and_no_body(agent, api, request_tool)
 
 
 def test_post_injects_all_four_targets(agent, api, request_tool):
-    result = request_tool(agent, {"connection": "app-api", "method": "POST", "endpoint": "/accounts/{account}/notes",
-                                  "data": {"text": "hello"}, "intent": "write"}, context=CONTEXT)
+    result = request_tool(
+        agent,
+        {
+            "connection": "app-api",
+            "method": "POST",
+            "endpoint": "/accounts/{account}/notes",
+            "data": {"text": "hello"},
+            "intent": "write",
+        },
+        context=CONTEXT,
+    )
     assert not result.is_error, result.content
     received = api.only()
     assert (received.method, received.path) == ("POST", "/accounts/acc-1/notes")
@@ -57,16 +69,18 @@ def test_post_injects_all_four_targets(agent, api, request_tool):
 
 
 def test_post_without_data_gets_a_body_with_the_injected_field(agent, api, request_tool):
-    result = request_tool(agent, {"connection": "app-api", "method": "PUT", "endpoint": "/settings"},
-                          context=CONTEXT)
+    result = request_tool(agent, {"connection": "app-api", "method": "PUT", "endpoint": "/settings"}, context=CONTEXT)
     assert not result.is_error, result.content
     assert api.only().json == {"org_id": "org-7"}
 
 
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 def test_body_injection_is_skipped_for_methods_without_a_body(agent, api, request_tool, method):
-    result = request_tool(agent, {"connection": "app-api", "method": method, "endpoint": "/things/1",
-                                  "data": {"org_id": "model-org"}}, context=CONTEXT)
+    result = request_tool(
+        agent,
+        {"connection": "app-api", "method": method, "endpoint": "/things/1", "data": {"org_id": "model-org"}},
+        context=CONTEXT,
+    )
     assert not result.is_error, result.content
     received = api.only()
     assert received.method == method
@@ -75,13 +89,19 @@ def test_body_injection_is_skipped_for_methods_without_a_body(agent, api, reques
 
 
 def test_injected_values_override_what_the_model_supplied(agent, api, request_tool):
-    result = request_tool(agent, {
-        "connection": "app-api", "method": "POST", "endpoint": "/accounts/{account}/notes?region=model-region",
-        "params": {"region": "model-region-2", "page": "2"},
-        "data": {"org_id": "model-org", "text": "hi"},
-        "headers": {"X-Tenant-Id": "model-tenant"},  # not a parameter of the tool: ignored
-        "intent": "write",
-    }, context=CONTEXT)
+    result = request_tool(
+        agent,
+        {
+            "connection": "app-api",
+            "method": "POST",
+            "endpoint": "/accounts/{account}/notes?region=model-region",
+            "params": {"region": "model-region-2", "page": "2"},
+            "data": {"org_id": "model-org", "text": "hi"},
+            "headers": {"X-Tenant-Id": "model-tenant"},  # not a parameter of the tool: ignored
+            "intent": "write",
+        },
+        context=CONTEXT,
+    )
     assert not result.is_error, result.content
     received = api.only()
     assert received.header("X-Tenant-Id") == "tenant-42"
@@ -91,8 +111,11 @@ def test_injected_values_override_what_the_model_supplied(agent, api, request_to
 
 
 def test_the_model_cannot_set_the_injected_header_through_params(agent, api, request_tool):
-    result = request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/items",
-                                  "params": {"X-Tenant-Id": "model-tenant"}}, context=CONTEXT)
+    result = request_tool(
+        agent,
+        {"connection": "app-api", "method": "GET", "endpoint": "/items", "params": {"X-Tenant-Id": "model-tenant"}},
+        context=CONTEXT,
+    )
     assert not result.is_error, result.content
     received = api.only()
     assert received.header("X-Tenant-Id") == "tenant-42"  # the params only ever become query parameters
@@ -109,8 +132,11 @@ def test_a_missing_required_key_fails_before_any_traffic(agent, api, request_too
 
 
 def test_missing_optional_keys_are_omitted(agent, api, request_tool):
-    result = request_tool(agent, {"connection": "app-api", "method": "POST", "endpoint": "/notes",
-                                  "data": {"text": "x"}}, context={"tenant_id": "tenant-42"})
+    result = request_tool(
+        agent,
+        {"connection": "app-api", "method": "POST", "endpoint": "/notes", "data": {"text": "x"}},
+        context={"tenant_id": "tenant-42"},
+    )
     assert not result.is_error, result.content
     received = api.only()
     assert received.query == {}
@@ -119,8 +145,11 @@ def test_missing_optional_keys_are_omitted(agent, api, request_tool):
 
 
 def test_an_unfilled_path_placeholder_is_refused(agent, api, request_tool):
-    result = request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/accounts/{account}"},
-                          context={"tenant_id": "tenant-42"})
+    result = request_tool(
+        agent,
+        {"connection": "app-api", "method": "GET", "endpoint": "/accounts/{account}"},
+        context={"tenant_id": "tenant-42"},
+    )
     assert result.is_error
     assert "account" in result.content
     assert api.received == []
@@ -130,16 +159,22 @@ def test_an_unfilled_path_placeholder_is_refused(agent, api, request_tool):
 @pytest.mark.parametrize("line_break", ["\r\n", "\n", "\r"])
 def test_values_with_line_breaks_are_refused_and_nothing_is_sent(agent, api, request_tool, key, line_break):
     context = {**CONTEXT, key: f"value{line_break}X-Injected: 1"}
-    result = request_tool(agent, {"connection": "app-api", "method": "POST", "endpoint": "/accounts/{account}/x",
-                                  "data": {}}, context=context)
+    result = request_tool(
+        agent,
+        {"connection": "app-api", "method": "POST", "endpoint": "/accounts/{account}/x", "data": {}},
+        context=context,
+    )
     assert result.is_error
     assert key in result.content
     assert api.received == []
 
 
 def test_a_path_value_is_one_encoded_segment(agent, api, request_tool):
-    result = request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/accounts/{account}"},
-                          context={**CONTEXT, "account": "a/b?c=d#e f"})
+    result = request_tool(
+        agent,
+        {"connection": "app-api", "method": "GET", "endpoint": "/accounts/{account}"},
+        context={**CONTEXT, "account": "a/b?c=d#e f"},
+    )
     assert not result.is_error, result.content
     received = api.only()
     assert received.target.startswith("/accounts/a%2Fb%3Fc%3Dd%23e%20f?")
@@ -149,8 +184,11 @@ def test_a_path_value_is_one_encoded_segment(agent, api, request_tool):
 @pytest.mark.parametrize("value", ["..", "."])
 def test_a_dot_segment_path_value_cannot_climb_out_of_the_base_path(api, make_agent, request_tool, value):
     agent = make_agent({"app-api": injecting_spec(api, baseUrl=api.url("/api/v1"))})
-    result = request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/{account}/x"},
-                          context={**CONTEXT, "account": value})
+    result = request_tool(
+        agent,
+        {"connection": "app-api", "method": "GET", "endpoint": "/{account}/x"},
+        context={**CONTEXT, "account": value},
+    )
     # The HTTP client would resolve /api/v1/.. to /api/ (outside the base path): refused before sending.
     assert result.is_error, result.content
     assert "'.' or '..'" in result.content
@@ -159,8 +197,14 @@ def test_a_dot_segment_path_value_cannot_climb_out_of_the_base_path(api, make_ag
 
 @pytest.mark.django_db(transaction=True)
 def test_injection_end_to_end_from_the_jwt_scope_context(agent, api, chat, jwt_header):
-    arguments = {"connection": "app-api", "method": "POST", "endpoint": "/accounts/{account}/notes",
-                 "params": {"region": "model"}, "data": {"org_id": "model", "n": 1}, "intent": "write"}
+    arguments = {
+        "connection": "app-api",
+        "method": "POST",
+        "endpoint": "/accounts/{account}/notes",
+        "params": {"region": "model"},
+        "data": {"org_id": "model", "n": 1},
+        "intent": "write",
+    }
     response = chat.sync({"message": "/tool request " + json.dumps(arguments)}, jwt_header("tenant-a", CONTEXT))
     assert response.status == 200, response.body
     body = response.json()
@@ -176,8 +220,10 @@ def test_injection_end_to_end_from_the_jwt_scope_context(agent, api, chat, jwt_h
 def test_a_body_context_without_the_required_key_sends_nothing(agent, api, chat, api_key_header):
     """An API-key caller may send the context in the body; a missing required key still stops the call."""
     arguments = {"connection": "app-api", "method": "GET", "endpoint": "/items"}
-    response = chat.sync({"message": "/tool request " + json.dumps(arguments), "scope_id": "tenant-a",
-                          "context": {"region": "eu"}}, api_key_header())
+    response = chat.sync(
+        {"message": "/tool request " + json.dumps(arguments), "scope_id": "tenant-a", "context": {"region": "eu"}},
+        api_key_header(),
+    )
     assert response.status == 200, response.body
     calls = response.json()["tool_calls"]
     assert calls[0]["status"] == "error"
@@ -192,8 +238,11 @@ CONTROL_CHARACTERS = ["\x00", "\x0b", "\x0c", "\x1b", "\t", "\x7f", "\x85", "\x9
 @pytest.mark.parametrize("character", CONTROL_CHARACTERS, ids=[f"U+{ord(c):04X}" for c in CONTROL_CHARACTERS])
 def test_values_with_control_characters_are_refused_without_echoing_them(agent, api, request_tool, key, character):
     context = {**CONTEXT, key: f"marker-7c1e{character}X-Injected: 1"}
-    result = request_tool(agent, {"connection": "app-api", "method": "POST", "endpoint": "/accounts/{account}/x",
-                                  "data": {}}, context=context)
+    result = request_tool(
+        agent,
+        {"connection": "app-api", "method": "POST", "endpoint": "/accounts/{account}/x", "data": {}},
+        context=context,
+    )
     assert result.is_error
     assert f"'{key}'" in result.content and "control character" in result.content
     assert "marker-7c1e" not in result.content and "X-Injected" not in result.content
@@ -202,8 +251,9 @@ def test_values_with_control_characters_are_refused_without_echoing_them(agent, 
 
 @pytest.mark.parametrize("value", ["租户-42", "tenant-\U0001f600", "ħ-tenant"])
 def test_a_header_value_beyond_latin_1_is_refused_cleanly(agent, api, request_tool, value):
-    result = request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/items"},
-                          context={**CONTEXT, "tenant_id": value})
+    result = request_tool(
+        agent, {"connection": "app-api", "method": "GET", "endpoint": "/items"}, context={**CONTEXT, "tenant_id": value}
+    )
     assert result.is_error
     assert "'tenant_id'" in result.content and "header" in result.content
     assert value not in result.content
@@ -211,16 +261,22 @@ def test_a_header_value_beyond_latin_1_is_refused_cleanly(agent, api, request_to
 
 
 def test_a_latin_1_header_value_is_sent(agent, api, request_tool):
-    result = request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/items"},
-                          context={**CONTEXT, "tenant_id": "café-42"})
+    result = request_tool(
+        agent,
+        {"connection": "app-api", "method": "GET", "endpoint": "/items"},
+        context={**CONTEXT, "tenant_id": "café-42"},
+    )
     assert not result.is_error, result.content
     assert api.only().header("X-Tenant-Id") == "café-42"  # http.server reads headers as Latin-1
 
 
 def test_non_latin_1_values_are_encoded_in_query_path_and_body(agent, api, request_tool):
     context = {"tenant_id": "tenant-42", "region": "東京", "account": "账户/1", "org": "组织-\U0001f600"}
-    result = request_tool(agent, {"connection": "app-api", "method": "POST", "endpoint": "/accounts/{account}/x",
-                                  "data": {}}, context=context)
+    result = request_tool(
+        agent,
+        {"connection": "app-api", "method": "POST", "endpoint": "/accounts/{account}/x", "data": {}},
+        context=context,
+    )
     assert not result.is_error, result.content
     received = api.only()
     assert received.target.startswith("/accounts/%E8%B4%A6%E6%88%B7%2F1/x?")
@@ -231,7 +287,10 @@ def test_non_latin_1_values_are_encoded_in_query_path_and_body(agent, api, reque
 @pytest.mark.parametrize("value", ["..;", "..;x", ".;x", "%2e%2e", "..%3B"])
 def test_a_path_value_that_is_a_disguised_dot_segment_is_refused(api, make_agent, request_tool, value):
     agent = make_agent({"app-api": injecting_spec(api, baseUrl=api.url("/api/v1"))})
-    result = request_tool(agent, {"connection": "app-api", "method": "GET", "endpoint": "/{account}/x"},
-                          context={**CONTEXT, "account": value})
+    result = request_tool(
+        agent,
+        {"connection": "app-api", "method": "GET", "endpoint": "/{account}/x"},
+        context={**CONTEXT, "account": value},
+    )
     assert result.is_error, result.content
     assert api.received == []

@@ -25,10 +25,14 @@ STORED_SECRET = "stored-Secret-value-2b3c4d"
 DEV_SECRET = "dev-file-Secret-5e6f7a"
 CONNECTIONS = {
     "crm": {"baseUrl": "http://127.0.0.1:9/crm", "auth": {"type": "bearer", "token": "scope:CRM_TOKEN"}},
-    "legacy": {"baseUrl": "http://127.0.0.1:9/legacy",
-               "auth": {"type": "basic", "username": "scope:LEGACY_USER", "password": "scope:LEGACY_PASS"}},
-    "metrics": {"baseUrl": "http://127.0.0.1:9/metrics",
-                "auth": {"type": "query", "param": "key", "token": "scope:CRM_TOKEN"}},
+    "legacy": {
+        "baseUrl": "http://127.0.0.1:9/legacy",
+        "auth": {"type": "basic", "username": "scope:LEGACY_USER", "password": "scope:LEGACY_PASS"},
+    },
+    "metrics": {
+        "baseUrl": "http://127.0.0.1:9/metrics",
+        "auth": {"type": "query", "param": "key", "token": "scope:CRM_TOKEN"},
+    },
     "public": {"baseUrl": "http://127.0.0.1:9/public"},
     "static": {"baseUrl": "http://127.0.0.1:9/static", "auth": {"type": "api_key", "token": "literal-token-1"}},
 }

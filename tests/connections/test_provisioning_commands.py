@@ -77,14 +77,17 @@ def test_set_credential_reads_the_process_stdin(monkeypatch):
     assert stored() == {("", "API_TOKEN"): SECRET}
 
 
-@pytest.mark.parametrize(("stdin", "message"), [
-    ("", "No value on stdin"),
-    ("\n", "No value on stdin"),
-    ("\r\n", "No value on stdin"),
-    (f"{SECRET}\nsecond line\n", "more than one line"),
-    (f"bad\x00{SECRET}\n", "NUL"),
-    ("x" * 10_001 + "\n", "at most 10000 characters"),
-])
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        ("", "No value on stdin"),
+        ("\n", "No value on stdin"),
+        ("\r\n", "No value on stdin"),
+        (f"{SECRET}\nsecond line\n", "more than one line"),
+        (f"bad\x00{SECRET}\n", "NUL"),
+        ("x" * 10_001 + "\n", "at most 10000 characters"),
+    ],
+)
 def test_set_credential_refuses_a_bad_stdin_value_and_writes_nothing(stdin, message):
     with pytest.raises(CommandError, match=message) as error:
         set_credential("--scope", "tenant-a", "API_TOKEN", stdin=stdin)
@@ -99,16 +102,19 @@ def test_a_value_on_the_command_line_is_refused_without_echoing_it():
     assert stored() == {} and changes() == []
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--scope", "bad\x01scope", "API_TOKEN"], "--scope: scope_id must contain only printable characters"),
-    (["--scope", "s" * 256, "API_TOKEN"], "--scope: scope_id must be at most 255"),
-    (["--scope", "tenant-a", "1TOKEN"], "KEY: A credential key is"),
-    (["--scope", "tenant-a", "API TOKEN"], "KEY: A credential key is"),
-    (["--scope", "tenant-a", "API_TOKEN\n"], "KEY: A credential key is"),
-    (["--scope", "tenant-a", "scope:API_TOKEN"], "KEY: A credential key is"),
-    (["--scope", "tenant-a", "K" * 101], "KEY: A credential key is"),
-    (["--scope", "tenant-a", ""], "KEY: A credential key is"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scope", "bad\x01scope", "API_TOKEN"], "--scope: scope_id must contain only printable characters"),
+        (["--scope", "s" * 256, "API_TOKEN"], "--scope: scope_id must be at most 255"),
+        (["--scope", "tenant-a", "1TOKEN"], "KEY: A credential key is"),
+        (["--scope", "tenant-a", "API TOKEN"], "KEY: A credential key is"),
+        (["--scope", "tenant-a", "API_TOKEN\n"], "KEY: A credential key is"),
+        (["--scope", "tenant-a", "scope:API_TOKEN"], "KEY: A credential key is"),
+        (["--scope", "tenant-a", "K" * 101], "KEY: A credential key is"),
+        (["--scope", "tenant-a", ""], "KEY: A credential key is"),
+    ],
+)
 def test_set_credential_refuses_a_bad_scope_or_key_and_writes_nothing(args, message):
     with pytest.raises(CommandError, match=message):
         set_credential(*args, stdin=SECRET + "\n")
@@ -161,11 +167,14 @@ def test_import_writes_every_credential_and_reports_each(tmp_path, all_logs):  #
     put("tenant-a", "SAME", "same-value-123456")
     put("tenant-a", "ROTATED", "old-value-123456")
     CredentialChange.objects.all().delete()
-    path = write(tmp_path, {
-        "tenant-a": {"credentials": {"SAME": "same-value-123456", "ROTATED": SECRET, "NEW": OTHER_SECRET}},
-        "": {"credentials": {"GLOBAL_KEY": "global-value-77aa"}},
-        "tenant-b": {"credentials": {}},
-    })
+    path = write(
+        tmp_path,
+        {
+            "tenant-a": {"credentials": {"SAME": "same-value-123456", "ROTATED": SECRET, "NEW": OTHER_SECRET}},
+            "": {"credentials": {"GLOBAL_KEY": "global-value-77aa"}},
+            "tenant-b": {"credentials": {}},
+        },
+    )
     out = import_file(path)
     assert out.splitlines() == [
         "unchanged credential SAME in scope 'tenant-a'",
@@ -173,10 +182,17 @@ def test_import_writes_every_credential_and_reports_each(tmp_path, all_logs):  #
         "created credential NEW in scope 'tenant-a'",
         "created credential GLOBAL_KEY in the global scope",
     ]
-    assert stored() == {("tenant-a", "SAME"): "same-value-123456", ("tenant-a", "ROTATED"): SECRET,
-                        ("tenant-a", "NEW"): OTHER_SECRET, ("", "GLOBAL_KEY"): "global-value-77aa"}
-    assert changes() == [("replaced", "tenant-a", "ROTATED"), ("created", "tenant-a", "NEW"),
-                         ("created", "", "GLOBAL_KEY")]
+    assert stored() == {
+        ("tenant-a", "SAME"): "same-value-123456",
+        ("tenant-a", "ROTATED"): SECRET,
+        ("tenant-a", "NEW"): OTHER_SECRET,
+        ("", "GLOBAL_KEY"): "global-value-77aa",
+    }
+    assert changes() == [
+        ("replaced", "tenant-a", "ROTATED"),
+        ("created", "tenant-a", "NEW"),
+        ("created", "", "GLOBAL_KEY"),
+    ]
     assert all(change.actor_name.startswith("command:") for change in CredentialChange.objects.all())
     for secret in (SECRET, OTHER_SECRET, "global-value-77aa", "same-value-123456"):
         assert secret not in out and secret not in log_text(all_logs)
@@ -191,12 +207,16 @@ BAD_FILES = [
     ({"tenant-a": {"credential": {"K": SECRET}}}, '["tenant-a"]: expected {"credentials"'),
     ({"tenant-a": {"credentials": [SECRET]}}, 'its "credentials" is an array'),
     ({"tenant-a": {"credentials": SECRET}}, 'its "credentials" is a string'),
-    ({"tenant-a": {"credentials": {"K": 12345678}}}, '["tenant-a"]["credentials"]["K"]: A credential value must be '
-                                                      "a string"),
+    (
+        {"tenant-a": {"credentials": {"K": 12345678}}},
+        '["tenant-a"]["credentials"]["K"]: A credential value must be a string',
+    ),
     ({"tenant-a": {"credentials": {"K": None}}}, "must be a string"),
     ({"tenant-a": {"credentials": {"K": {"v": SECRET}}}}, "must be a string"),
-    ({"tenant-a": {"credentials": {"K": ""}}}, '["tenant-a"]["credentials"]["K"]: A credential value must not be '
-                                                "empty"),
+    (
+        {"tenant-a": {"credentials": {"K": ""}}},
+        '["tenant-a"]["credentials"]["K"]: A credential value must not be empty',
+    ),
     ({"tenant-a": {"credentials": {"K": f"a\x00{SECRET}"}}}, "NUL"),
     ({"tenant-a": {"credentials": {"bad key": SECRET}}}, '["tenant-a"]["credentials"]["bad key"]: A credential key'),
     ({"bad\x01scope": {"credentials": {"K": SECRET}}}, '["bad\\u0001scope"]: invalid scope id'),
@@ -226,7 +246,10 @@ def test_every_problem_of_a_file_is_listed(tmp_path):
     with pytest.raises(CommandError) as error:
         import_file(path)
     assert [line.strip().split(":")[0] for line in str(error.value).splitlines()[1:]] == [
-        '["a"]["credentials"]["1"]', '["b"]', '["c"]["credentials"]["K"]']
+        '["a"]["credentials"]["1"]',
+        '["b"]',
+        '["c"]["credentials"]["K"]',
+    ]
 
 
 def test_a_missing_file_is_refused(tmp_path):

@@ -131,8 +131,9 @@ def test_through_the_chat_api_results_and_errors_reach_the_model(agent, api, cha
 
 @pytest.mark.django_db(transaction=True)
 def test_the_agent_tool_timeout_also_bounds_a_call(make_agent, api, chat, jwt_header):
-    make_agent({"app-api": {"baseUrl": api.base_url, "timeoutSeconds": 30}},
-               amodal={"agent": {"toolTimeoutSeconds": 0.3}})
+    make_agent(
+        {"app-api": {"baseUrl": api.base_url, "timeoutSeconds": 30}}, amodal={"agent": {"toolTimeoutSeconds": 0.3}}
+    )
     api.route("/slow", delay=2.0)
     arguments = {"connection": "app-api", "method": "GET", "endpoint": "/slow"}
     response = chat.stream({"message": "/tool request " + json.dumps(arguments)}, jwt_header("tenant-a"))

@@ -26,15 +26,23 @@ QUERY_SECRET = "metrics+key/with=reserved&chars-91b"
 HEADER_SECRET = 'vault-"quoted"\\back-slashed-5e6f'
 OTHER_SCOPE_SECRET = "crm-token-of-tenant-b-0a0b0c"
 ANTHROPIC_KEY = "sk-ant-api03-" + "Xy7" * 30
-USER_JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEyMyIsInNjb3BlIjoiYWRtaW4ifQ."
-            "c2lnbmF0dXJlLW9mLXRoZS10b2tlbi1mb3ItdGVzdHM")
+USER_JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEyMyIsInNjb3BlIjoiYWRtaW4ifQ."
+    "c2lnbmF0dXJlLW9mLXRoZS10b2tlbi1mb3ItdGVzdHM"
+)
 BASIC_PAIR = base64.b64encode(f"{BASIC_USER}:{BASIC_PASSWORD}".encode()).decode()
 
 
 def forms(secret: str) -> set[str]:
     """The secret and the ways it could be written down: base64, URL-encoded, JSON-escaped, repr()."""
-    variants = {secret, base64.b64encode(secret.encode()).decode(), quote(secret, safe=""), quote_plus(secret),
-                json.dumps(secret)[1:-1], repr(secret)[1:-1]}
+    variants = {
+        secret,
+        base64.b64encode(secret.encode()).decode(),
+        quote(secret, safe=""),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        repr(secret)[1:-1],
+    }
     return {variant for variant in variants if len(variant) >= 6}
 
 
@@ -119,13 +127,20 @@ def agent(make_agent, api, monkeypatch):
     monkeypatch.setenv("LEGACY_PASSWORD", BASIC_PASSWORD)
     for path in ["/echo", "/api/echo"]:
         api.route(path, echo=True)
-    return make_agent({
-        "crm": {"baseUrl": api.base_url, "auth": {"type": "bearer", "token": "scope:CRM_TOKEN"}},
-        "legacy": {"baseUrl": api.base_url, "auth": {"type": "basic", "username": "env:LEGACY_USER",
-                                                     "password": "env:LEGACY_PASSWORD"}},
-        "metrics": {"baseUrl": api.url("/api"), "auth": {"type": "query", "param": "key", "token": "scope:METRICS"}},
-        "vault": {"baseUrl": api.base_url, "auth": {"type": "header", "header": "X-Vault", "token": "scope:VAULT"}},
-    })
+    return make_agent(
+        {
+            "crm": {"baseUrl": api.base_url, "auth": {"type": "bearer", "token": "scope:CRM_TOKEN"}},
+            "legacy": {
+                "baseUrl": api.base_url,
+                "auth": {"type": "basic", "username": "env:LEGACY_USER", "password": "env:LEGACY_PASSWORD"},
+            },
+            "metrics": {
+                "baseUrl": api.url("/api"),
+                "auth": {"type": "query", "param": "key", "token": "scope:METRICS"},
+            },
+            "vault": {"baseUrl": api.base_url, "auth": {"type": "header", "header": "X-Vault", "token": "scope:VAULT"}},
+        }
+    )
 
 
 def echo(connection_name: str) -> dict:
@@ -182,8 +197,7 @@ def test_no_secret_reaches_the_model_the_stream_the_database_or_the_logs(agent, 
     assert leaks(log_text(all_logs)) == []
     # Logging was captured, the HTTP client's request lines (with their query strings) included.
     assert any(record.name == "connections.tools" for record in all_logs.records)
-    assert any(record.name.startswith("urllib3") and "/api/echo?" in record.getMessage()
-               for record in all_logs.records)
+    assert any(record.name.startswith("urllib3") and "/api/echo?" in record.getMessage() for record in all_logs.records)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -192,15 +206,22 @@ def test_failed_calls_do_not_leak_either(make_agent, api, chat, jwt_header, all_
     store("tenant-a", "CRM_TOKEN", BEARER_SECRET)
     store("tenant-a", "BROKEN", BEARER_SECRET + "\r\nX-Injected: 1")
     api.redirect("/go", "http://127.0.0.1:1/elsewhere")
-    make_agent({
-        "crm": {"baseUrl": api.base_url, "auth": {"type": "bearer", "token": "scope:CRM_TOKEN"}},
-        "down": {"baseUrl": "http://127.0.0.1:1", "timeoutSeconds": 2,
-                 "auth": {"type": "query", "param": "key", "token": "scope:CRM_TOKEN"}},
-        "broken": {"baseUrl": api.base_url, "auth": {"type": "api_key", "token": "scope:BROKEN"}},
-    })
-    calls = [("request", {"connection": "down", "method": "GET", "endpoint": "/x"}),
-             ("request", {"connection": "broken", "method": "GET", "endpoint": "/x"}),
-             ("request", {"connection": "crm", "method": "GET", "endpoint": "/go"})]
+    make_agent(
+        {
+            "crm": {"baseUrl": api.base_url, "auth": {"type": "bearer", "token": "scope:CRM_TOKEN"}},
+            "down": {
+                "baseUrl": "http://127.0.0.1:1",
+                "timeoutSeconds": 2,
+                "auth": {"type": "query", "param": "key", "token": "scope:CRM_TOKEN"},
+            },
+            "broken": {"baseUrl": api.base_url, "auth": {"type": "api_key", "token": "scope:BROKEN"}},
+        }
+    )
+    calls = [
+        ("request", {"connection": "down", "method": "GET", "endpoint": "/x"}),
+        ("request", {"connection": "broken", "method": "GET", "endpoint": "/x"}),
+        ("request", {"connection": "crm", "method": "GET", "endpoint": "/go"}),
+    ]
     with scripted_turns(ScriptedTurn(tool_calls=tuple(calls))):
         response = chat.stream({"message": "try them"}, jwt_header("tenant-a"))
     assert [item["status"] for item in response.of_type("tool_call_result")] == ["error"] * 3

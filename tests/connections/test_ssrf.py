@@ -11,8 +11,15 @@ import pytest
 
 @pytest.fixture
 def agent(make_agent, api):
-    return make_agent({"app-api": {"baseUrl": api.url("/api"), "timeoutSeconds": 5,
-                                   "auth": {"type": "bearer", "token": "ssrf-secret-token"}}})
+    return make_agent(
+        {
+            "app-api": {
+                "baseUrl": api.url("/api"),
+                "timeoutSeconds": 5,
+                "auth": {"type": "bearer", "token": "ssrf-secret-token"},
+            }
+        }
+    )
 
 
 def call(request_tool, agent, endpoint, method="GET", **extra):
@@ -128,17 +135,20 @@ def test_a_redirect_to_another_host_is_not_followed(agent, api, evil, request_to
     assert evil.received == []
 
 
-@pytest.mark.parametrize("location", [
-    "//127.0.0.1:{evil}/api/x",
-    "http://127.0.0.1:{evil}/api/x",
-    "https://127.0.0.1:{api}/api/x",  # another scheme
-    "http://user:pw@127.0.0.1:{api}/api/x",  # credentials in the URL
-    "http://localhost:{api}/api/x",  # another host name, even if it is the same machine
-    "/admin",  # outside the base path
-    "/api-admin/x",  # a sibling that only shares the prefix's text
-    "/api/../admin",
-    "file:///etc/passwd",
-])
+@pytest.mark.parametrize(
+    "location",
+    [
+        "//127.0.0.1:{evil}/api/x",
+        "http://127.0.0.1:{evil}/api/x",
+        "https://127.0.0.1:{api}/api/x",  # another scheme
+        "http://user:pw@127.0.0.1:{api}/api/x",  # credentials in the URL
+        "http://localhost:{api}/api/x",  # another host name, even if it is the same machine
+        "/admin",  # outside the base path
+        "/api-admin/x",  # a sibling that only shares the prefix's text
+        "/api/../admin",
+        "file:///etc/passwd",
+    ],
+)
 def test_redirects_that_leave_the_base_url_are_refused(agent, api, evil, request_tool, location):
     api.redirect("/api/go", location.format(evil=evil.port, api=api.port))
     result = call(request_tool, agent, "/go")
@@ -164,8 +174,12 @@ def test_a_302_after_post_becomes_a_get_and_a_307_keeps_the_body(agent, api, req
     assert not call(request_tool, agent, "/form", method="POST", data={"a": 1}).is_error
     assert not call(request_tool, agent, "/keep", method="POST", data={"b": 2}).is_error
     received = [(request.method, request.path, request.json) for request in api.received]
-    assert received == [("POST", "/api/form", {"a": 1}), ("GET", "/api/done", None),
-                        ("POST", "/api/keep", {"b": 2}), ("POST", "/api/done", {"b": 2})]
+    assert received == [
+        ("POST", "/api/form", {"a": 1}),
+        ("GET", "/api/done", None),
+        ("POST", "/api/keep", {"b": 2}),
+        ("POST", "/api/done", {"b": 2}),
+    ]
 
 
 def test_a_redirect_loop_is_cut_off(agent, api, request_tool):
@@ -176,29 +190,32 @@ def test_a_redirect_loop_is_cut_off(agent, api, request_tool):
     assert 1 < len(api.received) <= 5
 
 
-@pytest.mark.parametrize("location", [
-    "/api/v1/%2e%2e/escape",
-    "/api/v1/%2E%2e/escape",
-    "/api/v1/%2e%2E%2fescape",
-    "/api/v1/%252e%252e/escape",  # double encoded
-    "/api/v1/%25252e%25252e/escape",
-    "/api/v1/..%2fescape",
-    "/api/v1%2f..%2fescape",
-    "/api/v1/x/%2e%2e/%2e%2e/escape",
-    "/api/v1/..\\escape",
-    "/api/v1\\..\\escape",
-    "/api/v1/%5c..%5cescape",
-    "/api/v1/%5C%2e%2e%5Cescape",
-    "/api/v1/..;/escape",
-    "/api/v1/..;x=1/escape",
-    "/api/v1/%2e%2e;/escape",
-    "/api/v1/..%3b/escape",
-    "/api/v1/..%3B/escape",
-    "/api/v1;x/../escape",
-    "/api/v1/./%2e%2e/escape",
-    "http://127.0.0.1:{api}/api/v1/%2e%2e/escape",
-    "/api/v1/%2525252525252e%2525252525252e/escape",  # encoded more times than we decode
-])
+@pytest.mark.parametrize(
+    "location",
+    [
+        "/api/v1/%2e%2e/escape",
+        "/api/v1/%2E%2e/escape",
+        "/api/v1/%2e%2E%2fescape",
+        "/api/v1/%252e%252e/escape",  # double encoded
+        "/api/v1/%25252e%25252e/escape",
+        "/api/v1/..%2fescape",
+        "/api/v1%2f..%2fescape",
+        "/api/v1/x/%2e%2e/%2e%2e/escape",
+        "/api/v1/..\\escape",
+        "/api/v1\\..\\escape",
+        "/api/v1/%5c..%5cescape",
+        "/api/v1/%5C%2e%2e%5Cescape",
+        "/api/v1/..;/escape",
+        "/api/v1/..;x=1/escape",
+        "/api/v1/%2e%2e;/escape",
+        "/api/v1/..%3b/escape",
+        "/api/v1/..%3B/escape",
+        "/api/v1;x/../escape",
+        "/api/v1/./%2e%2e/escape",
+        "http://127.0.0.1:{api}/api/v1/%2e%2e/escape",
+        "/api/v1/%2525252525252e%2525252525252e/escape",  # encoded more times than we decode
+    ],
+)
 def test_encoded_dot_segment_redirects_cannot_leave_the_base_path(make_agent, api, evil, request_tool, location):
     agent = make_agent({"app-api": {"baseUrl": api.url("/api/v1"), "timeoutSeconds": 5}})
     api.redirect("/api/v1/go", location.format(api=api.port))
@@ -209,12 +226,15 @@ def test_encoded_dot_segment_redirects_cannot_leave_the_base_path(make_agent, ap
     assert evil.received == []
 
 
-@pytest.mark.parametrize(("location", "landed"), [
-    # The HTTP client decodes unreserved characters (%2e, %6C) before sending.
-    ("/api/v1/a/%2e%2e/landed", "/api/v1/a/../landed"),  # the API resolves it to /api/v1/landed: inside
-    ("/api/v1/landed;jsessionid=1", "/api/v1/landed;jsessionid=1"),
-    ("/api/v1/%6Canded", "/api/v1/landed"),
-])
+@pytest.mark.parametrize(
+    ("location", "landed"),
+    [
+        # The HTTP client decodes unreserved characters (%2e, %6C) before sending.
+        ("/api/v1/a/%2e%2e/landed", "/api/v1/a/../landed"),  # the API resolves it to /api/v1/landed: inside
+        ("/api/v1/landed;jsessionid=1", "/api/v1/landed;jsessionid=1"),
+        ("/api/v1/%6Canded", "/api/v1/landed"),
+    ],
+)
 def test_redirects_that_resolve_inside_the_base_path_are_followed(make_agent, api, request_tool, location, landed):
     agent = make_agent({"app-api": {"baseUrl": api.url("/api/v1"), "timeoutSeconds": 5}})
     api.redirect("/api/v1/go", location)

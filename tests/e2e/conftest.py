@@ -48,14 +48,22 @@ def live_server_factory(request, tmp_path_factory) -> Iterator[StartServer]:
     servers: list[LiveServer] = []
     log_dir = tmp_path_factory.mktemp("e2e-logs")
 
-    def start(*, database: LiveDatabase | None = None, redis_url: str | None = None,
-              keepalive_seconds: float | None = None, extra_env: dict[str, str] | None = None) -> LiveServer:
+    def start(
+        *,
+        database: LiveDatabase | None = None,
+        redis_url: str | None = None,
+        keepalive_seconds: float | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> LiveServer:
         env = dict(extra_env or {})
         if keepalive_seconds is not None:
             env["AMODAL_SSE_KEEPALIVE_SECONDS"] = str(keepalive_seconds)
-        server = start_server(database or request.getfixturevalue("live_database"), log_dir,
-                              redis_url=session_redis_url() if redis_url is None else redis_url,
-                              extra_env=env)
+        server = start_server(
+            database or request.getfixturevalue("live_database"),
+            log_dir,
+            redis_url=session_redis_url() if redis_url is None else redis_url,
+            extra_env=env,
+        )
         servers.append(server)
         return server
 

@@ -80,7 +80,7 @@ def parse_frame(raw: str, read_index: int) -> Frame:
         return Frame(raw, read_index, None)
     assert raw.startswith("data: "), f"not a data frame: {raw!r}"
     assert "\n" not in raw and "\r" not in raw, f"a frame must be one line: {raw!r}"
-    return Frame(raw, read_index, check_event(json.loads(raw[len("data: "):])))
+    return Frame(raw, read_index, check_event(json.loads(raw[len("data: ") :])))
 
 
 def iter_frames(response: httpx.Response) -> Iterator[Frame]:
@@ -110,8 +110,9 @@ def text_of(events: list[dict[str, Any]]) -> str:
     return "".join(item["content"] for item in events if item["type"] == "text_delta")
 
 
-def poll(check: Callable[[], T | None], *, timeout: float = 15.0, interval: float = 0.2,
-         what: str = "the condition") -> T:
+def poll(
+    check: Callable[[], T | None], *, timeout: float = 15.0, interval: float = 0.2, what: str = "the condition"
+) -> T:
     """Call `check` until it returns something truthy, for at most `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: T | None = None

@@ -62,8 +62,14 @@ def jwt_secret() -> str:
     return settings.AMODAL_JWT_SECRET or "e2e-jwt-secret-0123456789abcdef0123456789"
 
 
-def sign_token(scope: str | None, context: dict[str, str] | None = None, *, sub: str = "e2e-user",
-               ttl_seconds: int = 3600, secret: str | None = None) -> str:
+def sign_token(
+    scope: str | None,
+    context: dict[str, str] | None = None,
+    *,
+    sub: str = "e2e-user",
+    ttl_seconds: int = 3600,
+    secret: str | None = None,
+) -> str:
     """A JWT minted with PyJWT directly (independent of the product's minting). `scope=None` leaves
     the scope_id claim out."""
     now = int(time.time())
@@ -80,8 +86,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def base_env(database_url: str, *, port: int | None = None, redis_url: str = "",
-             extra: dict[str, str] | None = None) -> dict[str, str]:
+def base_env(
+    database_url: str, *, port: int | None = None, redis_url: str = "", extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """The environment of a server or management command: development settings, this test's secret."""
     env = {key: value for key, value in os.environ.items() if key not in SERVER_ENV_CLEARED}
     python_path = [str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
@@ -105,12 +112,19 @@ def run_manage(args: list[str], env: dict[str, str], *, check: bool = True) -> s
     """`python manage.py ARGS` in a subprocess (bounded); with `check`, fails the test with its output
     when it exits non-zero."""
     completed = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        timeout=COMMAND_TIMEOUT_SECONDS, check=False,
+        [sys.executable, "manage.py", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_SECONDS,
+        check=False,
     )
     if check and completed.returncode != 0:
-        pytest.fail(f"manage.py {' '.join(args)} exited {completed.returncode}\n"
-                    f"stdout:\n{completed.stdout}\nstderr:\n{completed.stderr}")
+        pytest.fail(
+            f"manage.py {' '.join(args)} exited {completed.returncode}\n"
+            f"stdout:\n{completed.stdout}\nstderr:\n{completed.stderr}"
+        )
     return completed
 
 
@@ -160,8 +174,9 @@ def postgres_admin(statement: str, attempts: int = 5) -> None:
 
     for attempt in range(attempts):
         try:
-            with psycopg.connect(postgres_admin_url(session_database_url()), autocommit=True,
-                                 connect_timeout=10) as connection:
+            with psycopg.connect(
+                postgres_admin_url(session_database_url()), autocommit=True, connect_timeout=10
+            ) as connection:
                 connection.execute(statement)
             return
         except psycopg.OperationalError:
@@ -216,8 +231,7 @@ class LiveServer:
         return {"Authorization": f"Bearer {self.token(scope, context, **kwargs)}"}
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(15.0, connect=5.0), trust_env=False,
-                            **kwargs)
+        return httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(15.0, connect=5.0), trust_env=False, **kwargs)
 
     def log(self) -> str:
         try:
@@ -270,27 +284,40 @@ def wait_until_healthy(server: LiveServer) -> bool:
             last = repr(exc)
         time.sleep(0.2)
     server.stop()
-    pytest.fail(f"daphne did not become healthy within {STARTUP_TIMEOUT_SECONDS:g} s (last: {last})\n"
-                f"--- server log ---\n{server.log()}")
+    pytest.fail(
+        f"daphne did not become healthy within {STARTUP_TIMEOUT_SECONDS:g} s (last: {last})\n"
+        f"--- server log ---\n{server.log()}"
+    )
 
 
-def start_server(database: LiveDatabase, log_dir: Path, *, redis_url: str = "",
-                 extra_env: dict[str, str] | None = None, daphne_args: tuple[str, ...] = ()) -> LiveServer:
+def start_server(
+    database: LiveDatabase,
+    log_dir: Path,
+    *,
+    redis_url: str = "",
+    extra_env: dict[str, str] | None = None,
+    daphne_args: tuple[str, ...] = (),
+) -> LiveServer:
     """A daphne server on `database`, healthy; `daphne_args` are extra command-line flags (timeouts...)."""
     for attempt in range(PORT_ATTEMPTS):
         port = free_port()
         env = base_env(database.url, port=port, redis_url=redis_url, extra=extra_env)
         log_path = log_dir / f"daphne-{port}.log"
         with log_path.open("wb") as log:
-            process = subprocess.Popen(daphne_command(port, daphne_args), cwd=REPO_ROOT, env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                daphne_command(port, daphne_args),
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         server = LiveServer(port=port, process=process, log_path=log_path, database=database, env=env)
         if wait_until_healthy(server):
             return server
         if attempt + 1 < PORT_ATTEMPTS and "Address already in use" in server.log():
             continue  # another worker took the port between picking and binding it
-        pytest.fail(f"daphne exited with {server.process.returncode} before it was healthy\n"
-                    f"--- server log ---\n{server.log()}")
+        pytest.fail(
+            f"daphne exited with {server.process.returncode} before it was healthy\n--- server log ---\n{server.log()}"
+        )
     raise AssertionError("unreachable")
-
-

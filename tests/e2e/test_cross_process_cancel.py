@@ -27,8 +27,9 @@ def missing_services() -> str:
 
 pytestmark = [
     pytest.mark.live,
-    pytest.mark.skipif(bool(missing_services()),
-                       reason=f"cross-process cancel needs {missing_services()} (two processes share them)"),
+    pytest.mark.skipif(
+        bool(missing_services()), reason=f"cross-process cancel needs {missing_services()} (two processes share them)"
+    ),
 ]
 
 
@@ -48,9 +49,12 @@ def test_cancel_sent_to_another_process_stops_the_stream_and_saves_the_turn(two_
     words = [f"w{i}" for i in range(1, 61)]
     frames = []
     cancel_response = None
-    with runner.client() as client, client.stream(
-        "POST", "/chat/stream", json={"message": "/slow 200 " + " ".join(words)}, headers=headers
-    ) as response:
+    with (
+        runner.client() as client,
+        client.stream(
+            "POST", "/chat/stream", json={"message": "/slow 200 " + " ".join(words)}, headers=headers
+        ) as response,
+    ):
         assert response.status_code == 200
         for frame in iter_frames(response):
             frames.append(frame)

@@ -74,8 +74,9 @@ def test_health_reports_database_and_channel_layer(daphne_server):
 
 
 def test_stream_frames_are_exact_and_ordered(daphne_server):
-    response, frames = stream_chat(daphne_server, household(daphne_server, GARCIA),
-                                   {"message": "/say hello from the stream"})
+    response, frames = stream_chat(
+        daphne_server, household(daphne_server, GARCIA), {"message": "/say hello from the stream"}
+    )
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -96,10 +97,16 @@ def test_stream_frames_are_exact_and_ordered(daphne_server):
 
 
 def test_stream_read_by_an_independent_sse_parser(daphne_server):
-    with daphne_server.client() as client, connect_sse(
-        client, "POST", "/chat/stream", json={"message": "/say parsed by httpx-sse"},
-        headers=household(daphne_server, GARCIA),
-    ) as source:
+    with (
+        daphne_server.client() as client,
+        connect_sse(
+            client,
+            "POST",
+            "/chat/stream",
+            json={"message": "/say parsed by httpx-sse"},
+            headers=household(daphne_server, GARCIA),
+        ) as source,
+    ):
         assert source.response.status_code == 200
         messages = list(source.iter_sse())
 
@@ -112,9 +119,12 @@ def test_stream_read_by_an_independent_sse_parser(daphne_server):
 
 def test_stream_frames_arrive_one_by_one(daphne_server):
     headers = household(daphne_server, GARCIA)
-    with daphne_server.client() as client, client.stream(
-        "POST", "/chat/stream", json={"message": "/slow 300 one two three four"}, headers=headers
-    ) as response:
+    with (
+        daphne_server.client() as client,
+        client.stream(
+            "POST", "/chat/stream", json={"message": "/slow 300 one two three four"}, headers=headers
+        ) as response,
+    ):
         assert response.status_code == 200
         frames = list(iter_frames(response))
 
@@ -130,8 +140,9 @@ def test_stream_frames_arrive_one_by_one(daphne_server):
 
 
 def test_stream_tool_call_against_the_demo_finance_api(daphne_server):
-    response, frames = stream_chat(daphne_server, household(daphne_server, GARCIA),
-                                   {"message": "show my recent transactions"})
+    response, frames = stream_chat(
+        daphne_server, household(daphne_server, GARCIA), {"message": "show my recent transactions"}
+    )
 
     assert response.status_code == 200
     events = events_of(frames)
@@ -180,8 +191,9 @@ def test_stream_refuses_bad_requests_with_json_errors(daphne_server, body, code)
 
 def test_chat_sync_answers_in_one_json(daphne_server):
     with daphne_server.client() as client:
-        response = client.post("/chat/sync", json={"message": "/say a synchronous answer"},
-                               headers=household(daphne_server, GARCIA))
+        response = client.post(
+            "/chat/sync", json={"message": "/say a synchronous answer"}, headers=household(daphne_server, GARCIA)
+        )
 
     assert response.status_code == 200, response.text
     body = response.json()
@@ -193,8 +205,9 @@ def test_chat_sync_answers_in_one_json(daphne_server):
 
 def test_chat_sync_reports_tool_calls(daphne_server):
     with daphne_server.client() as client:
-        response = client.post("/chat/sync", json={"message": "show my recent transactions"},
-                               headers=household(daphne_server, OKAFOR))
+        response = client.post(
+            "/chat/sync", json={"message": "show my recent transactions"}, headers=household(daphne_server, OKAFOR)
+        )
 
     assert response.status_code == 200, response.text
     [call] = response.json()["tool_calls"]
@@ -243,11 +256,13 @@ def test_history_lists_the_scopes_sessions_newest_first(daphne_server):
 def test_one_household_never_sees_anothers_sessions(daphne_server):
     garcia, okafor = household(daphne_server, GARCIA), household(daphne_server, OKAFOR)
     with daphne_server.client() as client:
-        session_id = client.post("/chat/sync", json={"message": "/say private to garcia"},
-                                 headers=garcia).json()["session_id"]
+        session_id = client.post("/chat/sync", json={"message": "/say private to garcia"}, headers=garcia).json()[
+            "session_id"
+        ]
         # Okafor's token, even with Garcia's scope in the body (claims win, silently).
-        continue_response = client.post("/chat/stream", headers=okafor,
-                                        json={"message": "/say hi", "session_id": session_id, "scope_id": GARCIA})
+        continue_response = client.post(
+            "/chat/stream", headers=okafor, json={"message": "/say hi", "session_id": session_id, "scope_id": GARCIA}
+        )
         cancel_response = client.post(f"/sessions/{session_id}/cancel", headers=okafor)
         patch_response = client.patch(f"/sessions/history/{session_id}", headers=okafor, json={"title": "mine"})
         delete_response = client.delete(f"/sessions/history/{session_id}", headers=okafor)
@@ -272,17 +287,19 @@ def test_a_second_message_waits_then_gets_409_and_cancel_frees_the_session(daphn
     headers = household(daphne_server, GARCIA)
     words = [f"w{i}" for i in range(1, 41)]  # 8 s of words: longer than the 5 s a second message waits
     received = []
-    with daphne_server.client() as client, client.stream(
-        "POST", "/chat/stream", json={"message": "/slow 200 " + " ".join(words)}, headers=headers
-    ) as response:
+    with (
+        daphne_server.client() as client,
+        client.stream(
+            "POST", "/chat/stream", json={"message": "/slow 200 " + " ".join(words)}, headers=headers
+        ) as response,
+    ):
         assert response.status_code == 200
         frames = iter_frames(response)
         while not any(frame.type == "text_delta" for frame in received):
             received.append(next(frames))
         session_id = received[0].event["session_id"]
         with daphne_server.client() as other:
-            busy = other.post("/chat/sync", json={"message": "/say me too", "session_id": session_id},
-                              headers=headers)
+            busy = other.post("/chat/sync", json={"message": "/say me too", "session_id": session_id}, headers=headers)
             cancel = other.post(f"/sessions/{session_id}/cancel", headers=headers)
         received += list(frames)
 
@@ -298,8 +315,9 @@ def test_a_second_message_waits_then_gets_409_and_cancel_frees_the_session(daphn
     assert detail["status"] == "interrupted"
     assert [(m["role"], m["interrupted"]) for m in detail["messages"]] == [("user", False), ("assistant", True)]
     with daphne_server.client() as client:
-        again = client.post("/chat/sync", json={"message": "/say after cancel", "session_id": session_id},
-                            headers=headers)
+        again = client.post(
+            "/chat/sync", json={"message": "/say after cancel", "session_id": session_id}, headers=headers
+        )
         idle_cancel = client.post(f"/sessions/{session_id}/cancel", headers=headers)
     assert again.status_code == 200, again.text
     assert again.json()["response"] == "after cancel"
@@ -330,8 +348,9 @@ def test_requests_without_a_valid_token_get_401(daphne_server):
     with daphne_server.client() as client:
         missing = client.post("/chat/stream", json={"message": "/say hi", "scope_id": GARCIA})
         forged_token = daphne_server.token(GARCIA, secret="a-different-secret-" + "0" * 32)
-        forged = client.post("/chat/stream", json={"message": "/say hi"},
-                             headers={"Authorization": f"Bearer {forged_token}"})
+        forged = client.post(
+            "/chat/stream", json={"message": "/say hi"}, headers={"Authorization": f"Bearer {forged_token}"}
+        )
 
     assert missing.status_code == 401, missing.text
     assert_error(forged, 401, forged.json()["error"]["code"])
@@ -380,8 +399,9 @@ def test_a_websocket_outlives_a_long_message_and_takes_the_next(daphne_server):
     that a consumer listens on) keeps working: the message takes 30 x 200 ms."""
     token = daphne_server.token(GARCIA, {"household_id": GARCIA})
     words = [f"w{i}" for i in range(30)]
-    with ws_connect(f"{daphne_server.ws_url}/ws/chat?token={token}", open_timeout=10, close_timeout=5,
-                    proxy=None) as websocket:
+    with ws_connect(
+        f"{daphne_server.ws_url}/ws/chat?token={token}", open_timeout=10, close_timeout=5, proxy=None
+    ) as websocket:
         websocket.send(json.dumps({"type": "message", "message": "/slow 200 " + " ".join(words)}))
         long = ws_events_until_done(websocket)
         websocket.send(json.dumps({"type": "message", "message": "/say still here"}))
@@ -418,8 +438,9 @@ def test_websocket_cancel_stops_the_running_message(daphne_server):
 def test_websocket_disconnect_saves_the_partial_turn(daphne_server):
     headers = household(daphne_server, GARCIA)
     token = headers["Authorization"].removeprefix("Bearer ")
-    with ws_connect(f"{daphne_server.ws_url}/ws/chat?token={token}", open_timeout=10, close_timeout=5,
-                    proxy=None) as websocket:
+    with ws_connect(
+        f"{daphne_server.ws_url}/ws/chat?token={token}", open_timeout=10, close_timeout=5, proxy=None
+    ) as websocket:
         websocket.send(json.dumps({"type": "message", "message": "/slow 200 " + " ".join(f"w{i}" for i in range(40))}))
         events = []
         while sum(1 for item in events if item["type"] == "text_delta") < 2:
@@ -471,9 +492,12 @@ def test_client_disconnect_saves_the_partial_turn_and_frees_the_session(daphne_s
     headers = household(daphne_server, GARCIA)
     words = [f"w{i}" for i in range(1, 41)]
     received = []
-    with daphne_server.client() as client, client.stream(
-        "POST", "/chat/stream", json={"message": "/slow 200 " + " ".join(words)}, headers=headers
-    ) as response:
+    with (
+        daphne_server.client() as client,
+        client.stream(
+            "POST", "/chat/stream", json={"message": "/slow 200 " + " ".join(words)}, headers=headers
+        ) as response,
+    ):
         assert response.status_code == 200
         frames = iter_frames(response)  # kept open: closing the generator would close the response
         while sum(1 for f in received if f.type == "text_delta") < 3:
@@ -500,11 +524,13 @@ def test_client_disconnect_saves_the_partial_turn_and_frees_the_session(daphne_s
 
     database = daphne_server.database
     session_key = database.uuid_param(session_id)
-    [(status, lock_token)] = database.query("SELECT status, lock_token FROM agents_session WHERE id = %s",
-                                            (session_key,))
+    [(status, lock_token)] = database.query(
+        "SELECT status, lock_token FROM agents_session WHERE id = %s", (session_key,)
+    )
     assert (status, lock_token) == ("interrupted", "")
     [(interrupted, text)] = database.query(
-        "SELECT interrupted, text FROM agents_message WHERE session_id = %s AND role = 'assistant'", (session_key,))
+        "SELECT interrupted, text FROM agents_message WHERE session_id = %s AND role = 'assistant'", (session_key,)
+    )
     assert interrupted and text == assistant["text"]
     usage_rows = database.query(
         "SELECT u.model, u.input_tokens, u.output_tokens FROM agents_usagerecord u "

@@ -42,7 +42,8 @@ def test_migrate_and_demo_setup_print_a_login_and_a_token_per_household(tmp_path
         assert claims["sub"]
         assert now + 23 * 3600 < claims["exp"] <= now + 24 * 3600 + 60
     [(is_staff, is_superuser)] = database.query(
-        "SELECT is_staff, is_superuser FROM auth_user WHERE username = %s", ("demo",))
+        "SELECT is_staff, is_superuser FROM auth_user WHERE username = %s", ("demo",)
+    )
     assert is_staff and is_superuser
     assert database.query("SELECT COUNT(*) FROM auth_user") == [(1,)]
 
@@ -51,8 +52,9 @@ def test_migrate_and_demo_setup_print_a_login_and_a_token_per_household(tmp_path
     try:
         with server.client() as client:
             for scope_id, token in tokens.items():
-                response = client.post("/chat/sync", json={"message": "/say hi"},
-                                       headers={"Authorization": f"Bearer {token}"})
+                response = client.post(
+                    "/chat/sync", json={"message": "/say hi"}, headers={"Authorization": f"Bearer {token}"}
+                )
                 assert response.status_code == 200, response.text
                 history = client.get("/sessions/history", headers={"Authorization": f"Bearer {token}"}).json()
                 assert [item["scope_id"] for item in history] == [scope_id]
@@ -62,8 +64,19 @@ def test_migrate_and_demo_setup_print_a_login_and_a_token_per_household(tmp_path
 
 def test_mint_token_prints_a_jwt_the_server_accepts(daphne_server):
     completed = run_manage(
-        ["mint_token", "--scope", "household-garcia", "--context", "household_id=household-garcia",
-         "--context", "plan=pro", "--sub", "alice", "--ttl", "600"],
+        [
+            "mint_token",
+            "--scope",
+            "household-garcia",
+            "--context",
+            "household_id=household-garcia",
+            "--context",
+            "plan=pro",
+            "--sub",
+            "alice",
+            "--ttl",
+            "600",
+        ],
         base_env(daphne_server.database.url),
     )
 
@@ -74,17 +87,21 @@ def test_mint_token_prints_a_jwt_the_server_accepts(daphne_server):
     assert claims["sub"] == "alice"
     assert 0 < claims["exp"] - time.time() <= 600 + 60
     with daphne_server.client() as client:
-        response = client.post("/chat/sync", json={"message": "/say minted"},
-                               headers={"Authorization": f"Bearer {token}"})
+        response = client.post(
+            "/chat/sync", json={"message": "/say minted"}, headers={"Authorization": f"Bearer {token}"}
+        )
     assert response.status_code == 200, response.text
     assert response.json()["response"] == "minted"
 
 
-@pytest.mark.parametrize("args", [
-    ["--scope", "household-garcia", "--context", "no-equals-sign"],
-    ["--scope", "household-garcia", "--ttl", "0"],
-    ["--scope", "x" * 300],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--scope", "household-garcia", "--context", "no-equals-sign"],
+        ["--scope", "household-garcia", "--ttl", "0"],
+        ["--scope", "x" * 300],
+    ],
+)
 def test_mint_token_refuses_bad_arguments(tmp_path, args):
     completed = run_manage(["mint_token", *args], base_env(f"sqlite:///{tmp_path / 'unused.sqlite3'}"), check=False)
     assert completed.returncode != 0
@@ -101,21 +118,31 @@ def test_create_api_key_prints_a_key_once_that_the_server_accepts(daphne_server)
     assert restricted_key.startswith("ak_") and any_key.startswith("ak_")
     assert "not shown again" in restricted.stderr
     # Stored hashed: the raw key is in no column.
-    for (name, prefix, digest, scope_id) in daphne_server.database.query(
+    for name, prefix, digest, scope_id in daphne_server.database.query(
         "SELECT name, prefix, key_digest, scope_id FROM scoping_apikey WHERE name LIKE %s", ("e2e %",)
     ):
         assert restricted_key not in (name, prefix, digest) and any_key not in (name, prefix, digest)
         assert scope_id == ("household-okafor" if name == "e2e billing backend" else None)
 
     with daphne_server.client() as client:
-        own_scope = client.post("/chat/sync", json={"message": "/say keyed"},
-                                headers={"Authorization": f"Bearer {restricted_key}"})
-        other_scope = client.post("/chat/sync", json={"message": "/say keyed", "scope_id": "household-garcia"},
-                                  headers={"Authorization": f"Bearer {restricted_key}"})
-        chosen_scope = client.post("/chat/sync", json={"message": "/say keyed", "scope_id": "household-e2e-key"},
-                                   headers={"Authorization": f"Bearer {any_key}"})
-        listed = client.get("/sessions/history", params={"scope_id": "household-e2e-key"},
-                            headers={"Authorization": f"Bearer {any_key}"})
+        own_scope = client.post(
+            "/chat/sync", json={"message": "/say keyed"}, headers={"Authorization": f"Bearer {restricted_key}"}
+        )
+        other_scope = client.post(
+            "/chat/sync",
+            json={"message": "/say keyed", "scope_id": "household-garcia"},
+            headers={"Authorization": f"Bearer {restricted_key}"},
+        )
+        chosen_scope = client.post(
+            "/chat/sync",
+            json={"message": "/say keyed", "scope_id": "household-e2e-key"},
+            headers={"Authorization": f"Bearer {any_key}"},
+        )
+        listed = client.get(
+            "/sessions/history",
+            params={"scope_id": "household-e2e-key"},
+            headers={"Authorization": f"Bearer {any_key}"},
+        )
 
     assert own_scope.status_code == 200, own_scope.text
     assert other_scope.status_code == 403, other_scope.text

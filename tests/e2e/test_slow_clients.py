@@ -71,8 +71,10 @@ def closed_by_server(connection: socket.socket, *, within: float) -> float | Non
 
 def stream(server: LiveServer, message: str) -> list[dict]:
     headers = server.headers("household-garcia", {"household_id": "household-garcia"})
-    with server.client() as client, client.stream("POST", "/chat/stream", json={"message": message},
-                                                  headers=headers) as response:
+    with (
+        server.client() as client,
+        client.stream("POST", "/chat/stream", json={"message": message}, headers=headers) as response,
+    ):
         assert response.status_code == 200
         return events_of(list(iter_frames(response)))
 

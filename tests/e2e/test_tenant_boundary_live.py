@@ -34,16 +34,20 @@ BODY_CONTEXT = {"household_id": TENANT_A, "role": "admin"}
 AUDIENCE, ISSUER = "amodal-live", "https://saas.example"
 PREFERENCES = {
     "name": "preferences",
-    "entity": {"name": "Preference", "key": "{key}",
-               "schema": {"key": {"type": "string"}, "value": {"type": "string"}}},
+    "entity": {
+        "name": "Preference",
+        "key": "{key}",
+        "schema": {"key": {"type": "string"}, "value": {"type": "string"}},
+    },
 }
 
 
 def sign(claims: dict[str, Any]) -> str:
     """A JWT signed with the servers' secret (PyJWT directly), with exactly these claims plus iat/exp."""
     now = int(time.time())
-    return jwt.encode({"iat": now, "exp": now + 600, "jti": secrets.token_hex(8), **claims}, jwt_secret(),
-                      algorithm="HS256")
+    return jwt.encode(
+        {"iat": now, "exp": now + 600, "jti": secrets.token_hex(8), **claims}, jwt_secret(), algorithm="HS256"
+    )
 
 
 UNSCOPED = {
@@ -100,9 +104,13 @@ def ws_until_done_or_error(websocket) -> list[dict]:
 def agent_dir(tmp_path_factory) -> Path:
     """An agent with a scoped store and memory, no requireScope: a token without a scope is served in the
     global scope (where the attack would read the body's tenant if resolution fell back to it)."""
-    return write_agent_folder(tmp_path_factory.mktemp("boundary-agent") / "agent", amodal={
-        "memory": {"enabled": True, "maxEntries": 20, "maxTotalChars": 2000},
-    }, files={"stores/preferences.json": PREFERENCES})
+    return write_agent_folder(
+        tmp_path_factory.mktemp("boundary-agent") / "agent",
+        amodal={
+            "memory": {"enabled": True, "maxEntries": 20, "maxTotalChars": 2000},
+        },
+        files={"stores/preferences.json": PREFERENCES},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +127,11 @@ def tenant_a(server) -> dict[str, Any]:
     with server.client() as client:
         memory = client.post("/api/memory", json={"content": f"fact {SECRET_A}"}, headers=headers)
         assert memory.status_code == 201, memory.text
-        document = client.put("/api/stores/preferences/solo-first",
-                              json={"data": {"key": "solo-first", "value": SECRET_A}}, headers=headers)
+        document = client.put(
+            "/api/stores/preferences/solo-first",
+            json={"data": {"key": "solo-first", "value": SECRET_A}},
+            headers=headers,
+        )
         assert document.status_code == 201, document.text
     return {"session_id": events[0]["session_id"], "memory_id": memory.json()["id"], "headers": headers}
 
@@ -129,20 +140,29 @@ def tenant_rows(server: LiveServer) -> dict[str, list]:
     """Every row of tenant-a on the server's database (plain SQL)."""
     query = server.database.query
     return {
-        "sessions": sorted(map(repr, query("SELECT id, title, status, message_count, updated_at FROM agents_session "
-                                           "WHERE scope = %s", (TENANT_A,)))),
-        "messages": sorted(map(repr, query("SELECT session_id, seq, role, text FROM agents_message WHERE scope = %s",
-                                           (TENANT_A,)))),
-        "memory": sorted(map(repr, query("SELECT id, content FROM agents_memoryentry WHERE scope = %s",
-                                         (TENANT_A,)))),
-        "documents": sorted(map(repr, query("SELECT store, key, version, data FROM stores_storedocument "
-                                            "WHERE scope = %s", (TENANT_A,)))),
+        "sessions": sorted(
+            map(
+                repr,
+                query(
+                    "SELECT id, title, status, message_count, updated_at FROM agents_session WHERE scope = %s",
+                    (TENANT_A,),
+                ),
+            )
+        ),
+        "messages": sorted(
+            map(repr, query("SELECT session_id, seq, role, text FROM agents_message WHERE scope = %s", (TENANT_A,)))
+        ),
+        "memory": sorted(map(repr, query("SELECT id, content FROM agents_memoryentry WHERE scope = %s", (TENANT_A,)))),
+        "documents": sorted(
+            map(repr, query("SELECT store, key, version, data FROM stores_storedocument WHERE scope = %s", (TENANT_A,)))
+        ),
     }
 
 
 def session_scope(server: LiveServer, session_id: str) -> str:
-    [(scope_id,)] = server.database.query("SELECT scope FROM agents_session WHERE id = %s",
-                                          (server.database.uuid_param(session_id),))
+    [(scope_id,)] = server.database.query(
+        "SELECT scope FROM agents_session WHERE id = %s", (server.database.uuid_param(session_id),)
+    )
     return scope_id
 
 
@@ -152,8 +172,11 @@ def session_scope(server: LiveServer, session_id: str) -> str:
 @pytest.mark.parametrize("variant", list(UNSCOPED))
 def test_live_unscoped_token_chat_stream_acts_in_the_global_scope(server, tenant_a, variant):
     before = tenant_rows(server)
-    response, events = stream(server, unscoped_headers(variant),
-                              {"message": "/say in which scope", "scope_id": TENANT_A, "context": BODY_CONTEXT})
+    response, events = stream(
+        server,
+        unscoped_headers(variant),
+        {"message": "/say in which scope", "scope_id": TENANT_A, "context": BODY_CONTEXT},
+    )
 
     assert response.status_code == 200
     check_stream(events)
@@ -206,17 +229,16 @@ def test_live_unscoped_token_sees_and_touches_no_tenant_memory(server, tenant_a,
     with server.client() as client:
         listed = client.get("/api/memory", params={"scope_id": TENANT_A}, headers=headers)
         searched = client.get("/api/memory", params={"scope_id": TENANT_A, "query": SECRET_A}, headers=headers)
-        removed = client.delete(f"/api/memory/{tenant_a['memory_id']}", params={"scope_id": TENANT_A},
-                                headers=headers)
-        added = client.post("/api/memory", json={"scope_id": TENANT_A, "content": f"attacker {variant}"},
-                            headers=headers)
+        removed = client.delete(f"/api/memory/{tenant_a['memory_id']}", params={"scope_id": TENANT_A}, headers=headers)
+        added = client.post(
+            "/api/memory", json={"scope_id": TENANT_A, "content": f"attacker {variant}"}, headers=headers
+        )
     assert listed.status_code == 200 and searched.status_code == 200
     assert tenant_a["memory_id"] not in [entry["id"] for entry in listed.json()["entries"]]
     assert SECRET_A not in listed.text and SECRET_A not in searched.text
     assert_json_error(removed, 404, "memory_entry_not_found")
     assert added.status_code == 201
-    assert server.database.query("SELECT scope FROM agents_memoryentry WHERE id = %s",
-                                 (added.json()["id"],)) == [("",)]
+    assert server.database.query("SELECT scope FROM agents_memoryentry WHERE id = %s", (added.json()["id"],)) == [("",)]
     assert tenant_rows(server) == before
 
 
@@ -228,8 +250,7 @@ def test_live_unscoped_token_sees_and_touches_no_tenant_document(server, tenant_
         stores = client.get("/api/stores", params={"scope_id": TENANT_A}, headers=headers)
         page = client.get("/api/stores/preferences", params={"scope_id": TENANT_A}, headers=headers)
         document = client.get("/api/stores/preferences/solo-first", params={"scope_id": TENANT_A}, headers=headers)
-        deleted = client.delete("/api/stores/preferences/solo-first", params={"scope_id": TENANT_A},
-                                headers=headers)
+        deleted = client.delete("/api/stores/preferences/solo-first", params={"scope_id": TENANT_A}, headers=headers)
     assert stores.status_code == 200 and page.status_code == 200
     assert "solo-first" not in [d["key"] for d in page.json()["documents"]]
     assert SECRET_A not in stores.text and SECRET_A not in page.text
@@ -247,14 +268,21 @@ def test_live_unscoped_token_websocket_acts_in_the_global_scope(server, tenant_a
     with ws_connect(url, open_timeout=10, close_timeout=5, proxy=None) as websocket:
         if auth == "first-message":
             websocket.send(json.dumps({"type": "auth", "token": token}))
-        websocket.send(json.dumps({"type": "message", "message": "/say over the socket", "scope_id": TENANT_A,
-                                   "context": BODY_CONTEXT}))
+        websocket.send(
+            json.dumps(
+                {"type": "message", "message": "/say over the socket", "scope_id": TENANT_A, "context": BODY_CONTEXT}
+            )
+        )
         events = ws_until_done_or_error(websocket)
-        websocket.send(json.dumps({"type": "message", "message": "/say hi", "scope_id": TENANT_A,
-                                   "session_id": tenant_a["session_id"]}))
+        websocket.send(
+            json.dumps(
+                {"type": "message", "message": "/say hi", "scope_id": TENANT_A, "session_id": tenant_a["session_id"]}
+            )
+        )
         tenant = ws_until_done_or_error(websocket)
-        websocket.send(json.dumps({"type": "message", "message": "/say hi", "scope_id": TENANT_A,
-                                   "session_id": UNKNOWN_SESSION}))
+        websocket.send(
+            json.dumps({"type": "message", "message": "/say hi", "scope_id": TENANT_A, "session_id": UNKNOWN_SESSION})
+        )
         unknown = ws_until_done_or_error(websocket)
 
     check_stream(events)
@@ -309,8 +337,9 @@ def test_live_server_with_an_audience_refuses_tokens_for_another(audience_server
 def test_live_websocket_with_an_audience_refuses_tokens_for_another(audience_server, case):
     claims, status = AUD_CASES[case]
     token = sign(claims)
-    with ws_connect(f"{audience_server.ws_url}/ws/chat?token={token}", open_timeout=10, close_timeout=5,
-                    proxy=None) as websocket:
+    with ws_connect(
+        f"{audience_server.ws_url}/ws/chat?token={token}", open_timeout=10, close_timeout=5, proxy=None
+    ) as websocket:
         first = ws_receive(websocket)
         if status == 200:
             assert first["type"] == "auth_ok"
@@ -330,8 +359,12 @@ def test_live_require_scope_refuses_an_unscoped_token_that_names_a_scope_in_the_
     response, _ = stream(audience_server, headers, body)
     assert_json_error(response, 400, "scope_required")
     with audience_server.client() as client:
-        assert_json_error(client.get("/sessions/history", params={"scope_id": "household-garcia"}, headers=headers),
-                          400, "scope_required")
-        assert_json_error(client.get("/api/memory", params={"scope_id": "household-garcia"}, headers=headers),
-                          400, "scope_required")
+        assert_json_error(
+            client.get("/sessions/history", params={"scope_id": "household-garcia"}, headers=headers),
+            400,
+            "scope_required",
+        )
+        assert_json_error(
+            client.get("/api/memory", params={"scope_id": "household-garcia"}, headers=headers), 400, "scope_required"
+        )
     assert audience_server.database.query("SELECT COUNT(*) FROM agents_session")[0][0] == sessions_before

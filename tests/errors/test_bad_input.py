@@ -42,8 +42,9 @@ def send(client, method: str, path: str, body: object, headers: dict[str, str]):
 
 def make_session(scope_id: str, title: str = "the title", tags: list[str] | None = None) -> Session:
     with scope(scope_id):
-        session = Session.objects.create(deploy_id="d", title=title, tags=tags or ["a"], provider="local",
-                                         model="local", updated_at=timezone.now())
+        session = Session.objects.create(
+            deploy_id="d", title=title, tags=tags or ["a"], provider="local", model="local", updated_at=timezone.now()
+        )
         SessionTag.objects.bulk_create([SessionTag(session=session, tag=tag) for tag in session.tags])
         return session
 
@@ -66,7 +67,8 @@ UNSAFE_DOCUMENTS = [
 @pytest.mark.parametrize("how", ["put", "post", "batch"])
 @pytest.mark.django_db
 def test_unsafe_text_in_a_store_document_is_a_400_naming_the_field(
-        client, error_agent, jwt_header, bad, kind, change, field, how):
+    client, error_agent, jwt_header, bad, kind, change, field, how
+):
     document = {**item("a1"), **change(bad)}
     headers = jwt_header("tenant-a")
     if how == "put":
@@ -93,8 +95,9 @@ def test_unsafe_text_in_a_document_written_by_a_tool_or_command_is_refused_too(e
 @pytest.mark.parametrize("bad, kind", UNSAFE)
 @pytest.mark.django_db
 def test_unsafe_text_in_a_store_filter_is_a_400_naming_the_filter(client, error_agent, jwt_header, bad, kind):
-    response = client.get("/api/stores/items", {"filter": json.dumps({"kind": f"tool{bad}"})},
-                          headers=jwt_header("tenant-a"))
+    response = client.get(
+        "/api/stores/items", {"filter": json.dumps({"kind": f"tool{bad}"})}, headers=jwt_header("tenant-a")
+    )
     assert_error(response, 400, "validation_error", "filter.kind:", kind)
 
 
@@ -120,17 +123,23 @@ def test_unsafe_text_reaching_the_memory_services_is_refused(error_agent, bad, k
 
 
 @pytest.mark.parametrize("bad, kind", UNSAFE)
-@pytest.mark.parametrize(("body", "field"), [
-    ({"title": "t{bad}"}, "title"),
-    ({"tags": ["ok", "t{bad}"]}, "tags"),
-    ({"title": "fine", "tags": ["{bad}"]}, "tags"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"title": "t{bad}"}, "title"),
+        ({"tags": ["ok", "t{bad}"]}, "tags"),
+        ({"title": "fine", "tags": ["{bad}"]}, "tags"),
+    ],
+)
 @pytest.mark.django_db
 def test_unsafe_text_in_a_session_title_or_tags_is_a_400_naming_the_field(
-        client, error_agent, jwt_header, bad, kind, body, field):
+    client, error_agent, jwt_header, bad, kind, body, field
+):
     session = make_session("tenant-a")
-    filled = {key: value.format(bad=bad) if isinstance(value, str) else [v.format(bad=bad) for v in value]
-              for key, value in body.items()}
+    filled = {
+        key: value.format(bad=bad) if isinstance(value, str) else [v.format(bad=bad) for v in value]
+        for key, value in body.items()
+    }
     response = send(client, "patch", f"/sessions/history/{session.pk}", filled, jwt_header("tenant-a"))
     assert_error(response, 400, "validation_error", f"{field}")
     with scope("tenant-a"):
@@ -140,15 +149,20 @@ def test_unsafe_text_in_a_session_title_or_tags_is_a_400_naming_the_field(
 
 
 @pytest.mark.parametrize("bad, kind", UNSAFE)
-@pytest.mark.parametrize(("title", "tags", "field"), [
-    ("t{bad}", None, "title"), (None, ["ok", "t{bad}"], "tags[1]"),
-])
+@pytest.mark.parametrize(
+    ("title", "tags", "field"),
+    [
+        ("t{bad}", None, "title"),
+        (None, ["ok", "t{bad}"], "tags[1]"),
+    ],
+)
 @pytest.mark.django_db
 def test_unsafe_text_reaching_update_session_is_refused(error_agent, bad, kind, title, tags, field):
     session = make_session("tenant-a")
     with scope("tenant-a"), pytest.raises(ValidationFailed, match=rf"^{re.escape(field)}: .*{kind}"):
-        services.update_session(session=session, title=title and title.format(bad=bad),
-                                tags=tags and [tag.format(bad=bad) for tag in tags])
+        services.update_session(
+            session=session, title=title and title.format(bad=bad), tags=tags and [tag.format(bad=bad) for tag in tags]
+        )
     with scope("tenant-a"):
         assert Session.objects.get(pk=session.pk).title == "the title"
 
@@ -162,7 +176,6 @@ def test_unsafe_text_in_a_chat_message_is_a_400_naming_message(chat, error_agent
     assert Session.all_scopes.count() == 0
 
 
-
 @pytest.mark.parametrize("bad, kind", UNSAFE)
 @pytest.mark.django_db(transaction=True)
 def test_unsafe_text_in_a_chat_context_value_is_a_400_naming_the_key(chat, error_agent, api_key_header, bad, kind):
@@ -171,10 +184,13 @@ def test_unsafe_text_in_a_chat_context_value_is_a_400_naming_the_key(chat, error
     assert_error(result, 400, "validation_error", "context.tenant_id:")
     assert Session.all_scopes.count() == 0
 
+
 # --- JSON nested too deeply ---------------------------------------------------------------------------------
 
-DEEP = [pytest.param("[" * 100_000 + "]" * 100_000, id="100000-deep"),
-        pytest.param('{"message": ' + "[" * 64 + "]" * 64 + "}", id="65-deep")]
+DEEP = [
+    pytest.param("[" * 100_000 + "]" * 100_000, id="100000-deep"),
+    pytest.param('{"message": ' + "[" * 64 + "]" * 64 + "}", id="65-deep"),
+]
 
 
 @pytest.mark.parametrize("raw", DEEP)
@@ -187,15 +203,21 @@ def test_deep_json_to_a_chat_view_is_a_400(chat, error_agent, jwt_header, raw, p
 
 
 @pytest.mark.parametrize("raw", DEEP)
-@pytest.mark.parametrize(("method", "path"), [
-    ("post", "/api/memory"), ("put", "/api/stores/items/item-a1"), ("post", "/api/stores/items"),
-    ("patch", "/sessions/history/{session}"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/memory"),
+        ("put", "/api/stores/items/item-a1"),
+        ("post", "/api/stores/items"),
+        ("patch", "/sessions/history/{session}"),
+    ],
+)
 @pytest.mark.django_db
 def test_deep_json_to_a_drf_view_is_a_400(client, error_agent, jwt_header, raw, method, path):
     session = make_session("tenant-a")
-    response = getattr(client, method)(path.format(session=session.pk), data=raw, content_type="application/json",
-                                       headers=jwt_header("tenant-a"))
+    response = getattr(client, method)(
+        path.format(session=session.pk), data=raw, content_type="application/json", headers=jwt_header("tenant-a")
+    )
     assert_error(response, 400, "invalid_json", "64 levels")
     assert MemoryEntry.all_scopes.count() == StoreDocument.all_scopes.count() == 0
 
@@ -232,8 +254,9 @@ def test_a_bad_store_limit_is_a_400_naming_limit(client, error_agent, jwt_header
     assert_error(response, 400, "validation_error", "limit:", "100")
 
 
-@pytest.mark.parametrize("value", ["²", "-1", "1e3", "1.5", "abc", "99999999999999999999", "1000000001",
-                                   "9223372036854775808", "9" * 5000])
+@pytest.mark.parametrize(
+    "value", ["²", "-1", "1e3", "1.5", "abc", "99999999999999999999", "1000000001", "9223372036854775808", "9" * 5000]
+)
 @pytest.mark.django_db
 def test_a_bad_store_offset_is_a_400_naming_offset(client, error_agent, jwt_header, value):
     response = client.get("/api/stores/items", {"offset": value}, headers=jwt_header("tenant-a"))
@@ -251,18 +274,21 @@ def cursor_of(raw: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-@pytest.mark.parametrize("cursor", [
-    "garbage",
-    "%%%",
-    "x" * 5000,
-    cursor_of("not a date|" + SOME_ID),
-    cursor_of("2024-01-01T00:00:00+00:00|not-a-uuid"),
-    cursor_of("2024-01-01T00:00:00|" + SOME_ID),  # no offset
-    cursor_of("9999-12-31T23:59:59-23:59|" + SOME_ID),  # past year 9999 in UTC
-    cursor_of("0001-01-01T00:00:00+23:59|" + SOME_ID),  # before year 1 in UTC
-    cursor_of("99999-01-01T00:00:00+00:00|" + SOME_ID),
-    base64.urlsafe_b64encode(b"\xff\xfe\xfd").decode(),
-])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "%%%",
+        "x" * 5000,
+        cursor_of("not a date|" + SOME_ID),
+        cursor_of("2024-01-01T00:00:00+00:00|not-a-uuid"),
+        cursor_of("2024-01-01T00:00:00|" + SOME_ID),  # no offset
+        cursor_of("9999-12-31T23:59:59-23:59|" + SOME_ID),  # past year 9999 in UTC
+        cursor_of("0001-01-01T00:00:00+23:59|" + SOME_ID),  # before year 1 in UTC
+        cursor_of("99999-01-01T00:00:00+00:00|" + SOME_ID),
+        base64.urlsafe_b64encode(b"\xff\xfe\xfd").decode(),
+    ],
+)
 @pytest.mark.django_db
 def test_a_bad_history_cursor_is_a_400_naming_before(client, error_agent, jwt_header, cursor):
     response = client.get("/sessions/history", {"before": cursor}, headers=jwt_header("tenant-a"))
@@ -277,8 +303,9 @@ def test_a_cursor_returned_by_the_api_still_pages(client, error_agent, jwt_heade
             Session.objects.filter(title=f"s{index}").update(updated_at=timezone.now() + timedelta(seconds=index))
     first = client.get("/sessions/history", {"limit": "2"}, headers=jwt_header("tenant-a"))
     assert [s["title"] for s in first.json()] == ["s2", "s1"]
-    rest = client.get("/sessions/history", {"limit": "2", "before": first["X-Next-Cursor"]},
-                      headers=jwt_header("tenant-a"))
+    rest = client.get(
+        "/sessions/history", {"limit": "2", "before": first["X-Next-Cursor"]}, headers=jwt_header("tenant-a")
+    )
     assert [s["title"] for s in rest.json()] == ["s0"]
 
 

@@ -39,19 +39,22 @@ def body_of(response) -> dict:
 # --- Error classes --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("error", "status", "code"), [
-    (ApiError(418, "teapot", "I am a teapot."), 418, "teapot"),
-    (ValidationFailed("limit: too big."), 400, "validation_error"),
-    (InvalidJson("body: not JSON."), 400, "invalid_json"),
-    (Forbidden("No."), 403, "forbidden"),
-    (NotFound("Gone."), 404, "not_found"),
-    (NotFound("Gone.", code="session_not_found"), 404, "session_not_found"),
-    (MethodNotAllowed("GET", ["POST"]), 405, "method_not_allowed"),
-    (Conflict("Busy."), 409, "conflict"),
-    (RequestTooLarge(1024), 413, "request_too_large"),
-    (InternalError(), 500, "internal_error"),
-    (ServiceUnavailable(), 503, "service_unavailable"),
-])
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (ApiError(418, "teapot", "I am a teapot."), 418, "teapot"),
+        (ValidationFailed("limit: too big."), 400, "validation_error"),
+        (InvalidJson("body: not JSON."), 400, "invalid_json"),
+        (Forbidden("No."), 403, "forbidden"),
+        (NotFound("Gone."), 404, "not_found"),
+        (NotFound("Gone.", code="session_not_found"), 404, "session_not_found"),
+        (MethodNotAllowed("GET", ["POST"]), 405, "method_not_allowed"),
+        (Conflict("Busy."), 409, "conflict"),
+        (RequestTooLarge(1024), 413, "request_too_large"),
+        (InternalError(), 500, "internal_error"),
+        (ServiceUnavailable(), 503, "service_unavailable"),
+    ],
+)
 def test_an_error_class_carries_its_status_and_code(error, status, code):
     response = error.as_response()
     assert (error.status, error.code) == (status, code)
@@ -74,20 +77,23 @@ def test_a_message_quoting_a_lone_surrogate_still_encodes():
 # --- Any exception as an error ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("exception", "status", "code"), [
-    (OperationalError("could not connect to server"), 503, "service_unavailable"),
-    (InterfaceError("connection already closed"), 503, "service_unavailable"),
-    (DatabaseError("database unavailable"), 503, "service_unavailable"),
-    (IntegrityError("duplicate key"), 500, "internal_error"),
-    (DataError("invalid input"), 500, "internal_error"),
-    (RecursionError("maximum recursion depth exceeded"), 400, "invalid_json"),
-    (RequestDataTooBig("too big"), 413, "request_too_large"),
-    (Http404("nope"), 404, "not_found"),
-    (PermissionDenied("nope"), 403, "forbidden"),
-    (SuspiciousOperation("odd"), 400, "bad_request"),
-    (RuntimeError("boom"), 500, "internal_error"),
-    (KeyError("x"), 500, "internal_error"),
-])
+@pytest.mark.parametrize(
+    ("exception", "status", "code"),
+    [
+        (OperationalError("could not connect to server"), 503, "service_unavailable"),
+        (InterfaceError("connection already closed"), 503, "service_unavailable"),
+        (DatabaseError("database unavailable"), 503, "service_unavailable"),
+        (IntegrityError("duplicate key"), 500, "internal_error"),
+        (DataError("invalid input"), 500, "internal_error"),
+        (RecursionError("maximum recursion depth exceeded"), 400, "invalid_json"),
+        (RequestDataTooBig("too big"), 413, "request_too_large"),
+        (Http404("nope"), 404, "not_found"),
+        (PermissionDenied("nope"), 403, "forbidden"),
+        (SuspiciousOperation("odd"), 400, "bad_request"),
+        (RuntimeError("boom"), 500, "internal_error"),
+        (KeyError("x"), 500, "internal_error"),
+    ],
+)
 def test_any_exception_becomes_an_error(exception, status, code):
     error = exception_to_error(exception)
     assert (error.status, error.code) == (status, code)
@@ -116,19 +122,22 @@ def test_an_unexpected_exception_is_logged_with_its_traceback(caplog):
 # --- The DRF exception handler ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("exception", "status", "code", "fragment"), [
-    (drf_exceptions.ValidationError({"title": ["Too long."]}), 400, "validation_error", "title: Too long."),
-    (drf_exceptions.ParseError("bad json"), 400, "invalid_json", "bad json"),
-    (drf_exceptions.NotAuthenticated(), 401, "authentication_required", ""),
-    (drf_exceptions.AuthenticationFailed("expired"), 401, "invalid_token", "expired"),
-    (drf_exceptions.MethodNotAllowed("PUT"), 405, "method_not_allowed", "PUT"),
-    (Http404(), 404, "not_found", ""),
-    (NotFound("No memory entry 7.", code="memory_entry_not_found"), 404, "memory_entry_not_found", "entry 7"),
-    (OperationalError("server closed the connection"), 503, "service_unavailable", "try again"),
-    (InterfaceError("connection already closed"), 503, "service_unavailable", "try again"),
-    (RecursionError(), 400, "invalid_json", "64 levels"),
-    (RuntimeError("secret internals"), 500, "internal_error", "went wrong"),
-])
+@pytest.mark.parametrize(
+    ("exception", "status", "code", "fragment"),
+    [
+        (drf_exceptions.ValidationError({"title": ["Too long."]}), 400, "validation_error", "title: Too long."),
+        (drf_exceptions.ParseError("bad json"), 400, "invalid_json", "bad json"),
+        (drf_exceptions.NotAuthenticated(), 401, "authentication_required", ""),
+        (drf_exceptions.AuthenticationFailed("expired"), 401, "invalid_token", "expired"),
+        (drf_exceptions.MethodNotAllowed("PUT"), 405, "method_not_allowed", "PUT"),
+        (Http404(), 404, "not_found", ""),
+        (NotFound("No memory entry 7.", code="memory_entry_not_found"), 404, "memory_entry_not_found", "entry 7"),
+        (OperationalError("server closed the connection"), 503, "service_unavailable", "try again"),
+        (InterfaceError("connection already closed"), 503, "service_unavailable", "try again"),
+        (RecursionError(), 400, "invalid_json", "64 levels"),
+        (RuntimeError("secret internals"), 500, "internal_error", "went wrong"),
+    ],
+)
 def test_the_drf_handler_answers_every_exception_in_the_error_shape(exception, status, code, fragment):
     request = RequestFactory().get("/api/memory")
     response = api_exception_handler(exception, {"request": request, "view": None})
@@ -145,12 +154,26 @@ def test_the_drf_handler_answers_every_exception_in_the_error_shape(exception, s
 # --- The middleware ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("path", "api"), [
-    ("/chat", True), ("/chat/stream", True), ("/chat/sync", True), ("/sessions/history", True),
-    ("/sessions/x/cancel", True), ("/api/stores", True), ("/api/nope", True), ("/ws/chat", True),
-    ("/chatter", False), ("/admin/", False), ("/studio/", False), ("/widget/amodal/x.js", False),
-    ("/health", False), ("/", False), ("/apis", False),
-])
+@pytest.mark.parametrize(
+    ("path", "api"),
+    [
+        ("/chat", True),
+        ("/chat/stream", True),
+        ("/chat/sync", True),
+        ("/sessions/history", True),
+        ("/sessions/x/cancel", True),
+        ("/api/stores", True),
+        ("/api/nope", True),
+        ("/ws/chat", True),
+        ("/chatter", False),
+        ("/admin/", False),
+        ("/studio/", False),
+        ("/widget/amodal/x.js", False),
+        ("/health", False),
+        ("/", False),
+        ("/apis", False),
+    ],
+)
 def test_only_the_api_paths_are_the_middlewares(path, api):
     assert is_api_path(path) is api
 
@@ -181,13 +204,16 @@ def test_a_streaming_response_passes_through_untouched_and_unread():
     assert consumed == []
 
 
-@pytest.mark.parametrize(("inner", "status", "code"), [
-    (HttpResponse("<h1>Not Found</h1>", status=404), 404, "not_found"),
-    (HttpResponseNotAllowed(["POST"]), 405, "method_not_allowed"),
-    (HttpResponse("<h1>Server Error (500)</h1>", status=500), 500, "internal_error"),
-    (HttpResponse("busy", status=503, content_type="text/plain"), 503, "service_unavailable"),
-    (HttpResponse("<h1>Gone</h1>", status=410), 410, "gone"),
-])
+@pytest.mark.parametrize(
+    ("inner", "status", "code"),
+    [
+        (HttpResponse("<h1>Not Found</h1>", status=404), 404, "not_found"),
+        (HttpResponseNotAllowed(["POST"]), 405, "method_not_allowed"),
+        (HttpResponse("<h1>Server Error (500)</h1>", status=500), 500, "internal_error"),
+        (HttpResponse("busy", status=503, content_type="text/plain"), 503, "service_unavailable"),
+        (HttpResponse("<h1>Gone</h1>", status=410), 410, "gone"),
+    ],
+)
 def test_a_non_json_error_response_on_an_api_path_is_rewritten(inner, status, code):
     inner["X-Kept"] = "yes"
 
@@ -222,31 +248,63 @@ def test_json_responses_and_non_api_paths_are_left_alone():
 # --- Shared input checks -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("5", 5), (" 7 ", 7), ("200", 200), (3, 3), (4.0, 4), ("1", 1),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("5", 5),
+        (" 7 ", 7),
+        ("200", 200),
+        (3, 3),
+        (4.0, 4),
+        ("1", 1),
+    ],
+)
 def test_whole_numbers_in_range_are_read(raw, expected):
     assert parse_whole_number(raw, "limit", minimum=1, maximum=200) == expected
 
 
-@pytest.mark.parametrize("raw", [
-    "²", "١٢", "1e3", "-1", "0", "201", "+5", "5.0", "", "abc", "99999999999999999999", "9" * 5000,
-    True, 2.5, float("inf"), float("nan"), 1e300, None, [], {},
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "²",
+        "١٢",
+        "1e3",
+        "-1",
+        "0",
+        "201",
+        "+5",
+        "5.0",
+        "",
+        "abc",
+        "99999999999999999999",
+        "9" * 5000,
+        True,
+        2.5,
+        float("inf"),
+        float("nan"),
+        1e300,
+        None,
+        [],
+        {},
+    ],
+)
 def test_anything_else_is_a_400_naming_the_parameter(raw):
     with pytest.raises(ValidationFailed, match=r"^limit: must be a whole number from 1 to 200\.$"):
         parse_whole_number(raw, "limit", minimum=1, maximum=200)
 
 
-@pytest.mark.parametrize(("raw", "fragment"), [
-    (b"[" * 100_000, "64 levels"),
-    ("[" * 65 + "]" * 65, "64 levels"),
-    ('{"a":' * 65 + "1" + "}" * 65, "64 levels"),
-    (b"{", "not valid JSON"),
-    (b"\xff\xfe{}", "not valid JSON"),
-    (b'{"a": NaN}', "not valid JSON"),
-    (b'{"a": -Infinity}', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b"[" * 100_000, "64 levels"),
+        ("[" * 65 + "]" * 65, "64 levels"),
+        ('{"a":' * 65 + "1" + "}" * 65, "64 levels"),
+        (b"{", "not valid JSON"),
+        (b"\xff\xfe{}", "not valid JSON"),
+        (b'{"a": NaN}', "not valid JSON"),
+        (b'{"a": -Infinity}', "not valid JSON"),
+    ],
+)
 def test_json_that_is_too_deep_or_not_json_is_refused(raw, fragment):
     with pytest.raises(InvalidJson, match=fragment):
         load_json(raw)

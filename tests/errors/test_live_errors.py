@@ -21,8 +21,12 @@ def headers_for(server) -> dict[str, str]:
 def test_a_10_mb_body_is_a_json_413(daphne_server):
     body = b'{"message": "' + b"x" * TEN_MB + b'"}'
     with daphne_server.client() as client:
-        response = client.post("/chat/stream", content=body, timeout=httpx.Timeout(60.0, connect=5.0), headers={
-            **headers_for(daphne_server), "Content-Type": "application/json"})
+        response = client.post(
+            "/chat/stream",
+            content=body,
+            timeout=httpx.Timeout(60.0, connect=5.0),
+            headers={**headers_for(daphne_server), "Content-Type": "application/json"},
+        )
     assert_error(response, 413, "request_too_large", "1048576 bytes")
     assert response.headers["content-type"] == "application/json"
 
@@ -35,8 +39,9 @@ def test_a_chunked_body_over_the_limit_is_a_json_413(daphne_server):
         yield b'"}'
 
     with daphne_server.client() as client:
-        response = client.post("/api/memory", content=chunks(), headers={
-            **headers_for(daphne_server), "Content-Type": "application/json"})
+        response = client.post(
+            "/api/memory", content=chunks(), headers={**headers_for(daphne_server), "Content-Type": "application/json"}
+        )
     assert "content-length" not in {name.lower() for name in response.request.headers}
     assert_error(response, 413, "request_too_large")
 
@@ -66,24 +71,32 @@ def test_other_paths_keep_html(daphne_server):
 @pytest.mark.parametrize("depth", [65, 100_000])
 def test_deep_json_is_a_json_400(daphne_server, path, depth):
     with daphne_server.client() as client:
-        response = client.post(path, content="[" * depth + "]" * depth, headers={
-            **headers_for(daphne_server), "Content-Type": "application/json"})
+        response = client.post(
+            path,
+            content="[" * depth + "]" * depth,
+            headers={**headers_for(daphne_server), "Content-Type": "application/json"},
+        )
     assert_error(response, 400, "invalid_json", "64 levels")
 
 
 def test_a_lone_surrogate_in_memory_content_is_a_json_400(daphne_server):
     with daphne_server.client() as client:
-        response = client.post("/api/memory", content=b'{"content": "milk \\ud800"}', headers={
-            **headers_for(daphne_server), "Content-Type": "application/json"})
+        response = client.post(
+            "/api/memory",
+            content=b'{"content": "milk \\ud800"}',
+            headers={**headers_for(daphne_server), "Content-Type": "application/json"},
+        )
     assert_error(response, 400, "validation_error", "content:", "surrogate")
 
 
 def test_the_stream_still_streams_through_the_error_layer(daphne_server):
     body = {"message": "/say still here"}
-    with daphne_server.client() as client, client.stream("POST", "/chat/stream", json=body,
-                                                         headers=headers_for(daphne_server)) as response:
+    with (
+        daphne_server.client() as client,
+        client.stream("POST", "/chat/stream", json=body, headers=headers_for(daphne_server)) as response,
+    ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         events = events_of(list(iter_frames(response)))
     check_stream(events)
-    assert [event["type"] for event in events][::len(events) - 1] == ["init", "done"]
+    assert [event["type"] for event in events][:: len(events) - 1] == ["init", "done"]

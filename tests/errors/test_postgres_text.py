@@ -14,8 +14,10 @@ from stores.models import StoreDocument
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.skipif(connection.vendor != "postgresql",
-                       reason="NUL and surrogate handling of PostgreSQL; run with DATABASE_URL=postgres://..."),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="NUL and surrogate handling of PostgreSQL; run with DATABASE_URL=postgres://...",
+    ),
 ]
 
 
@@ -27,6 +29,7 @@ def test_postgresql_refuses_the_text_the_validator_refuses(text):
         with pytest.raises((DatabaseError, ValueError)), transaction.atomic():
             MemoryEntry.objects.create(content=text)
         with pytest.raises((DatabaseError, ValueError)), transaction.atomic():
-            StoreDocument.objects.create(store="items", key="k", data={"note": text}, version=1,
-                                         created_at=now, updated_at=now)
+            StoreDocument.objects.create(
+                store="items", key="k", data={"note": text}, version=1, created_at=now, updated_at=now
+            )
         assert MemoryEntry.objects.count() == StoreDocument.objects.count() == 0

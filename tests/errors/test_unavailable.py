@@ -47,10 +47,18 @@ DOWN = [
 
 
 @pytest.mark.parametrize("error", DOWN)
-@pytest.mark.parametrize("path", [
-    "/sessions/history", f"/sessions/history/{SOME_SESSION}", "/api/memory",
-    "/api/memory?query=milk", "/api/stores", "/api/stores/items", "/api/stores/items/item-a1",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sessions/history",
+        f"/sessions/history/{SOME_SESSION}",
+        "/api/memory",
+        "/api/memory?query=milk",
+        "/api/stores",
+        "/api/stores/items",
+        "/api/stores/items/item-a1",
+    ],
+)
 @pytest.mark.django_db
 def test_reads_with_the_database_down_are_503_with_retry_after(client, error_agent, jwt_header, error, path):
     headers = jwt_header("tenant-a")
@@ -65,8 +73,9 @@ def test_reads_with_the_database_down_are_503_with_retry_after(client, error_age
 @pytest.mark.django_db
 def test_writes_with_the_database_down_are_503(client, error_agent, jwt_header, error):
     with database_down(error):
-        response = client.post("/api/memory", data={"content": "milk"}, content_type="application/json",
-                               headers=jwt_header("tenant-a"))
+        response = client.post(
+            "/api/memory", data={"content": "milk"}, content_type="application/json", headers=jwt_header("tenant-a")
+        )
     assert_error(response, 503, "service_unavailable")
     assert response["Retry-After"] == "5"
 
@@ -88,16 +97,20 @@ def test_chat_with_the_database_down_is_503_before_the_stream_starts(chat, error
 
 def running_session(scope_id: str) -> Session:
     with scope(scope_id):
-        return Session.objects.create(deploy_id="d", title="t", provider="local", model="local",
-                                      lock_token="held", updated_at=timezone.now())
+        return Session.objects.create(
+            deploy_id="d", title="t", provider="local", model="local", lock_token="held", updated_at=timezone.now()
+        )
 
 
-@pytest.mark.parametrize("error", [
-    pytest.param(ConnectionRefusedError(111, "Connection refused"), id="refused"),
-    pytest.param(OSError("Network is unreachable"), id="oserror"),
-    pytest.param(RedisConnectionError("Error 111 connecting to 127.0.0.1:6379."), id="redis-connection"),
-    pytest.param(RedisTimeoutError("Timeout reading from socket"), id="redis-timeout"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(ConnectionRefusedError(111, "Connection refused"), id="refused"),
+        pytest.param(OSError("Network is unreachable"), id="oserror"),
+        pytest.param(RedisConnectionError("Error 111 connecting to 127.0.0.1:6379."), id="redis-connection"),
+        pytest.param(RedisTimeoutError("Timeout reading from socket"), id="redis-timeout"),
+    ],
+)
 @pytest.mark.django_db(transaction=True)
 def test_cancel_with_the_channel_layer_down_is_503(chat, error_agent, jwt_header, error):
     session = running_session("tenant-a")

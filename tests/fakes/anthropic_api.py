@@ -128,9 +128,7 @@ class FakeAnthropic:
         server.daemon_threads = True
         server.fake = self  # type: ignore[attr-defined]
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="fake-anthropic", daemon=True
-        )
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-anthropic", daemon=True)
         self._thread.start()
         return self
 
@@ -452,9 +450,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, scripted: _Scripted, body: dict[str, Any]) -> None:
         self._pause(scripted.initial_delay)
         if scripted.status != 200:
-            self._send_json(
-                scripted.status, _error_body(scripted.error_type, scripted.error_message), scripted.headers
-            )
+            self._send_json(scripted.status, _error_body(scripted.error_type, scripted.error_message), scripted.headers)
             return
         model = self.fake.model or body.get("model") or DEFAULT_MODEL
         if body.get("stream"):
@@ -512,9 +508,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._event("ping", {"type": "ping"})
             for delta in deltas:
                 self._pause(scripted.delay)
-                self._event(
-                    "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
-                )
+                self._event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
             if scripted.error_mid_stream is not None:
                 self._event("error", scripted.error_mid_stream)
                 self._end_chunks()

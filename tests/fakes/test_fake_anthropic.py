@@ -46,9 +46,7 @@ def create(fake: FakeAnthropic, max_retries: int = 0, **kwargs: Any) -> Any:
 
     async def run() -> Any:
         async with client_for(fake, max_retries) as client:
-            return await client.messages.create(
-                **({"model": MODEL, "max_tokens": 10, "messages": HELLO} | kwargs)
-            )
+            return await client.messages.create(**({"model": MODEL, "max_tokens": 10, "messages": HELLO} | kwargs))
 
     return asyncio.run(run())
 

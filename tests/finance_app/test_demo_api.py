@@ -85,9 +85,7 @@ def test_bearer_scheme_is_case_insensitive(client: Client) -> None:
 
 
 def test_household_me(client: Client) -> None:
-    assert get(client, "household-me").json() == {
-        "household": {"id": data.GARCIA.id, "name": "Garcia household"}
-    }
+    assert get(client, "household-me").json() == {"household": {"id": data.GARCIA.id, "name": "Garcia household"}}
     assert get(client, "household-me", OKAFOR).json()["household"]["name"] == "Okafor household"
 
 
@@ -220,9 +218,7 @@ def test_other_household_account_is_404(client: Client) -> None:
     error = error_of(response, 404)
     assert error["code"] == "account_not_found"
     assert "2940" not in response.content.decode()
-    assert (
-        error_of(get(client, "transactions", account_id="acc-o-checking"), 404)["code"] == "account_not_found"
-    )
+    assert error_of(get(client, "transactions", account_id="acc-o-checking"), 404)["code"] == "account_not_found"
 
 
 # --- query parameter validation -----------------------------------------------------------------------

@@ -21,9 +21,14 @@ CONFIG = MemoryConfig(enabled=True, max_entries=3, max_total_chars=60)
 
 @pytest.fixture
 def memory_agent(tmp_path, use_agent):
-    return use_agent(write_agent_folder(tmp_path / "agent", amodal={
-        "memory": {"enabled": True, "maxEntries": 3, "maxTotalChars": 60},
-    }))
+    return use_agent(
+        write_agent_folder(
+            tmp_path / "agent",
+            amodal={
+                "memory": {"enabled": True, "maxEntries": 3, "maxTotalChars": 60},
+            },
+        )
+    )
 
 
 @pytest.fixture
@@ -93,10 +98,12 @@ def test_empty_or_non_text_content_is_a_validation_error(content):
 def test_search_ranks_better_matches_first_on_this_database():
     roomy = MemoryConfig(enabled=True, max_entries=50, max_total_chars=8000)
     with scope("tenant-a"):
-        for fact in ("The household drinks tea in the morning",
-                     "They buy coffee beans and grind the coffee beans daily",
-                     "Coffee is bought weekly",
-                     "The cat is called Pixel"):
+        for fact in (
+            "The household drinks tea in the morning",
+            "They buy coffee beans and grind the coffee beans daily",
+            "Coffee is bought weekly",
+            "The cat is called Pixel",
+        ):
             services.add_entry(content=fact, config=roomy)
         ranked = [entry.content for entry, _ in selectors.search_entries(query="coffee beans")]
         assert ranked[:2] == ["They buy coffee beans and grind the coffee beans daily", "Coffee is bought weekly"]
@@ -110,7 +117,8 @@ def test_search_ranks_better_matches_first_on_this_database():
     if connection.vendor == "postgresql":  # full-text search: stems and stop words
         with scope("tenant-a"):
             assert [e.content for e, _ in selectors.search_entries(query="drinking")] == [
-                "The household drinks tea in the morning"]
+                "The household drinks tea in the morning"
+            ]
 
 
 # --- The tool and the prompt ------------------------------------------------------------------------
@@ -118,7 +126,7 @@ def test_search_ranks_better_matches_first_on_this_database():
 
 def tool_message(chat, headers, arguments):
     result = chat.stream({"message": f"/tool memory {json.dumps(arguments)}"}, headers)
-    end, = result.of_type("tool_call_result")
+    (end,) = result.of_type("tool_call_result")
     return end
 
 
@@ -158,21 +166,21 @@ def test_memory_tool_actions_and_budgets_through_the_chat(chat, memory_agent, jw
 def test_entries_are_in_the_system_prompt_of_the_next_message(chat, memory_agent, jwt_header):
     a = jwt_header("tenant-a")
     first = chat.stream({"message": "remember that the budget period is monthly"}, a)
-    end, = first.of_type("tool_call_result")
+    (end,) = first.of_type("tool_call_result")
     assert end["status"] == "success"
     entry = MemoryEntry.all_scopes.get()
     assert (entry.scope, entry.content) == ("tenant-a", "the budget period is monthly")
 
     with scripted_turns(ScriptedTurn(text="ok")) as script:
         chat.stream({"message": "hi", "session_id": first.events[0]["session_id"]}, a)
-    request, = script.requests
+    (request,) = script.requests
     assert "# Memory" in request.system
     assert f"- [{entry.pk}] the budget period is monthly" in request.system
     assert "memory" in {tool["name"] for tool in request.tools}
 
     with scripted_turns(ScriptedTurn(text="ok")) as script:
         chat.stream({"message": "hi"}, jwt_header("tenant-b"))
-    request, = script.requests
+    (request,) = script.requests
     assert "budget period" not in request.system
     assert "Nothing is remembered for this user yet" in request.system
 
@@ -181,7 +189,7 @@ def test_entries_are_in_the_system_prompt_of_the_next_message(chat, memory_agent
 def test_no_memory_tool_or_section_when_disabled(chat, no_memory_agent, jwt_header):
     with scripted_turns(ScriptedTurn(text="ok")) as script:
         chat.stream({"message": "hi"}, jwt_header("tenant-a"))
-    request, = script.requests
+    (request,) = script.requests
     assert "memory" not in {tool["name"] for tool in request.tools}
     assert "# Memory" not in request.system
 
@@ -240,8 +248,9 @@ def test_memory_api_refuses_additions_when_disabled_and_requires_a_scope_when_as
     response = post(client, "/api/memory", {"content": "x"}, jwt_header("tenant-a"))
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "memory_disabled"
-    use_agent(write_agent_folder(tmp_path / "strict", amodal={"scope": {"requireScope": True},
-                                                              "memory": {"enabled": True}}))
+    use_agent(
+        write_agent_folder(tmp_path / "strict", amodal={"scope": {"requireScope": True}, "memory": {"enabled": True}})
+    )
     response = post(client, "/api/memory", {"content": "x"}, api_key_header())
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "scope_required"

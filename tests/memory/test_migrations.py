@@ -102,7 +102,11 @@ def test_granted_permissions_become_memory_permissions(before_the_move):
     assert adder.has_perm("memory.add_memoryentry") and not adder.has_perm("agents.add_memoryentry")
     assert remover.has_perm("memory.delete_memoryentry") and not remover.has_perm("memory.add_memoryentry")
     assert sorted(Permission.objects.filter(content_type=moved).values_list("codename", flat=True)) == [
-        "add_memoryentry", "change_memoryentry", "delete_memoryentry", "view_memoryentry"]
+        "add_memoryentry",
+        "change_memoryentry",
+        "delete_memoryentry",
+        "view_memoryentry",
+    ]
 
 
 def test_a_memory_content_type_made_in_between_is_merged_into_the_old_one(before_the_move):
@@ -114,12 +118,14 @@ def test_a_memory_content_type_made_in_between_is_merged_into_the_old_one(before
     migrate(ONLY_MEMORY_0001)
     new_type = ContentType.objects.create(app_label="memory", model="memoryentry")
     viewers = Group.objects.create(name="viewers")
-    viewers.permissions.add(Permission.objects.create(content_type=new_type, codename="view_memoryentry",
-                                                      name="Can view memory entry"))
+    viewers.permissions.add(
+        Permission.objects.create(content_type=new_type, codename="view_memoryentry", name="Can view memory entry")
+    )
     viewers.user_set.add(adder)
     Permission.objects.create(content_type=new_type, codename="archive_memoryentry", name="Can archive")
-    log = LogEntry.objects.create(user=adder, content_type=new_type, object_id="1", object_repr="x",
-                                  action_flag=ADDITION)
+    log = LogEntry.objects.create(
+        user=adder, content_type=new_type, object_id="1", object_repr="x", action_flag=ADDITION
+    )
 
     migrate()
 
@@ -131,4 +137,3 @@ def test_a_memory_content_type_made_in_between_is_merged_into_the_old_one(before
     assert Permission.objects.filter(content_type=kept, codename="archive_memoryentry").exists()
     assert Permission.objects.filter(content_type=kept, codename="view_memoryentry").count() == 1
     assert LogEntry.objects.get(pk=log.pk).content_type_id == kept.pk
-

@@ -39,48 +39,73 @@ AUDIENCE, ISSUER = "amodal-prop", "https://saas.example"
 ABSENT = object()  # the claim (or body field) is left out
 
 valid_scope_claims = st.sampled_from([ABSENT, None, GLOBAL, TENANT_A, TENANT_B, TENANT_C])
-invalid_scope_claims = st.sampled_from([5, 0, True, False, 1.5, [], [TENANT_A], {}, {"scope_id": TENANT_A},
-                                        "x" * 256, "tenant-a\n", "tenant\x00a"])
-valid_contexts = st.one_of(st.sampled_from([ABSENT, None, {}]),
-                           st.dictionaries(st.sampled_from(["household_id", "role", "k"]),
-                                           st.sampled_from([TENANT_A, TENANT_B, "admin", ""]), max_size=2))
-invalid_contexts = st.sampled_from(["x", ["a"], 5, True, {"k": 5}, {"k": None}, {"k": {"scope_id": TENANT_A}},
-                                   {"k": ["v"]}])
+invalid_scope_claims = st.sampled_from(
+    [5, 0, True, False, 1.5, [], [TENANT_A], {}, {"scope_id": TENANT_A}, "x" * 256, "tenant-a\n", "tenant\x00a"]
+)
+valid_contexts = st.one_of(
+    st.sampled_from([ABSENT, None, {}]),
+    st.dictionaries(
+        st.sampled_from(["household_id", "role", "k"]), st.sampled_from([TENANT_A, TENANT_B, "admin", ""]), max_size=2
+    ),
+)
+invalid_contexts = st.sampled_from(
+    ["x", ["a"], 5, True, {"k": 5}, {"k": None}, {"k": {"scope_id": TENANT_A}}, {"k": ["v"]}]
+)
 junk_values = st.sampled_from([TENANT_A, TENANT_B, None, 5, [TENANT_A], {"scope_id": TENANT_A}, True])
 junk_claims = st.dictionaries(
-    st.sampled_from(["scope", "scopeId", "scope_ids", "tenant", "tenant_id", "org", "household_id", "role",
-                     "context", "scope_context"]),
-    junk_values, max_size=3)
+    st.sampled_from(
+        [
+            "scope",
+            "scopeId",
+            "scope_ids",
+            "tenant",
+            "tenant_id",
+            "org",
+            "household_id",
+            "role",
+            "context",
+            "scope_context",
+        ]
+    ),
+    junk_values,
+    max_size=3,
+)
 
-config_strategy = st.fixed_dictionaries({"audience": st.sampled_from(["", AUDIENCE]),
-                                         "issuer": st.sampled_from(["", ISSUER])})
+config_strategy = st.fixed_dictionaries(
+    {"audience": st.sampled_from(["", AUDIENCE]), "issuer": st.sampled_from(["", ISSUER])}
+)
 
 
 def any_claims(config: dict[str, str]) -> st.SearchStrategy[dict[str, Any]]:
     """Anything, valid or not."""
-    return st.fixed_dictionaries({
-        "scope_id": st.one_of(valid_scope_claims, invalid_scope_claims),
-        "scopeContext": st.one_of(valid_contexts, invalid_contexts),
-        "sub": st.sampled_from([ABSENT, "user", "", 5, None]),
-        "aud": st.sampled_from([ABSENT, AUDIENCE, "other-app", [AUDIENCE, "other-app"], ["other-app"]]),
-        "iss": st.sampled_from([ABSENT, ISSUER, "https://evil.example"]),
-        "expired": st.booleans(),
-        "junk": junk_claims,
-    })
+    return st.fixed_dictionaries(
+        {
+            "scope_id": st.one_of(valid_scope_claims, invalid_scope_claims),
+            "scopeContext": st.one_of(valid_contexts, invalid_contexts),
+            "sub": st.sampled_from([ABSENT, "user", "", 5, None]),
+            "aud": st.sampled_from([ABSENT, AUDIENCE, "other-app", [AUDIENCE, "other-app"], ["other-app"]]),
+            "iss": st.sampled_from([ABSENT, ISSUER, "https://evil.example"]),
+            "expired": st.booleans(),
+            "junk": junk_claims,
+        }
+    )
 
 
 def good_claims(config: dict[str, str]) -> st.SearchStrategy[dict[str, Any]]:
     """Claims a server configured by `config` must accept (so that half the examples get past auth)."""
-    return st.fixed_dictionaries({
-        "scope_id": valid_scope_claims,
-        "scopeContext": valid_contexts,
-        "sub": st.sampled_from([ABSENT, "user", ""]),
-        "aud": st.sampled_from([AUDIENCE, [AUDIENCE, "other-app"]] if config["audience"] else
-                               [ABSENT, AUDIENCE, "other-app"]),  # unchecked when none is configured
-        "iss": st.sampled_from([ISSUER] if config["issuer"] else [ABSENT, ISSUER, "https://other.example"]),
-        "expired": st.just(False),
-        "junk": junk_claims,
-    })
+    return st.fixed_dictionaries(
+        {
+            "scope_id": valid_scope_claims,
+            "scopeContext": valid_contexts,
+            "sub": st.sampled_from([ABSENT, "user", ""]),
+            "aud": st.sampled_from(
+                [AUDIENCE, [AUDIENCE, "other-app"]] if config["audience"] else [ABSENT, AUDIENCE, "other-app"]
+            ),  # unchecked when none is configured
+            "iss": st.sampled_from([ISSUER] if config["issuer"] else [ABSENT, ISSUER, "https://other.example"]),
+            "expired": st.just(False),
+            "junk": junk_claims,
+        }
+    )
 
 
 def defects(config: dict[str, str]) -> st.SearchStrategy[tuple[str, Any]]:
@@ -112,23 +137,41 @@ def configured_claims(draw) -> tuple[dict[str, str], dict[str, Any]]:
     return config, claims
 
 
-body_strategy = st.fixed_dictionaries({
-    "scope_id": st.sampled_from([ABSENT, None, GLOBAL, TENANT_A, TENANT_B, TENANT_C, 5, [TENANT_A]]),
-    "context": st.sampled_from([ABSENT, None, {"household_id": TENANT_A}, {"household_id": TENANT_B}, "x",
-                                {"n": 1}]),
-})
-ENTRY_POINTS = ["history-list", "history-detail-global", "history-detail-tenant-a", "history-detail-tenant-b",
-                "stores-index", "store-documents", "store-get", "memory-list", "chat-sync"]
+body_strategy = st.fixed_dictionaries(
+    {
+        "scope_id": st.sampled_from([ABSENT, None, GLOBAL, TENANT_A, TENANT_B, TENANT_C, 5, [TENANT_A]]),
+        "context": st.sampled_from(
+            [ABSENT, None, {"household_id": TENANT_A}, {"household_id": TENANT_B}, "x", {"n": 1}]
+        ),
+    }
+)
+ENTRY_POINTS = [
+    "history-list",
+    "history-detail-global",
+    "history-detail-tenant-a",
+    "history-detail-tenant-b",
+    "stores-index",
+    "store-documents",
+    "store-get",
+    "memory-list",
+    "chat-sync",
+]
 
 
 def claims_are_valid(claims: dict[str, Any], config: dict[str, str]) -> bool:
     """The model of SPEC §2: what a server must accept."""
     scope_id, context, sub = claims["scope_id"], claims["scopeContext"], claims["sub"]
-    if not (scope_id is ABSENT or scope_id is None or (isinstance(scope_id, str) and len(scope_id) <= 255
-                                                        and scope_id.isprintable())):
+    if not (
+        scope_id is ABSENT
+        or scope_id is None
+        or (isinstance(scope_id, str) and len(scope_id) <= 255 and scope_id.isprintable())
+    ):
         return False
-    if not (context is ABSENT or context is None or (
-            isinstance(context, dict) and all(isinstance(v, str) for v in context.values()))):
+    if not (
+        context is ABSENT
+        or context is None
+        or (isinstance(context, dict) and all(isinstance(v, str) for v in context.values()))
+    ):
         return False
     if not (sub is ABSENT or isinstance(sub, str)):
         return False
@@ -148,8 +191,7 @@ def claim_scope(claims: dict[str, Any]) -> str:
 
 def token_for(claims: dict[str, Any]) -> str:
     now = int(time.time())
-    payload: dict[str, Any] = {"iat": now - 120, "exp": now - 60 if claims["expired"] else now + 600,
-                               **claims["junk"]}
+    payload: dict[str, Any] = {"iat": now - 120, "exp": now - 60 if claims["expired"] else now + 600, **claims["junk"]}
     for name in ("scope_id", "scopeContext", "sub", "aud", "iss"):
         if claims[name] is not ABSENT:
             payload[name] = claims[name]
@@ -211,8 +253,9 @@ def check_answer(entry: str, scope_id: str, status: int, text: str, seeded: dict
         assert counts["preferences"] == StoreDocument.all_scopes.filter(scope=scope_id, store="preferences").count()
     elif entry == "store-documents":
         assert status == 200, text
-        expected = sorted(StoreDocument.all_scopes.filter(scope=scope_id, store="preferences").values_list(
-            "key", flat=True))
+        expected = sorted(
+            StoreDocument.all_scopes.filter(scope=scope_id, store="preferences").values_list("key", flat=True)
+        )
         assert sorted(d["key"] for d in body["documents"]) == expected
         assert all(d["data"]["value"] == secret(scope_id) for d in body["documents"])
     elif entry == "store-get":
@@ -223,7 +266,8 @@ def check_answer(entry: str, scope_id: str, status: int, text: str, seeded: dict
     elif entry == "memory-list":
         assert status == 200, text
         assert [e["id"] for e in body["entries"]] == list(
-            MemoryEntry.all_scopes.filter(scope=scope_id).order_by("created_at", "id").values_list("pk", flat=True))
+            MemoryEntry.all_scopes.filter(scope=scope_id).order_by("created_at", "id").values_list("pk", flat=True)
+        )
     elif entry == "chat-sync":
         assert status == 200, text
         assert Session.all_scopes.get(pk=body["session_id"]).scope == scope_id
@@ -233,8 +277,9 @@ def check_answer(entry: str, scope_id: str, status: int, text: str, seeded: dict
 
 @pytest.mark.usefixtures("async_db_cleanup")
 @pytest.mark.django_db(transaction=True)
-@settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(case=configured_claims(), body=body_strategy, entry=st.sampled_from(ENTRY_POINTS))
 def test_an_answer_reveals_and_touches_only_the_claims_scope(seeded, chat, case, body, entry):
     config, claims = case

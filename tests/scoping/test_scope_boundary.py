@@ -144,9 +144,7 @@ def test_valid_scope_ids(value):
     assert validate_scope_id(value) == value
 
 
-@pytest.mark.parametrize(
-    "value", ["x" * 256, "a\nb", "tab\there", "nul\x00", "\u200b", 42, None, ["a"]]
-)
+@pytest.mark.parametrize("value", ["x" * 256, "a\nb", "tab\there", "nul\x00", "\u200b", 42, None, ["a"]])
 def test_invalid_scope_ids(value):
     with pytest.raises(InvalidScope):
         validate_scope_id(value)

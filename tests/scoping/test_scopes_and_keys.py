@@ -49,8 +49,19 @@ def test_create_api_key_command_rejects_an_invalid_scope():
 
 
 def test_mint_token_command_prints_a_verifiable_jwt(capsys):
-    call_command("mint_token", "--scope", "household-a", "--context", "household_id=h-1",
-                 "--context", "plan=pro", "--sub", "user-7", "--ttl", "120")
+    call_command(
+        "mint_token",
+        "--scope",
+        "household-a",
+        "--context",
+        "household_id=h-1",
+        "--context",
+        "plan=pro",
+        "--sub",
+        "user-7",
+        "--ttl",
+        "120",
+    )
     token = capsys.readouterr().out.strip()
     claims = jwt.decode(token, settings.AMODAL_JWT_SECRET, algorithms=["HS256"])
     assert claims["scope_id"] == "household-a"

@@ -153,14 +153,20 @@ def seed_scope(chat, scope_id: str) -> Seed:
     assert result.status == 200, result.body
     assert result.events[0]["scope_id"] == scope_id
     session_id = result.events[0]["session_id"]
-    patched = put_json(client, "patch", f"/sessions/history/{session_id}",
-                       {"title": f"title {secret(scope_id)}", "tags": [f"tag-{secret(scope_id)}"]}, headers)
+    patched = put_json(
+        client,
+        "patch",
+        f"/sessions/history/{session_id}",
+        {"title": f"title {secret(scope_id)}", "tags": [f"tag-{secret(scope_id)}"]},
+        headers,
+    )
     assert patched.status_code == 200, patched.content
     entry = put_json(client, "post", "/api/memory", {"content": f"fact {secret(scope_id)}"}, headers)
     assert entry.status_code == 201, entry.content
     for key in ("currency", ONLY_KEY[scope_id]):
-        document = put_json(client, "put", f"/api/stores/preferences/{key}",
-                            {"data": {"key": key, "value": secret(scope_id)}}, headers)
+        document = put_json(
+            client, "put", f"/api/stores/preferences/{key}", {"data": {"key": key, "value": secret(scope_id)}}, headers
+        )
         assert document.status_code == 201, document.content
     return Seed(scope_id, session_id, entry.json()["id"], headers)
 
@@ -193,39 +199,57 @@ def rows_of(scope_id: str) -> dict[str, list]:
     """Every row of one scope, in a comparable form (operator access: all_scopes)."""
     return {
         "sessions": sorted(
-            (str(s.pk), s.title, json.dumps(s.tags), s.status, s.message_count, s.updated_at.isoformat(),
-             s.lock_token, s.input_tokens + s.output_tokens)
+            (
+                str(s.pk),
+                s.title,
+                json.dumps(s.tags),
+                s.status,
+                s.message_count,
+                s.updated_at.isoformat(),
+                s.lock_token,
+                s.input_tokens + s.output_tokens,
+            )
             for s in Session.all_scopes.filter(scope=scope_id)
         ),
         "messages": sorted(
             (str(session_id), seq, role, text, interrupted)
             for session_id, seq, role, text, interrupted in Message.all_scopes.filter(scope=scope_id).values_list(
-                "session_id", "seq", "role", "text", "interrupted")
+                "session_id", "seq", "role", "text", "interrupted"
+            )
         ),
-        "tags": sorted((str(s), t) for s, t in SessionTag.all_scopes.filter(scope=scope_id).values_list(
-            "session_id", "tag")),
+        "tags": sorted(
+            (str(s), t) for s, t in SessionTag.all_scopes.filter(scope=scope_id).values_list("session_id", "tag")
+        ),
         "usage": sorted(UsageRecord.all_scopes.filter(scope=scope_id).values_list("pk", flat=True)),
         "memory": sorted(MemoryEntry.all_scopes.filter(scope=scope_id).values_list("pk", "content")),
         "documents": sorted(
             (store, key, version, json.dumps(data, sort_keys=True))
             for store, key, version, data in StoreDocument.all_scopes.filter(scope=scope_id).values_list(
-                "store", "key", "version", "data")
+                "store", "key", "version", "data"
+            )
         ),
         "versions": sorted(StoreDocumentVersion.all_scopes.filter(scope=scope_id).values_list("pk", flat=True)),
         # The scope registry's activity stamp: a request acting elsewhere must not touch it either.
-        "registry": [seen.isoformat() for seen in Scope.objects.filter(scope_id=scope_id).values_list(
-            "last_seen_at", flat=True)],
+        "registry": [
+            seen.isoformat() for seen in Scope.objects.filter(scope_id=scope_id).values_list("last_seen_at", flat=True)
+        ],
     }
 
 
 def everything() -> dict[str, Any]:
     """Every scope's rows and the scope registry: for "nothing was written anywhere"."""
-    scope_ids = sorted(set(Session.all_scopes.values_list("scope", flat=True))
-                       | set(MemoryEntry.all_scopes.values_list("scope", flat=True))
-                       | set(StoreDocument.all_scopes.values_list("scope", flat=True)) | set(SCOPES))
-    return {"scopes": sorted((scope_id, seen.isoformat()) for scope_id, seen in Scope.objects.values_list(
-                "scope_id", "last_seen_at")),
-            "rows": {scope_id: rows_of(scope_id) for scope_id in scope_ids}}
+    scope_ids = sorted(
+        set(Session.all_scopes.values_list("scope", flat=True))
+        | set(MemoryEntry.all_scopes.values_list("scope", flat=True))
+        | set(StoreDocument.all_scopes.values_list("scope", flat=True))
+        | set(SCOPES)
+    )
+    return {
+        "scopes": sorted(
+            (scope_id, seen.isoformat()) for scope_id, seen in Scope.objects.values_list("scope_id", "last_seen_at")
+        ),
+        "rows": {scope_id: rows_of(scope_id) for scope_id in scope_ids},
+    }
 
 
 def tenants_rows() -> dict[str, dict[str, list]]:
@@ -263,8 +287,16 @@ class Answer:
         return json.loads(self.text)
 
 
-def call(chat, method: str, path: str, headers: dict[str, str] | None = None, *, body: Any = None,
-         query: dict[str, str] | None = None, client: Client | None = None) -> Answer:
+def call(
+    chat,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    *,
+    body: Any = None,
+    query: dict[str, str] | None = None,
+    client: Client | None = None,
+) -> Answer:
     """One request. Chat and cancel go through the async client (their views are async); the DRF views
     through `client` (a staff session's cookie) or a fresh Client."""
     if query:
@@ -304,10 +336,16 @@ def entry_points(seeds: dict[str, Seed], target: str = TENANT_A) -> dict[str, tu
         "stores-list": ("get", "/api/stores", query),
         "store-documents": ("get", "/api/stores/preferences", query),
         "store-document-get": ("get", f"/api/stores/preferences/{only}", query),
-        "store-document-put": ("put", f"/api/stores/preferences/{only}",
-                               {"scope_id": target, "data": {"key": only, "value": "pwned"}}),
-        "store-document-post": ("post", "/api/stores/preferences",
-                                {"scope_id": target, "data": {"key": only, "value": "pwned"}}),
+        "store-document-put": (
+            "put",
+            f"/api/stores/preferences/{only}",
+            {"scope_id": target, "data": {"key": only, "value": "pwned"}},
+        ),
+        "store-document-post": (
+            "post",
+            "/api/stores/preferences",
+            {"scope_id": target, "data": {"key": only, "value": "pwned"}},
+        ),
         "store-document-delete": ("delete", f"/api/stores/preferences/{only}", query),
         "memory-list": ("get", "/api/memory", query),
         "memory-add": ("post", "/api/memory", {"scope_id": target, "content": "pwned fact"}),
@@ -315,8 +353,15 @@ def entry_points(seeds: dict[str, Seed], target: str = TENANT_A) -> dict[str, tu
     }
 
 
-def send(chat, seeds: dict[str, Seed], name: str, headers: dict[str, str], *, target: str = TENANT_A,
-         client: Client | None = None) -> Answer:
+def send(
+    chat,
+    seeds: dict[str, Seed],
+    name: str,
+    headers: dict[str, str],
+    *,
+    target: str = TENANT_A,
+    client: Client | None = None,
+) -> Answer:
     method, path, payload = entry_points(seeds, target)[name]
     if method in ("get", "delete"):
         return call(chat, method, path, headers, query=payload, client=client)
@@ -451,8 +496,7 @@ def test_unscoped_token_tools_read_and_write_only_global_rows(seeds, chat, varia
         [result] = [item for item in answer.events if item["type"] == "tool_call_result"]
         # The tool's parameters (echoed in tool_call_start) are the caller's own; its result is what it read.
         assert_no_tenant_secret(json.dumps(result), names=False)
-        assert_no_tenant_secret("".join(e["content"] for e in answer.events if e["type"] == "text_delta"),
-                                names=False)
+        assert_no_tenant_secret("".join(e["content"] for e in answer.events if e["type"] == "text_delta"), names=False)
         return result
 
     listed = tool("memory", {"action": "list"})
@@ -475,7 +519,9 @@ def test_unscoped_token_tools_read_and_write_only_global_rows(seeds, chat, varia
     assert tenants_rows() == before
     assert MemoryEntry.all_scopes.filter(scope=GLOBAL, content="attacker fact").count() == 1
     assert StoreDocument.all_scopes.get(scope=GLOBAL, store="preferences", key="solo-first").data == {
-        "key": "solo-first", "value": "pwned"}
+        "key": "solo-first",
+        "value": "pwned",
+    }
 
 
 @pytest.mark.parametrize("via", ["query", "auth-message"])
@@ -545,15 +591,20 @@ def test_unscoped_token_cannot_cancel_a_running_tenant_message(seeds, chat, vari
 
     async def cancel_on_init(item):
         if item["type"] == "init" and not cancels:
-            response = await AsyncClient().post(f"/sessions/{item['session_id']}/cancel",
-                                                json.dumps({"scope_id": TENANT_A}), content_type="application/json",
-                                                headers=attacker)
+            response = await AsyncClient().post(
+                f"/sessions/{item['session_id']}/cancel",
+                json.dumps({"scope_id": TENANT_A}),
+                content_type="application/json",
+                headers=attacker,
+            )
             cancels.append(response)
 
     async def run():
-        return await chat.astream({"message": "/slow 100 one two three four five",
-                                   "session_id": seeds[TENANT_A].session_id},
-                                  seeds[TENANT_A].headers, on_event=cancel_on_init)
+        return await chat.astream(
+            {"message": "/slow 100 one two three four five", "session_id": seeds[TENANT_A].session_id},
+            seeds[TENANT_A].headers,
+            on_event=cancel_on_init,
+        )
 
     result = asyncio.run(run())
     [cancel] = cancels
@@ -561,7 +612,12 @@ def test_unscoped_token_cannot_cancel_a_running_tenant_message(seeds, chat, vari
     assert_error(cancel.json(), "session_not_found")
     assert result.events[-1]["reason"] == "model_stop"
     assert "".join(e["content"] for e in result.events if e["type"] == "text_delta").split() == [
-        "one", "two", "three", "four", "five"]
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+    ]
 
 
 @pytest.mark.parametrize("variant", UNSCOPED)
@@ -577,7 +633,9 @@ def test_unscoped_token_store_reads_see_only_global_documents(seeds, chat, varia
     page = call(chat, "get", "/api/stores/preferences", headers, query=query)
     assert page.status == 200, page.text
     assert sorted((d["key"], d["data"]["value"]) for d in page.json()["documents"]) == [
-        ("currency", secret(GLOBAL)), ("solo-global", secret(GLOBAL))]
+        ("currency", secret(GLOBAL)),
+        ("solo-global", secret(GLOBAL)),
+    ]
 
     same_key = call(chat, "get", "/api/stores/preferences/currency", headers, query=query)
     assert same_key.status == 200 and same_key.json()["data"]["value"] == secret(GLOBAL)
@@ -586,10 +644,16 @@ def test_unscoped_token_store_reads_see_only_global_documents(seeds, chat, varia
     never = call(chat, "get", "/api/stores/preferences/only-nobody", headers, query=query)
     assert tenant_only.status == 404 and never.status == 404
     assert_error(tenant_only.json(), "document_not_found")
-    assert tenant_only.json()["error"]["message"].replace("solo-first", "K") == \
-        never.json()["error"]["message"].replace("only-nobody", "K")
-    filtered = call(chat, "get", "/api/stores/preferences", headers,
-                    query={**query, "filter": json.dumps({"value": secret(TENANT_A)})})
+    assert tenant_only.json()["error"]["message"].replace("solo-first", "K") == never.json()["error"][
+        "message"
+    ].replace("only-nobody", "K")
+    filtered = call(
+        chat,
+        "get",
+        "/api/stores/preferences",
+        headers,
+        query={**query, "filter": json.dumps({"value": secret(TENANT_A)})},
+    )
     assert filtered.status == 200 and filtered.json()["documents"] == []
     for answer in (stores, page, same_key, filtered):
         assert_no_tenant_secret(answer.text)
@@ -601,15 +665,30 @@ def test_unscoped_token_store_writes_land_in_the_global_scope(seeds, chat, varia
     before = tenants_rows()
     key = "solo-first"
 
-    put = call(chat, "put", f"/api/stores/preferences/{key}", headers,
-               body={"scope_id": TENANT_A, "context": BODY_CONTEXT, "data": {"key": key, "value": "pwned-put"}})
+    put = call(
+        chat,
+        "put",
+        f"/api/stores/preferences/{key}",
+        headers,
+        body={"scope_id": TENANT_A, "context": BODY_CONTEXT, "data": {"key": key, "value": "pwned-put"}},
+    )
     assert put.status == 201, put.text  # created: the global scope had no such key
     assert put.json()["version"] == 1
-    posted = call(chat, "post", "/api/stores/preferences", headers,
-                  body={"scope_id": TENANT_A, "data": {"key": "currency", "value": "pwned-post"}})
+    posted = call(
+        chat,
+        "post",
+        "/api/stores/preferences",
+        headers,
+        body={"scope_id": TENANT_A, "data": {"key": "currency", "value": "pwned-post"}},
+    )
     assert posted.status == 200 and posted.json()["version"] == 2  # the global currency, replaced
-    batch = call(chat, "post", "/api/stores/preferences", headers,
-                 body={"scope_id": TENANT_A, "documents": [{"key": "batch", "value": "pwned-batch"}]})
+    batch = call(
+        chat,
+        "post",
+        "/api/stores/preferences",
+        headers,
+        body={"scope_id": TENANT_A, "documents": [{"key": "batch", "value": "pwned-batch"}]},
+    )
     assert batch.status == 201, batch.text
     first_delete = call(chat, "delete", f"/api/stores/preferences/{key}", headers, query={"scope_id": TENANT_A})
     second_delete = call(chat, "delete", f"/api/stores/preferences/{key}", headers, query={"scope_id": TENANT_A})
@@ -638,8 +717,13 @@ def test_unscoped_token_memory_sees_and_writes_only_global_entries(seeds, chat, 
     assert searched.status == 200
     assert all(entry["id"] != seeds[TENANT_A].memory_id for entry in searched.json()["entries"])
 
-    added = call(chat, "post", "/api/memory", headers,
-                 body={"scope_id": TENANT_A, "context": BODY_CONTEXT, "content": "attacker fact"})
+    added = call(
+        chat,
+        "post",
+        "/api/memory",
+        headers,
+        body={"scope_id": TENANT_A, "context": BODY_CONTEXT, "content": "attacker fact"},
+    )
     assert added.status == 201, added.text
     assert MemoryEntry.all_scopes.get(pk=added.json()["id"]).scope == GLOBAL
 
@@ -647,8 +731,9 @@ def test_unscoped_token_memory_sees_and_writes_only_global_entries(seeds, chat, 
     unknown = call(chat, "delete", f"/api/memory/{UNKNOWN_MEMORY_ID}", headers, query=query)
     assert tenant.status == 404 and unknown.status == 404
     assert_error(tenant.json(), "memory_entry_not_found")
-    assert tenant.json()["error"]["message"].replace(str(seeds[TENANT_A].memory_id), "N") == \
-        unknown.json()["error"]["message"].replace(UNKNOWN_MEMORY_ID, "N")
+    assert tenant.json()["error"]["message"].replace(str(seeds[TENANT_A].memory_id), "N") == unknown.json()["error"][
+        "message"
+    ].replace(UNKNOWN_MEMORY_ID, "N")
 
     assert tenants_rows() == before
     for answer in (listed, searched, added, tenant):
@@ -663,8 +748,7 @@ def test_unscoped_token_never_touches_a_tenant_at_any_entry_point(seeds, chat, n
     answer = send(chat, seeds, name, bearer(unscoped_token("no-scope-claim")))
     assert answer.status in (200, 201, 404), (name, answer.status, answer.text)
     if answer.status == 404:
-        assert answer.json()["error"]["code"] in ("session_not_found", "document_not_found",
-                                                  "memory_entry_not_found")
+        assert answer.json()["error"]["code"] in ("session_not_found", "document_not_found", "memory_entry_not_found")
     assert tenants_rows() == before
     assert_no_tenant_secret(answer.text)
 
@@ -680,8 +764,13 @@ def test_a_tenant_b_token_acts_in_tenant_b_whatever_the_body_names(seeds, chat, 
     b = seeds[TENANT_B]
     query = {"scope_id": TENANT_A}
 
-    stream = call(chat, "post", "/chat/stream", headers,
-                  body={"message": "/tool t_context {}", "scope_id": TENANT_A, "context": BODY_CONTEXT})
+    stream = call(
+        chat,
+        "post",
+        "/chat/stream",
+        headers,
+        body={"message": "/tool t_context {}", "scope_id": TENANT_A, "context": BODY_CONTEXT},
+    )
     assert stream.status == 200 and stream.events[0]["scope_id"] == TENANT_B
     assert tool_sees == [(TENANT_B, {"household_id": TENANT_B})]
 
@@ -693,12 +782,18 @@ def test_a_tenant_b_token_acts_in_tenant_b_whatever_the_body_names(seeds, chat, 
     assert [entry["content"] for entry in memory.json()["entries"]] == [f"fact {secret(TENANT_B)}"]
     page = call(chat, "get", "/api/stores/preferences", headers, query=query)
     assert {d["key"] for d in page.json()["documents"]} == {"currency", "solo-second"}
-    put = call(chat, "put", "/api/stores/preferences/solo-first", headers,
-               body={"scope_id": TENANT_A, "data": {"key": "solo-first", "value": "from-b"}})
+    put = call(
+        chat,
+        "put",
+        "/api/stores/preferences/solo-first",
+        headers,
+        body={"scope_id": TENANT_A, "data": {"key": "solo-first", "value": "from-b"}},
+    )
     assert put.status == 201
     assert StoreDocument.all_scopes.get(scope=TENANT_B, key="solo-first").data["value"] == "from-b"
-    (_, [events]) = ws_messages(headers["Authorization"].split()[1], "query",
-                                [{"message": "/say hi", "scope_id": TENANT_A}])
+    (_, [events]) = ws_messages(
+        headers["Authorization"].split()[1], "query", [{"message": "/say hi", "scope_id": TENANT_A}]
+    )
     assert events[0]["scope_id"] == TENANT_B
 
     assert rows_of(TENANT_A) == before_a
@@ -712,16 +807,24 @@ def test_a_tenant_b_token_acts_in_tenant_b_whatever_the_body_names(seeds, chat, 
 
 CONTEXT_CASES = {
     # (claims, body context, (scope, context) the tools see)
-    "no-scope-claim-with-context": ({"scopeContext": {"k": "claim"}}, {"k": "body", "x": "y"},
-                                    (GLOBAL, {"k": "claim"})),
+    "no-scope-claim-with-context": (
+        {"scopeContext": {"k": "claim"}},
+        {"k": "body", "x": "y"},
+        (GLOBAL, {"k": "claim"}),
+    ),
     "no-scope-claim-no-context": ({}, {"k": "body"}, (GLOBAL, {})),
-    "scope-null-with-context": ({"scope_id": None, "scopeContext": {"k": "claim"}}, {"k": "body"},
-                                (GLOBAL, {"k": "claim"})),
+    "scope-null-with-context": (
+        {"scope_id": None, "scopeContext": {"k": "claim"}},
+        {"k": "body"},
+        (GLOBAL, {"k": "claim"}),
+    ),
     "scope-empty-empty-context": ({"scope_id": "", "scopeContext": {}}, {"household_id": TENANT_A}, (GLOBAL, {})),
-    "tenant-b-with-context": ({"scope_id": TENANT_B, "scopeContext": {"household_id": TENANT_B}},
-                              {"household_id": TENANT_A, "extra": "x"}, (TENANT_B, {"household_id": TENANT_B})),
-    "tenant-b-context-null": ({"scope_id": TENANT_B, "scopeContext": None}, {"household_id": TENANT_A},
-                              (TENANT_B, {})),
+    "tenant-b-with-context": (
+        {"scope_id": TENANT_B, "scopeContext": {"household_id": TENANT_B}},
+        {"household_id": TENANT_A, "extra": "x"},
+        (TENANT_B, {"household_id": TENANT_B}),
+    ),
+    "tenant-b-context-null": ({"scope_id": TENANT_B, "scopeContext": None}, {"household_id": TENANT_A}, (TENANT_B, {})),
     "malformed-body-context": ({"scope_id": TENANT_B, "scopeContext": {"a": "1"}}, {"n": 1}, (TENANT_B, {"a": "1"})),
     "body-context-a-string": ({}, "household_id=tenant-a", (GLOBAL, {})),
 }
@@ -807,8 +910,10 @@ def test_audience_and_issuer_are_required_when_configured(seeds, chat, aud_iss, 
     extra, accepted = AUD_ISS_CASES[case]
     headers = bearer(sign({"sub": "u", "scope_id": TENANT_B, **extra}))
     before = everything()
-    answers = {name: send(chat, seeds, name, headers, target=TENANT_B)
-               for name in ("history-list", "memory-list", "stores-list", "chat-sync-new", "chat-stream-new")}
+    answers = {
+        name: send(chat, seeds, name, headers, target=TENANT_B)
+        for name in ("history-list", "memory-list", "stores-list", "chat-sync-new", "chat-stream-new")
+    }
     for name, answer in answers.items():
         if accepted:
             assert answer.status == 200, (name, answer.text)
@@ -886,8 +991,9 @@ def test_require_scope_refuses_an_unscoped_token_with_a_body_scope_everywhere(re
 @pytest.mark.parametrize("variant", UNSCOPED)
 def test_require_scope_refuses_an_unscoped_websocket_message_with_a_body_scope(require_scope_seeds, via, variant):
     before = everything()
-    _, [reply] = ws_messages(unscoped_token(variant), via, [
-        {"message": "/say hi", "scope_id": TENANT_A, "context": BODY_CONTEXT}])
+    _, [reply] = ws_messages(
+        unscoped_token(variant), via, [{"message": "/say hi", "scope_id": TENANT_A, "context": BODY_CONTEXT}]
+    )
     assert [item["type"] for item in reply] == ["error"]
     assert reply[0]["code"] == "scope_required"
     assert everything() == before
@@ -898,8 +1004,15 @@ def test_require_scope_refuses_an_unscoped_websocket_message_with_a_body_scope(r
 # =========================================================================================================
 
 READS = ["history-list", "history-detail", "stores-list", "store-documents", "store-document-get", "memory-list"]
-STAFF_WRITES = ["history-patch", "history-delete", "store-document-put", "store-document-post",
-                "store-document-delete", "memory-add", "memory-delete"]
+STAFF_WRITES = [
+    "history-patch",
+    "history-delete",
+    "store-document-put",
+    "store-document-post",
+    "store-document-delete",
+    "memory-add",
+    "memory-delete",
+]
 # The permission each write needs (scoping.permissions, the views' operator_permissions).
 WRITE_PERMISSIONS = {
     "history-patch": ("agents.change_session",),
@@ -921,8 +1034,9 @@ def view_studio_permission():
     if existing is not None:
         return existing
     content_type, _ = ContentType.objects.get_or_create(app_label="studio", model="studioaccess")
-    permission, _ = Permission.objects.get_or_create(content_type=content_type, codename="view_studio",
-                                                     defaults={"name": "Can view Studio"})
+    permission, _ = Permission.objects.get_or_create(
+        content_type=content_type, codename="view_studio", defaults={"name": "Can view Studio"}
+    )
     return permission
 
 
@@ -944,8 +1058,9 @@ def operator(django_user_model):
     """Log in a staff user with the given permissions: `operator(*perms, superuser=False)` → Client."""
 
     def login(*perms: str, superuser: bool = False, staff: bool = True, csrf: bool = False) -> Client:
-        user = django_user_model.objects.create_user(f"operator-{uuid.uuid4().hex[:8]}", password="pw",
-                                                     is_staff=staff, is_superuser=superuser)
+        user = django_user_model.objects.create_user(
+            f"operator-{uuid.uuid4().hex[:8]}", password="pw", is_staff=staff, is_superuser=superuser
+        )
         user.user_permissions.set(permissions(*perms))
         client = Client(enforce_csrf_checks=csrf)
         client.force_login(user)
@@ -1023,8 +1138,14 @@ def test_a_superuser_may_read_and_write_any_scope(seeds, chat, operator):
     for name in READS:
         answer = send(chat, seeds, name, {}, client=client)
         assert answer.status == 200, (name, answer.text)
-    for name in ["history-patch", "store-document-put", "memory-add", "memory-delete", "store-document-delete",
-                 "history-delete"]:
+    for name in [
+        "history-patch",
+        "store-document-put",
+        "memory-add",
+        "memory-delete",
+        "store-document-delete",
+        "history-delete",
+    ]:
         answer = send(chat, seeds, name, {}, client=client)
         assert answer.status in (200, 201), (name, answer.status, answer.text)
         assert_staff_write_applied(name, seeds)
@@ -1063,9 +1184,11 @@ def test_a_staff_session_does_not_open_the_chat_endpoints(seeds, chat, operator)
     async def post(path, body):
         return await async_client.post(path, json.dumps(body), content_type="application/json")
 
-    for path, body in [("/chat/stream", {"message": "/say hi", "scope_id": TENANT_A}),
-                       ("/chat/sync", {"message": "/say hi", "scope_id": TENANT_A}),
-                       (f"/sessions/{seeds[TENANT_A].session_id}/cancel", {"scope_id": TENANT_A})]:
+    for path, body in [
+        ("/chat/stream", {"message": "/say hi", "scope_id": TENANT_A}),
+        ("/chat/sync", {"message": "/say hi", "scope_id": TENANT_A}),
+        (f"/sessions/{seeds[TENANT_A].session_id}/cancel", {"scope_id": TENANT_A}),
+    ]:
         response = asyncio.run(post(path, body))
         assert response.status_code == 401, (path, response.status_code)
     assert everything() == before
@@ -1110,8 +1233,13 @@ def test_a_restricted_api_key_cannot_name_another_scope_over_the_websocket(seeds
 def test_an_unrestricted_api_key_reads_the_scope_the_body_names(seeds, chat, tool_sees):
     """The contrast: a trusted server does choose the scope and context in the body."""
     headers = bearer(create_api_key(name="server").raw_key)
-    stream = call(chat, "post", "/chat/stream", headers,
-                  body={"message": "/tool t_context {}", "scope_id": TENANT_A, "context": BODY_CONTEXT})
+    stream = call(
+        chat,
+        "post",
+        "/chat/stream",
+        headers,
+        body={"message": "/tool t_context {}", "scope_id": TENANT_A, "context": BODY_CONTEXT},
+    )
     assert stream.events[0]["scope_id"] == TENANT_A
     assert tool_sees == [(TENANT_A, BODY_CONTEXT)]
     history = call(chat, "get", "/sessions/history", headers, query={"scope_id": TENANT_A})

@@ -31,20 +31,29 @@ ITEMS = {
 }
 PREFERENCES = {
     "name": "preferences",
-    "entity": {"name": "Preference", "key": "{key}",
-               "schema": {"key": {"type": "string"}, "value": {"type": "string"}}},
+    "entity": {
+        "name": "Preference",
+        "key": "{key}",
+        "schema": {"key": {"type": "string"}, "value": {"type": "string"}},
+    },
     "history": {"versions": 5},
 }
 CATEGORIES = {
     "name": "categories",
     "shared": True,
-    "entity": {"name": "Category", "key": "{slug}",
-               "schema": {"slug": {"type": "string"}, "label": {"type": "string"}}},
+    "entity": {
+        "name": "Category",
+        "key": "{slug}",
+        "schema": {"slug": {"type": "string"}, "label": {"type": "string"}},
+    },
 }
 CACHE = {
     "name": "quote-cache",
-    "entity": {"name": "Quote", "key": "{symbol}",
-               "schema": {"symbol": {"type": "string"}, "price": {"type": "number"}}},
+    "entity": {
+        "name": "Quote",
+        "key": "{symbol}",
+        "schema": {"symbol": {"type": "string"}, "price": {"type": "number"}},
+    },
     "ttl": 60,
 }
 # (document changes, the field path the problem must name, a fragment of its message)
@@ -95,12 +104,16 @@ def store_agent_folder(path: Path, *, require_scope: bool = False, memory: dict 
     amodal = {"scope": {"requireScope": require_scope}}
     if memory is not None:
         amodal["memory"] = memory
-    return write_agent_folder(path, amodal=amodal, files={
-        "stores/items.json": ITEMS,
-        "stores/preferences.json": PREFERENCES,
-        "stores/categories.json": CATEGORIES,
-        "stores/quote-cache.json": CACHE,
-    })
+    return write_agent_folder(
+        path,
+        amodal=amodal,
+        files={
+            "stores/items.json": ITEMS,
+            "stores/preferences.json": PREFERENCES,
+            "stores/categories.json": CATEGORIES,
+            "stores/quote-cache.json": CACHE,
+        },
+    )
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def put(client, path, data, headers, **extra):
-    return client.put(path, data=json.dumps({"data": data, **extra}), content_type="application/json",
-                      headers=headers)
+    return client.put(path, data=json.dumps({"data": data, **extra}), content_type="application/json", headers=headers)
 
 
 def post(client, path, body, headers):
@@ -33,8 +32,11 @@ def staff_user(django_user_model):
     from django.contrib.auth.models import Permission
 
     user = django_user_model.objects.create_user("operator", password="pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(
-        content_type__app_label="stores", codename__in=["add_storedocument", "change_storedocument"]))
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="stores", codename__in=["add_storedocument", "change_storedocument"]
+        )
+    )
     return user
 
 
@@ -126,8 +128,11 @@ def test_list_stores_with_the_callers_counts(client, store_agent, jwt_header, ap
     assert stores["categories"]["document_count"] == 1
     assert stores["categories"]["shared"] is True
     assert stores["items"]["entity"]["key"] == "item-{sku}"
-    assert stores["items"]["entity"]["schema"]["tags"] == {"type": "array", "item": {"type": "string", "max": 10},
-                                                          "max": 3}
+    assert stores["items"]["entity"]["schema"]["tags"] == {
+        "type": "array",
+        "item": {"type": "string", "max": 10},
+        "max": 3,
+    }
     stores = {s["name"]: s for s in client.get("/api/stores", headers=jwt_header("tenant-c")).json()["stores"]}
     assert stores["items"]["document_count"] == 0
     assert stores["categories"]["document_count"] == 1
@@ -137,8 +142,12 @@ def test_query_filter_sort_limit_offset(client, store_agent, jwt_header):
     headers = jwt_header("tenant-a")
     prices = [5, 100, 20, 3.5, 42]
     for index, price in enumerate(prices):
-        put(client, f"/api/stores/items/item-s{index}", item(f"s{index}", price=price,
-                                                            kind="food" if index % 2 else "tool"), headers)
+        put(
+            client,
+            f"/api/stores/items/item-s{index}",
+            item(f"s{index}", price=price, kind="food" if index % 2 else "tool"),
+            headers,
+        )
 
     page = client.get("/api/stores/items", {"sort": "price", "limit": 2}, headers=headers).json()
     assert [d["data"]["price"] for d in page["documents"]] == [3.5, 5]
@@ -147,23 +156,27 @@ def test_query_filter_sort_limit_offset(client, store_agent, jwt_header):
     assert [d["data"]["price"] for d in page["documents"]] == [3.5]
     assert page["has_more"] is False
 
-    page = client.get("/api/stores/items", {"filter": json.dumps({"kind": "food"}), "sort": "-price"},
-                      headers=headers).json()
+    page = client.get(
+        "/api/stores/items", {"filter": json.dumps({"kind": "food"}), "sort": "-price"}, headers=headers
+    ).json()
     assert [d["data"]["price"] for d in page["documents"]] == [100, 3.5]
 
 
-@pytest.mark.parametrize(("params", "fragment"), [
-    ({"filter": "{not json"}, "filter:"),
-    ({"filter": "[1]"}, "filter:"),
-    ({"filter": json.dumps({"colour": "red"})}, "filter.colour"),
-    ({"filter": json.dumps({"price": "cheap"})}, "filter.price"),
-    ({"filter": json.dumps({"tags": ["a"]})}, "filter.tags"),
-    ({"sort": "colour"}, "sort:"),
-    ({"sort": "dims"}, "sort:"),
-    ({"limit": "101"}, "limit:"),
-    ({"limit": "0"}, "limit:"),
-    ({"offset": "-1"}, "offset:"),
-])
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"filter": "{not json"}, "filter:"),
+        ({"filter": "[1]"}, "filter:"),
+        ({"filter": json.dumps({"colour": "red"})}, "filter.colour"),
+        ({"filter": json.dumps({"price": "cheap"})}, "filter.price"),
+        ({"filter": json.dumps({"tags": ["a"]})}, "filter.tags"),
+        ({"sort": "colour"}, "sort:"),
+        ({"sort": "dims"}, "sort:"),
+        ({"limit": "101"}, "limit:"),
+        ({"limit": "0"}, "limit:"),
+        ({"offset": "-1"}, "offset:"),
+    ],
+)
 def test_bad_queries_are_validation_errors(client, store_agent, jwt_header, params, fragment):
     response = client.get("/api/stores/items", params, headers=jwt_header("tenant-a"))
     assert response.status_code == 400
@@ -184,16 +197,21 @@ def test_every_operation_is_isolated_by_scope(client, store_agent, jwt_header, a
     assert response.status_code == 201 and response.json()["version"] == 1
     assert client.get("/api/stores/preferences/currency", headers=a).json()["data"]["value"] == "EUR"
     # a body scope_id never beats the token's claim
-    response = put(client, "/api/stores/preferences/currency", {"key": "currency", "value": "GBP"}, b,
-                   scope_id="tenant-a")
+    response = put(
+        client, "/api/stores/preferences/currency", {"key": "currency", "value": "GBP"}, b, scope_id="tenant-a"
+    )
     assert response.json()["version"] == 2
-    assert client.get("/api/stores/preferences/currency", {"scope_id": "tenant-a"}, headers=b).json()[
-        "data"]["value"] == "GBP"
+    assert (
+        client.get("/api/stores/preferences/currency", {"scope_id": "tenant-a"}, headers=b).json()["data"]["value"]
+        == "GBP"
+    )
     assert client.get("/api/stores/preferences/currency", headers=a).json()["data"]["value"] == "EUR"
     # an API key chooses the scope in the body / query
     key = api_key_header()
-    assert client.get("/api/stores/preferences/currency", {"scope_id": "tenant-a"}, headers=key).json()[
-        "data"]["value"] == "EUR"
+    assert (
+        client.get("/api/stores/preferences/currency", {"scope_id": "tenant-a"}, headers=key).json()["data"]["value"]
+        == "EUR"
+    )
     assert client.delete("/api/stores/preferences/currency?scope_id=tenant-b", headers=key).json() == {"ok": True}
     assert client.get("/api/stores/preferences/currency", headers=a).status_code == 200
     assert client.get("/api/stores/preferences/currency", headers=b).status_code == 404
@@ -222,8 +240,7 @@ def test_shared_store_writes_need_an_operator(client, store_agent, jwt_header, a
     response = put(client, "/api/stores/categories/rent", {"slug": "rent", "label": "Rent"}, {})
     assert response.status_code == 201
     # both live in the global partition, whatever scope the caller acted in
-    assert set(StoreDocument.all_scopes.values_list("scope", "key")) == {(GLOBAL_SCOPE, "food"),
-                                                                          (GLOBAL_SCOPE, "rent")}
+    assert set(StoreDocument.all_scopes.values_list("scope", "key")) == {(GLOBAL_SCOPE, "food"), (GLOBAL_SCOPE, "rent")}
     client.logout()
     for tenant in ("tenant-a", "tenant-b"):
         page = client.get("/api/stores/categories", headers=jwt_header(tenant)).json()
@@ -270,17 +287,30 @@ def test_the_openapi_schema_still_builds(client, store_agent):
     response = client.get("/api/schema/")
     assert response.status_code == 200
     text = response.content.decode()
-    for path in ("/api/stores:", "/api/stores/{name}:", "/api/stores/{name}/{key}:", "/api/memory:",
-                 "/api/memory/{entry_id}:"):
+    for path in (
+        "/api/stores:",
+        "/api/stores/{name}:",
+        "/api/stores/{name}/{key}:",
+        "/api/memory:",
+        "/api/memory/{entry_id}:",
+    ):
         assert path in text
 
 
 def test_a_body_without_the_data_envelope_is_the_document_itself(client, store_agent, jwt_header, api_key_header):
-    response = client.put("/api/stores/preferences/currency", json.dumps({"key": "currency", "value": "EUR"}),
-                          content_type="application/json", headers=jwt_header("tenant-a"))
+    response = client.put(
+        "/api/stores/preferences/currency",
+        json.dumps({"key": "currency", "value": "EUR"}),
+        content_type="application/json",
+        headers=jwt_header("tenant-a"),
+    )
     assert response.status_code == 201
-    response = post(client, "/api/stores/preferences", {"key": "period", "value": "monthly", "scope_id": "tenant-a"},
-                    api_key_header())
+    response = post(
+        client,
+        "/api/stores/preferences",
+        {"key": "period", "value": "monthly", "scope_id": "tenant-a"},
+        api_key_header(),
+    )
     assert response.status_code == 201
     with scope("tenant-a"):
         assert sorted(StoreDocument.objects.values_list("key", flat=True)) == ["currency", "period"]

@@ -62,9 +62,15 @@ def test_clean_document_raises_with_every_problem():
 def test_key_templates_mix_literal_text_and_several_fields():
     data = {
         "name": "ledger",
-        "entity": {"name": "Entry", "key": "{account}:{year}-{n}",
-                   "schema": {"account": {"type": "string"}, "year": {"type": "number"},
-                              "n": {"type": "enum", "values": ["a", "b"]}}},
+        "entity": {
+            "name": "Entry",
+            "key": "{account}:{year}-{n}",
+            "schema": {
+                "account": {"type": "string"},
+                "year": {"type": "number"},
+                "n": {"type": "enum", "values": ["a", "b"]},
+            },
+        },
     }
     ledger = definition(data)
     assert render_key(ledger, {"account": "acc1", "year": 2024.0, "n": "b"}) == "acc1:2024-b"
@@ -72,8 +78,11 @@ def test_key_templates_mix_literal_text_and_several_fields():
 
 
 def test_an_empty_or_overlong_key_is_a_problem_of_the_key_field():
-    prefs = definition({
-        "name": "prefs", "entity": {"name": "P", "key": "{k}", "schema": {"k": {"type": "string"}}},
-    })
+    prefs = definition(
+        {
+            "name": "prefs",
+            "entity": {"name": "P", "key": "{k}", "schema": {"k": {"type": "string"}}},
+        }
+    )
     assert [p.field for p in validate_document(prefs, {"k": ""})] == ["k"]
     assert "at most 255" in validate_document(prefs, {"k": "x" * 300})[0].message

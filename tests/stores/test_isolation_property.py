@@ -41,8 +41,13 @@ class Expected:
 
 @pytest.fixture
 def isolation_agent(tmp_path, use_agent):
-    return use_agent(store_agent_folder(tmp_path / "agent", require_scope=True,
-                                        memory={"enabled": True, "maxEntries": MAX_ENTRIES, "maxTotalChars": 500}))
+    return use_agent(
+        store_agent_folder(
+            tmp_path / "agent",
+            require_scope=True,
+            memory={"enabled": True, "maxEntries": MAX_ENTRIES, "maxTotalChars": 500},
+        )
+    )
 
 
 @pytest.mark.django_db
@@ -62,8 +67,12 @@ def apply(client, headers, expected: Expected, step) -> None:
     docs, auth = expected.documents[scope_id], headers[scope_id]
     if action == "put":
         _, _, key, value = step
-        response = client.put(f"/api/stores/preferences/{key}", json.dumps({"data": {"key": key, "value": value}}),
-                              content_type="application/json", headers=auth)
+        response = client.put(
+            f"/api/stores/preferences/{key}",
+            json.dumps({"data": {"key": key, "value": value}}),
+            content_type="application/json",
+            headers=auth,
+        )
         version = docs[key][1] + 1 if key in docs else 1
         assert response.status_code == (201 if version == 1 else 200)
         assert response.json()["version"] == version
@@ -102,8 +111,7 @@ def apply(client, headers, expected: Expected, step) -> None:
 
 def apply_memory_add(client, auth, expected: Expected, scope_id: str, fact: str) -> None:
     mine = expected.memory[scope_id]
-    response = client.post("/api/memory", json.dumps({"content": fact}), content_type="application/json",
-                           headers=auth)
+    response = client.post("/api/memory", json.dumps({"content": fact}), content_type="application/json", headers=auth)
     if fact in mine.values():
         assert response.status_code == 200  # already remembered: the same entry
         assert mine[response.json()["id"]] == fact

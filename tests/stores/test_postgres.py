@@ -16,9 +16,11 @@ from stores.models import StoreDocument, StoreDocumentVersion
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.skipif(connection.vendor != "postgresql",
-                       reason="row locks, concurrent connections and EXPLAIN plans are PostgreSQL's; "
-                              "run with DATABASE_URL=postgres://..."),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="row locks, concurrent connections and EXPLAIN plans are PostgreSQL's; "
+        "run with DATABASE_URL=postgres://...",
+    ),
 ]
 
 WRITERS = 20
@@ -119,11 +121,13 @@ def test_query_store_over_100k_documents_uses_indexes(store_agent):
     items = stores_of(store_agent)["items"]
     with scope("big-tenant"):
         assert StoreDocument.objects.count() == 100_000
-        filtered = selectors.documents_query(definition=items, filters={"note": "batch-17", "in_stock": False},
-                                             sort="-price")[:21]
+        filtered = selectors.documents_query(
+            definition=items, filters={"note": "batch-17", "in_stock": False}, sort="-price"
+        )[:21]
         by_key = StoreDocument.objects.filter(store="items", key="item-s4242")
-        page = selectors.query_documents(definition=items, filters={"note": "batch-17", "in_stock": False},
-                                         sort="-price", limit=20)
+        page = selectors.query_documents(
+            definition=items, filters={"note": "batch-17", "in_stock": False}, sort="-price", limit=20
+        )
         document = selectors.get_document(definition=items, key="item-s4242")
 
     plan = explain(filtered)

@@ -71,8 +71,9 @@ def test_shared_stores_are_written_in_the_global_partition_only_when_allowed(sto
             services.put_document(definition=categories, document={"slug": "food", "label": "Food"})
         with pytest.raises(SharedStoreReadOnly):
             services.put_documents(definition=categories, documents=[{"slug": "food", "label": "Food"}])
-        result = services.put_document(definition=categories, document={"slug": "food", "label": "Food"},
-                                       shared_write=True)
+        result = services.put_document(
+            definition=categories, document={"slug": "food", "label": "Food"}, shared_write=True
+        )
     assert result.document.scope == GLOBAL_SCOPE
     with scope("tenant-b"):
         assert selectors.get_document(definition=categories, key="food").data["label"] == "Food"
@@ -148,8 +149,8 @@ def test_sort_numbers_numerically_and_datetimes_as_instants(store_agent):
     added = {
         "a": "2024-05-01T10:00:00+02:00",  # 08:00Z
         "b": "2024-05-01T07:30:00-01:00",  # 08:30Z
-        "c": "2024-05-01T08:00:00.5Z",     # 08:00:00.5Z
-        "d": "2023-12-31",                 # midnight
+        "c": "2024-05-01T08:00:00.5Z",  # 08:00:00.5Z
+        "d": "2023-12-31",  # midnight
     }
     prices = {"a": 9, "b": 10, "c": 100, "d": 2.5}
     with scope("tenant-a"):
@@ -218,8 +219,14 @@ def test_seed_store_writes_a_shared_store_idempotently(finance_agent, tmp_path):
     with pytest.raises(CommandError, match="--scope"):
         call_command("seed_store", "preferences", str(seed))
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps([{"slug": "x", "label": "X", "kind": "expense", "budget_hint": 1},
-                               {"slug": "y", "label": "Y", "kind": "gift", "budget_hint": None}]))
+    bad.write_text(
+        json.dumps(
+            [
+                {"slug": "x", "label": "X", "kind": "expense", "budget_hint": 1},
+                {"slug": "y", "label": "Y", "kind": "gift", "budget_hint": None},
+            ]
+        )
+    )
     with pytest.raises(CommandError, match=r"documents\[1\]\.kind"):
         call_command("seed_store", "categories", str(bad))
     assert not StoreDocument.all_scopes.filter(key="x").exists()
@@ -232,10 +239,12 @@ def test_seed_store_writes_a_shared_store_idempotently(finance_agent, tmp_path):
 
 def test_admin_lists_every_scope_and_seeds_a_shared_store(admin_client, finance_agent):
     with scope("household-1"):
-        services.put_document(definition=stores_of(finance_agent)["preferences"],
-                              document={"key": "currency", "value": "EUR"})
-        services.put_document(definition=stores_of(finance_agent)["preferences"],
-                              document={"key": "currency", "value": "USD"})
+        services.put_document(
+            definition=stores_of(finance_agent)["preferences"], document={"key": "currency", "value": "EUR"}
+        )
+        services.put_document(
+            definition=stores_of(finance_agent)["preferences"], document={"key": "currency", "value": "USD"}
+        )
     response = admin_client.get("/admin/stores/storedocument/")
     assert response.status_code == 200
     assert b"household-1" in response.content and b"currency" in response.content
@@ -246,8 +255,13 @@ def test_admin_lists_every_scope_and_seeds_a_shared_store(admin_client, finance_
     assert b"EUR" in response.content  # the kept previous version
 
     data = {"slug": "groceries", "label": "Groceries", "kind": "expense", "budget_hint": 500}
-    form = {"scope": "someone", "store": "categories", "data": json.dumps(data),
-            "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0"}
+    form = {
+        "scope": "someone",
+        "store": "categories",
+        "data": json.dumps(data),
+        "versions-TOTAL_FORMS": "0",
+        "versions-INITIAL_FORMS": "0",
+    }
     response = admin_client.post("/admin/stores/storedocument/add/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
     seeded = StoreDocument.all_scopes.get(store="categories")
@@ -258,8 +272,11 @@ def test_admin_lists_every_scope_and_seeds_a_shared_store(admin_client, finance_
     assert response.status_code == 200
     assert b"kind: must be one of" in response.content
 
-    form = {"data": json.dumps({**data, "budget_hint": 450}), "versions-TOTAL_FORMS": "0",
-            "versions-INITIAL_FORMS": "0"}
+    form = {
+        "data": json.dumps({**data, "budget_hint": 450}),
+        "versions-TOTAL_FORMS": "0",
+        "versions-INITIAL_FORMS": "0",
+    }
     response = admin_client.post(f"/admin/stores/storedocument/{seeded.pk}/change/", form)
     assert response.status_code == 302
     seeded.refresh_from_db()
@@ -278,8 +295,13 @@ def test_sorting_documents_left_from_an_older_schema_is_a_clear_error_not_a_cras
     with scope("tenant-a"):
         services.put_document(definition=items, document=item("a"))
         legacy = item("b")
-        StoreDocument.objects.create(store="items", key="item-b", data={**legacy, "price": "cheap"},
-                                     created_at=timezone.now(), updated_at=timezone.now())
+        StoreDocument.objects.create(
+            store="items",
+            key="item-b",
+            data={**legacy, "price": "cheap"},
+            created_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
         try:
             page = selectors.query_documents(definition=items, sort="price")
         except selectors.QueryInvalid as exc:  # PostgreSQL cannot cast "cheap"

@@ -70,10 +70,28 @@ def make_session(db) -> Callable[..., object]:
 def demo_data(db) -> Callable[..., None]:
     """Generate demo data with the management command (small sizes, fixed seed)."""
 
-    def generate(*, scopes: int = 8, sessions: int = 40, usage_rows: int = 160, days: int = 30, seed: int = 3,
-                 clear: bool = False) -> None:
-        args = ["generate_demo_data", "--scopes", str(scopes), "--sessions", str(sessions),
-                "--usage-rows", str(usage_rows), "--days", str(days), "--seed", str(seed)]
+    def generate(
+        *,
+        scopes: int = 8,
+        sessions: int = 40,
+        usage_rows: int = 160,
+        days: int = 30,
+        seed: int = 3,
+        clear: bool = False,
+    ) -> None:
+        args = [
+            "generate_demo_data",
+            "--scopes",
+            str(scopes),
+            "--sessions",
+            str(sessions),
+            "--usage-rows",
+            str(usage_rows),
+            "--days",
+            str(days),
+            "--seed",
+            str(seed),
+        ]
         if clear:
             args.append("--clear")
         call_command(*args, stdout=open("/dev/null", "w"))  # noqa: SIM115

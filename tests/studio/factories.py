@@ -37,11 +37,22 @@ class Turn:
     calls: list[Call] = field(default_factory=lambda: [Call()])
 
 
-def tool(name: str = "request", *, status: str = "success", result: Any = '{"ok": true}', error: str = "",
-         duration_ms: int = 42, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    call: dict[str, Any] = {"tool_id": f"toolu_{name}", "tool_name": name,
-                            "parameters": parameters if parameters is not None else {"endpoint": "/accounts"},
-                            "status": status, "duration_ms": duration_ms}
+def tool(
+    name: str = "request",
+    *,
+    status: str = "success",
+    result: Any = '{"ok": true}',
+    error: str = "",
+    duration_ms: int = 42,
+    parameters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    call: dict[str, Any] = {
+        "tool_id": f"toolu_{name}",
+        "tool_name": name,
+        "parameters": parameters if parameters is not None else {"endpoint": "/accounts"},
+        "status": status,
+        "duration_ms": duration_ms,
+    }
     if status == "error":
         call["error"] = error or "HTTP 503 from app-api"
     else:
@@ -60,22 +71,37 @@ def touch_scope_row(scope: str, at: datetime) -> None:
         Scope.objects.filter(pk=row.pk).update(**updates)
 
 
-def make_session(*, scope: str = "tenant-a", title: str = "A session", model: str = "claude-sonnet-4-5",
-                 provider: str = "anthropic", deploy_id: str = "deploy0001", status: str = "idle",
-                 at: datetime | None = None, turns: list[Turn] | None = None, step_seconds: int = 30,
-                 tags: list[str] | None = None) -> Session:
+def make_session(
+    *,
+    scope: str = "tenant-a",
+    title: str = "A session",
+    model: str = "claude-sonnet-4-5",
+    provider: str = "anthropic",
+    deploy_id: str = "deploy0001",
+    status: str = "idle",
+    at: datetime | None = None,
+    turns: list[Turn] | None = None,
+    step_seconds: int = 30,
+    tags: list[str] | None = None,
+) -> Session:
     """A session whose first message is at `at` (default: an hour ago) and each next one `step_seconds`
     later; totals are the sums of its usage rows."""
     start = at or timezone.now() - timedelta(hours=1)
     turns = turns if turns is not None else [Turn("Hello")]
-    Deployment.objects.get_or_create(deploy_id=deploy_id, defaults={"agent_name": "test-agent",
-                                                                     "agent_version": "1.0"})
-    session = Session.all_scopes.create(scope=scope, title=title, model=model, provider=provider,
-                                        deploy_id=deploy_id, status=status, tags=tags or [])
+    Deployment.objects.get_or_create(deploy_id=deploy_id, defaults={"agent_name": "test-agent", "agent_version": "1.0"})
+    session = Session.all_scopes.create(
+        scope=scope, title=title, model=model, provider=provider, deploy_id=deploy_id, status=status, tags=tags or []
+    )
     seq = 0
     moment = start
-    totals = {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0,
-              "cost_micros": 0, "unpriced_calls": 0}
+    totals = {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "cost_micros": 0,
+        "unpriced_calls": 0,
+    }
     for turn in turns:
         user = Message.all_scopes.create(scope=scope, session=session, seq=seq, role="user", text=turn.user)
         Message.all_scopes.filter(pk=user.pk).update(created_at=moment)
@@ -83,15 +109,29 @@ def make_session(*, scope: str = "tenant-a", title: str = "A session", model: st
         for call in turn.calls:
             moment += timedelta(seconds=step_seconds)
             message = Message.all_scopes.create(
-                scope=scope, session=session, seq=seq, role="assistant", text=call.text, tool_calls=call.tools,
-                interrupted=call.interrupted, error_code=call.error_code,
+                scope=scope,
+                session=session,
+                seq=seq,
+                role="assistant",
+                text=call.text,
+                tool_calls=call.tools,
+                interrupted=call.interrupted,
+                error_code=call.error_code,
             )
             Message.all_scopes.filter(pk=message.pk).update(created_at=moment)
             usage = UsageRecord.all_scopes.create(
-                scope=scope, session=session, message=message, deploy_id=deploy_id, provider=provider,
-                model=call.model or model, input_tokens=call.input_tokens, output_tokens=call.output_tokens,
-                cache_read_tokens=call.cache_read_tokens, cache_write_tokens=call.cache_write_tokens,
-                latency_ms=call.latency_ms, cost_micros=call.cost_micros,
+                scope=scope,
+                session=session,
+                message=message,
+                deploy_id=deploy_id,
+                provider=provider,
+                model=call.model or model,
+                input_tokens=call.input_tokens,
+                output_tokens=call.output_tokens,
+                cache_read_tokens=call.cache_read_tokens,
+                cache_write_tokens=call.cache_write_tokens,
+                latency_ms=call.latency_ms,
+                cost_micros=call.cost_micros,
             )
             UsageRecord.all_scopes.filter(pk=usage.pk).update(created_at=moment)
             seq += 1

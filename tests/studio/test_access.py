@@ -31,9 +31,14 @@ def studio_urls_by_name(make_session, db) -> dict[str, str]:
     session = make_session(scope="tenant-a")
     make_session(scope="")
     now = timezone.now()
-    document = StoreDocument.all_scopes.create(scope="tenant-a", store="preferences", key="currency",
-                                               data={"key": "currency", "value": "EUR"}, created_at=now,
-                                               updated_at=now)
+    document = StoreDocument.all_scopes.create(
+        scope="tenant-a",
+        store="preferences",
+        key="currency",
+        data={"key": "currency", "value": "EUR"},
+        created_at=now,
+        updated_at=now,
+    )
     return {
         "index": reverse("studio:index"),
         "sessions": reverse("studio:sessions") + "?scope=" + q("tenant-a"),
@@ -96,8 +101,7 @@ def test_superusers_see_every_page(admin_client, studio_urls_by_name, name):
 
 
 @pytest.mark.parametrize("name", URL_NAMES)
-def test_users_who_are_not_staff_are_sent_to_the_login_even_with_the_permission(make_staff, studio_urls_by_name,
-                                                                                name):
+def test_users_who_are_not_staff_are_sent_to_the_login_even_with_the_permission(make_staff, studio_urls_by_name, name):
     client = logged_in(make_staff("not-staff", studio=True, is_staff=False))
     response = client.get(studio_urls_by_name[name])
     assert response.status_code == 302
@@ -140,8 +144,7 @@ def test_unknown_session_and_missing_scope_are_404(staff_client):
 
 
 @pytest.mark.django_db
-def test_studio_links_in_the_admin_only_for_users_with_the_permission(staff_client, plain_staff_client,
-                                                                      admin_client):
+def test_studio_links_in_the_admin_only_for_users_with_the_permission(staff_client, plain_staff_client, admin_client):
     for client in (staff_client, admin_client):
         index = client.get(reverse("admin:index")).content.decode()
         assert 'id="studio-module"' in index
@@ -197,10 +200,16 @@ def test_session_admin_is_read_only_and_links_to_replay(admin_client, make_sessi
 
 @pytest.mark.django_db
 def test_model_prices_are_editable_in_admin(admin_client):
-    response = admin_client.post(reverse("admin:agents_modelprice_add"), {
-        "model": "local", "input_micros_per_mtok": "1000000", "output_micros_per_mtok": "2000000",
-        "cache_read_micros_per_mtok": "", "cache_write_micros_per_mtok": "",
-    })
+    response = admin_client.post(
+        reverse("admin:agents_modelprice_add"),
+        {
+            "model": "local",
+            "input_micros_per_mtok": "1000000",
+            "output_micros_per_mtok": "2000000",
+            "cache_read_micros_per_mtok": "",
+            "cache_write_micros_per_mtok": "",
+        },
+    )
     assert response.status_code == 302
     price = ModelPrice.objects.get(model="local")
     assert price.input_micros_per_mtok == 1_000_000

@@ -23,14 +23,19 @@ def credential(make_session, db):
 def test_no_studio_page_shows_a_credential_value(staff_client, admin_client, credential):
     session, stored = credential
     studio_urls = [
-        reverse("studio:sessions"), reverse("studio:sessions") + "?scope=tenant-k",
-        reverse("studio:replay", args=[session.pk]), reverse("studio:usage"),
-        reverse("studio:usage") + "?scope=tenant-k", reverse("studio:scopes"),
-        reverse("studio:scope") + "?scope=" + q("tenant-k"), reverse("studio:scope_memory") + "?scope=tenant-k",
+        reverse("studio:sessions"),
+        reverse("studio:sessions") + "?scope=tenant-k",
+        reverse("studio:replay", args=[session.pk]),
+        reverse("studio:usage"),
+        reverse("studio:usage") + "?scope=tenant-k",
+        reverse("studio:scopes"),
+        reverse("studio:scope") + "?scope=" + q("tenant-k"),
+        reverse("studio:scope_memory") + "?scope=tenant-k",
         reverse("studio:scope_stores") + "?scope=tenant-k",
     ]
     admin_urls = [
-        reverse("admin:index"), reverse("admin:connections_scopedcredential_changelist"),
+        reverse("admin:index"),
+        reverse("admin:connections_scopedcredential_changelist"),
         reverse("admin:connections_scopedcredential_change", args=[stored.pk]),
     ]
     for client, url in [(staff_client, url) for url in studio_urls] + [(admin_client, url) for url in admin_urls]:

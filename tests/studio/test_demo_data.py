@@ -37,8 +37,12 @@ def test_sizes_are_exact_and_rows_consistent():
     assert Message.all_scopes.exclude(scope=F("session__scope")).count() == 0
     assert UsageRecord.all_scopes.exclude(created_at=F("message__created_at")).count() == 0
     # Session totals are the sums of their usage rows.
-    sums = {row["session"]: row for row in UsageRecord.all_scopes.values("session").annotate(
-        i=Sum("input_tokens"), o=Sum("output_tokens"), c=Sum("cost_micros"), n=Count("pk"))}
+    sums = {
+        row["session"]: row
+        for row in UsageRecord.all_scopes.values("session").annotate(
+            i=Sum("input_tokens"), o=Sum("output_tokens"), c=Sum("cost_micros"), n=Count("pk")
+        )
+    }
     for session in Session.all_scopes.all():
         row = sums.get(session.pk, {"i": 0, "o": 0, "c": 0, "n": 0})
         assert (session.input_tokens, session.output_tokens, session.cost_micros) == (row["i"], row["o"], row["c"] or 0)
@@ -60,8 +64,11 @@ def test_variety_models_statuses_tool_calls_and_skew():
     assert {"idle", "interrupted", "error"} <= statuses
     assert Message.all_scopes.filter(interrupted=True).exists()
     assert Message.all_scopes.exclude(error_code="").exists()
-    calls = [call for tools in Message.all_scopes.exclude(tool_calls=[]).values_list("tool_calls", flat=True)
-             for call in tools]
+    calls = [
+        call
+        for tools in Message.all_scopes.exclude(tool_calls=[]).values_list("tool_calls", flat=True)
+        for call in tools
+    ]
     assert {call["status"] for call in calls} == {"success", "error"}
     assert all({"tool_id", "tool_name", "parameters", "duration_ms"} <= set(call) for call in calls)
     counts = sorted(Session.all_scopes.values("scope").annotate(n=Count("pk")).values_list("n", flat=True))
@@ -108,13 +115,17 @@ def test_postgres_fast_load_puts_every_index_and_constraint_back():
         with connection.cursor() as cursor:
             cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = ANY(%s) ORDER BY 1", [tables])
             indexes = cursor.fetchall()
-            cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                           "WHERE conrelid = ANY(%s::regclass[]) ORDER BY 1", [tables])
+            cursor.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = ANY(%s::regclass[]) ORDER BY 1",
+                [tables],
+            )
             return indexes, cursor.fetchall()
 
     before = schema()
-    summary = DemoGenerator(DemoOptions(scopes=5, sessions=30, usage_rows=120, fast_load=True),
-                            log=lambda line: None).run()
+    summary = DemoGenerator(
+        DemoOptions(scopes=5, sessions=30, usage_rows=120, fast_load=True), log=lambda line: None
+    ).run()
     assert summary.usage_rows == 120
     assert schema() == before
     assert UsageRecord.all_scopes.count() == 120

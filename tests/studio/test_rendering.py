@@ -15,28 +15,42 @@ from studio.markdown import render_markdown
 from studio.selectors import DayPoint
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("plain", "<p>plain</p>"),
-    ("<script>alert(1)</script>", "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"),
-    ("**bold** and *it* and __b__ _i_",
-     "<p><strong>bold</strong> and <em>it</em> and <strong>b</strong> <em>i</em></p>"),
-    ("`<b>` code", "<p><code>&lt;b&gt;</code> code</p>"),
-    ("a\nb\n\nc", "<p>a<br>b</p><p>c</p>"),
-    ("- one\n- **two**\n\n1. x\n2. y",
-     "<ul><li>one</li><li><strong>two</strong></li></ul><ol><li>x</li><li>y</li></ol>"),
-    ("```\n<i>x</i>\n**no**\n```", "<pre><code>&lt;i&gt;x&lt;/i&gt;\n**no**</code></pre>"),
-    ("# Title", "<h4>Title</h4>"),
-    ("> quoted <b>", "<blockquote>quoted &lt;b&gt;</blockquote>"),
-    ("2*3*4 and snake_case_name", "<p>2*3*4 and snake_case_name</p>"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("plain", "<p>plain</p>"),
+        ("<script>alert(1)</script>", "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"),
+        (
+            "**bold** and *it* and __b__ _i_",
+            "<p><strong>bold</strong> and <em>it</em> and <strong>b</strong> <em>i</em></p>",
+        ),
+        ("`<b>` code", "<p><code>&lt;b&gt;</code> code</p>"),
+        ("a\nb\n\nc", "<p>a<br>b</p><p>c</p>"),
+        (
+            "- one\n- **two**\n\n1. x\n2. y",
+            "<ul><li>one</li><li><strong>two</strong></li></ul><ol><li>x</li><li>y</li></ol>",
+        ),
+        ("```\n<i>x</i>\n**no**\n```", "<pre><code>&lt;i&gt;x&lt;/i&gt;\n**no**</code></pre>"),
+        ("# Title", "<h4>Title</h4>"),
+        ("> quoted <b>", "<blockquote>quoted &lt;b&gt;</blockquote>"),
+        ("2*3*4 and snake_case_name", "<p>2*3*4 and snake_case_name</p>"),
+    ],
+)
 def test_markdown(text, expected):
     assert render_markdown(text) == expected
 
 
-@pytest.mark.parametrize("text", [
-    "[x](javascript:alert(1))", "[x](JAVASCRIPT:alert(1))", "[x](data:text/html,<script>)", "[x](/relative)",
-    '[x](https://e.com/"onmouseover="alert(1))', "[x](vbscript:msgbox)",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[x](javascript:alert(1))",
+        "[x](JAVASCRIPT:alert(1))",
+        "[x](data:text/html,<script>)",
+        "[x](/relative)",
+        '[x](https://e.com/"onmouseover="alert(1))',
+        "[x](vbscript:msgbox)",
+    ],
+)
 def test_markdown_links_are_http_only(text):
     html = render_markdown(text)
     hrefs = re.findall(r'<a href="([^"]*)"', html)
@@ -47,8 +61,10 @@ def test_markdown_links_are_http_only(text):
 
 def test_markdown_links():
     html = render_markdown("see [the **report**](https://example.com/a?b=1&c=2) or http://x.org/p.")
-    assert ('<a href="https://example.com/a?b=1&amp;c=2" rel="nofollow noopener noreferrer" target="_blank">'
-            "the <strong>report</strong></a>") in html
+    assert (
+        '<a href="https://example.com/a?b=1&amp;c=2" rel="nofollow noopener noreferrer" target="_blank">'
+        "the <strong>report</strong></a>"
+    ) in html
     assert '<a href="http://x.org/p" rel="nofollow noopener noreferrer" target="_blank">http://x.org/p</a>.' in html
 
 
@@ -56,10 +72,19 @@ def test_markdown_of_nothing():
     assert render_markdown("") == "" and render_markdown(None) == ""
 
 
-@pytest.mark.parametrize("micros, unpriced, expected", [
-    (None, 0, "unpriced"), (0, 2, "unpriced"), (0, 0, "$0.00"), (1_200_000, 3, "$1.20 + 3 unpriced"),
-    (42, 0, "<$0.0001"), (4_200, 0, "$0.0042"), (9_950, 0, "$0.01"), (1_234_567_890, 0, "$1,234.57"),
-])
+@pytest.mark.parametrize(
+    "micros, unpriced, expected",
+    [
+        (None, 0, "unpriced"),
+        (0, 2, "unpriced"),
+        (0, 0, "$0.00"),
+        (1_200_000, 3, "$1.20 + 3 unpriced"),
+        (42, 0, "<$0.0001"),
+        (4_200, 0, "$0.0042"),
+        (9_950, 0, "$0.01"),
+        (1_234_567_890, 0, "$1,234.57"),
+    ],
+)
 def test_cost(micros, unpriced, expected):
     assert format_cost(micros, unpriced) == expected
 
@@ -67,7 +92,15 @@ def test_cost(micros, unpriced, expected):
 def test_usd_and_tokens():
     assert format_usd(3_000_000) == "$3.00"
     assert [format_tokens(n) for n in (0, 999, 1000, 1500, 12_345, 999_999, 1_234_567, 3_000_000_000)] == [
-        "0", "999", "1k", "1.5k", "12.3k", "1M", "1.23M", "3B"]
+        "0",
+        "999",
+        "1k",
+        "1.5k",
+        "12.3k",
+        "1M",
+        "1.23M",
+        "3B",
+    ]
 
 
 def test_scope_display():
@@ -107,8 +140,10 @@ def test_cursors_round_trip_and_reject_garbage():
 
 
 def test_chart_geometry():
-    points = [DayPoint(date(2025, 6, d), cost, tokens, calls, 0)
-              for d, cost, tokens, calls in ((1, 0, 0, 0), (2, 2_000_000, 5000, 3), (3, None, 100, 1))]
+    points = [
+        DayPoint(date(2025, 6, d), cost, tokens, calls, 0)
+        for d, cost, tokens, calls in ((1, 0, 0, 0), (2, 2_000_000, 5000, 3), (3, None, 100, 1))
+    ]
     chart = daily_chart(points)
     assert len(chart.bars) == 3 and not chart.empty
     assert chart.bars[0].height == 0

@@ -19,24 +19,62 @@ SCOPE = "household:öl/42 & co"
 @pytest.fixture
 def conversation(make_session):
     return make_session(
-        scope=SCOPE, title="Groceries", model="claude-sonnet-4-5", deploy_id="d3adb33f", at=START,
-        step_seconds=7, tags=["budget"],
+        scope=SCOPE,
+        title="Groceries",
+        model="claude-sonnet-4-5",
+        deploy_id="d3adb33f",
+        at=START,
+        step_seconds=7,
+        tags=["budget"],
         turns=[
-            Turn("How much on **groceries**? <script>alert('x')</script>", [
-                Call(text="Let me check.", tools=[
-                    tool("request", parameters={"endpoint": "/transactions", "params": {"category": "groceries"}},
-                         result='{"total": 412.37}', duration_ms=231),
-                    tool("query_store", status="error", error="Unknown store 'budgets'", duration_ms=9),
-                ], input_tokens=2100, output_tokens=57, cache_read_tokens=1800, cache_write_tokens=0,
-                    latency_ms=1830, cost_micros=4321),
-                Call(text="You spent **$412.37**.\n\n- FreshMart\n- [report](https://example.com/r?a=1&b=2)\n"
-                          "[bad](javascript:alert(1))", input_tokens=2300, output_tokens=88, latency_ms=2410,
-                     cost_micros=5678),
-            ]),
-            Turn("And last month?", [Call(text="Checking the", interrupted=True, cost_micros=None,
-                                          model="local", input_tokens=10, output_tokens=3)]),
-            Turn("Try again", [Call(text="", error_code="overloaded_error", input_tokens=50, output_tokens=0,
-                                    cost_micros=0)]),
+            Turn(
+                "How much on **groceries**? <script>alert('x')</script>",
+                [
+                    Call(
+                        text="Let me check.",
+                        tools=[
+                            tool(
+                                "request",
+                                parameters={"endpoint": "/transactions", "params": {"category": "groceries"}},
+                                result='{"total": 412.37}',
+                                duration_ms=231,
+                            ),
+                            tool("query_store", status="error", error="Unknown store 'budgets'", duration_ms=9),
+                        ],
+                        input_tokens=2100,
+                        output_tokens=57,
+                        cache_read_tokens=1800,
+                        cache_write_tokens=0,
+                        latency_ms=1830,
+                        cost_micros=4321,
+                    ),
+                    Call(
+                        text="You spent **$412.37**.\n\n- FreshMart\n- [report](https://example.com/r?a=1&b=2)\n"
+                        "[bad](javascript:alert(1))",
+                        input_tokens=2300,
+                        output_tokens=88,
+                        latency_ms=2410,
+                        cost_micros=5678,
+                    ),
+                ],
+            ),
+            Turn(
+                "And last month?",
+                [
+                    Call(
+                        text="Checking the",
+                        interrupted=True,
+                        cost_micros=None,
+                        model="local",
+                        input_tokens=10,
+                        output_tokens=3,
+                    )
+                ],
+            ),
+            Turn(
+                "Try again",
+                [Call(text="", error_code="overloaded_error", input_tokens=50, output_tokens=0, cost_micros=0)],
+            ),
         ],
     )
 
@@ -97,7 +135,7 @@ def test_interrupted_and_errored_turns_are_marked(staff_client, conversation):
     assert turns == [("", "turn-0"), (" turn-interrupted", "turn-3"), (" turn-error", "turn-5")]
     assert '<span class="badge badge-interrupted">interrupted</span>' in content
     assert "error: overloaded_error" in content
-    assert '1 tool error' in content
+    assert "1 tool error" in content
 
 
 def test_text_is_escaped_and_markdown_is_rendered_safely(staff_client, conversation):
@@ -114,8 +152,10 @@ def test_step_through_turns(staff_client, conversation):
     content = page(staff_client, conversation)
     index = re.findall(r'<a href="#(turn-\d+)" class="turn-link', content)
     assert index == ["turn-0", "turn-3", "turn-5"]
-    assert re.findall(r'class="turn-next" rel="next"', content) and len(
-        re.findall(r'<a href="#turn-\d+" class="turn-next"', content)) == 2
+    assert (
+        re.findall(r'class="turn-next" rel="next"', content)
+        and len(re.findall(r'<a href="#turn-\d+" class="turn-next"', content)) == 2
+    )
     assert '<a href="#turn-0" class="turn-prev" rel="prev">' in content
     assert '<a href="#turn-3" class="turn-next" rel="next">' in content
     assert 'src="/static/studio/studio.js"' in content, "keyboard stepping (progressive enhancement)"

@@ -61,7 +61,7 @@ def test_scope_overview(staff_client, make_session):
     assert reverse("studio:replay", args=[session.pk]) in content
     assert "$1.23" in content
     for name in ("studio:scope_memory", "studio:scope_stores"):
-        assert f'{reverse(name)}?scope=tenant-c' in content
+        assert f"{reverse(name)}?scope=tenant-c" in content
 
 
 def test_the_global_scope_has_its_pages(staff_client, make_session):
@@ -87,21 +87,34 @@ def test_memory_entries_of_a_scope_only(staff_client, db):
     older = html.unescape(re.search(r'<a rel="next" href="([^"]*)"', content).group(1))
     content = staff_client.get(reverse("studio:scope_memory") + older).content.decode()
     assert re.findall(r'<td class="memory-content">fact &lt;(\d+)&gt;</td>', content) == [
-        str(n) for n in range(100, 130)]
+        str(n) for n in range(100, 130)
+    ]
 
 
 @needs_stores
 def test_store_documents_with_versions(staff_client, db):
     now = timezone.now()
     document = StoreDocument.all_scopes.create(
-        scope="tenant-s", store="preferences", key="currency", data={"key": "currency", "value": "EUR"}, version=3,
-        created_at=now - timedelta(days=2), updated_at=now, expires_at=now - timedelta(hours=1),
+        scope="tenant-s",
+        store="preferences",
+        key="currency",
+        data={"key": "currency", "value": "EUR"},
+        version=3,
+        created_at=now - timedelta(days=2),
+        updated_at=now,
+        expires_at=now - timedelta(hours=1),
     )
     for version, value in ((1, "USD"), (2, "GBP")):
-        StoreDocumentVersion.all_scopes.create(scope="tenant-s", document=document, version=version,
-                                               data={"key": "currency", "value": value}, created_at=now)
-    StoreDocument.all_scopes.create(scope="tenant-other", store="preferences", key="secret-key", data={"v": 1},
-                                    created_at=now, updated_at=now)
+        StoreDocumentVersion.all_scopes.create(
+            scope="tenant-s",
+            document=document,
+            version=version,
+            data={"key": "currency", "value": value},
+            created_at=now,
+        )
+    StoreDocument.all_scopes.create(
+        scope="tenant-other", store="preferences", key="secret-key", data={"v": 1}, created_at=now, updated_at=now
+    )
     content = staff_client.get(reverse("studio:scope_stores") + "?scope=tenant-s").content.decode()
     assert "currency" in content and "secret-key" not in content
     assert "expired" in content

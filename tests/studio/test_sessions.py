@@ -34,8 +34,9 @@ def total(content: str) -> int:
 def chips(content: str) -> dict[str, tuple[int, str]]:
     """scope id -> (count, href) of every scope chip."""
     found = {}
-    for match in re.finditer(r'<a class="chip[^"]*"\s+href="([^"]*)"[^>]*?data-scope="([^"]*)" data-count="(\d+)"',
-                             content, re.S):
+    for match in re.finditer(
+        r'<a class="chip[^"]*"\s+href="([^"]*)"[^>]*?data-scope="([^"]*)" data-count="(\d+)"', content, re.S
+    ):
         href = html.unescape(match.group(1))
         found[html.unescape(match.group(2))] = (int(match.group(3)), URL + href if href.startswith("?") else href)
     return found
@@ -51,15 +52,20 @@ def population(make_session):
         make_session(scope="", title=f"G{index}", model="claude-haiku-4-5", at=now - timedelta(hours=2, minutes=index))
     for index in range(2):
         make_session(scope=LONG_SCOPE, title=f"L{index}", status="interrupted", at=now - timedelta(days=2, hours=index))
-    make_session(scope="tenant-z", title="Z0", model="local", provider="local", at=now - timedelta(days=10),
-                 turns=[Turn("hi", [Call(cost_micros=None)])])
+    make_session(
+        scope="tenant-z",
+        title="Z0",
+        model="local",
+        provider="local",
+        at=now - timedelta(days=10),
+        turns=[Turn("hi", [Call(cost_micros=None)])],
+    )
 
 
 def test_chips_show_the_most_active_scopes_with_their_session_counts(staff_client, population):
     content = staff_client.get(URL).content.decode()
     found = chips(content)
-    assert {scope: count for scope, (count, _) in found.items()} == {"tenant-a": 5, "": 3, LONG_SCOPE: 2,
-                                                                     "tenant-z": 1}
+    assert {scope: count for scope, (count, _) in found.items()} == {"tenant-a": 5, "": 3, LONG_SCOPE: 2, "tenant-z": 1}
     assert list(found)[:2] == ["tenant-a", ""], "most active first"
     assert total(content) == 11
 
@@ -125,7 +131,7 @@ def test_filters_keep_each_other(staff_client, population):
 
 def test_costs_are_shown_formatted_and_unpriced_never_as_zero(staff_client, population):
     content = staff_client.get(URL + "?scope=tenant-z").content.decode()
-    row = content[content.index('data-scope="tenant-z"', content.index("<tbody>")):]
+    row = content[content.index('data-scope="tenant-z"', content.index("<tbody>")) :]
     row = row[: row.index("</tr>")]
     assert "unpriced" in row and "$0" not in row
     content = staff_client.get(URL + "?scope=tenant-a").content.decode()

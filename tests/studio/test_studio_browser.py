@@ -31,17 +31,32 @@ VIEWPORT = {"width": 1400, "height": 900}
 TIMEOUT_MS = 15_000
 
 
-
 # --- the live server and its data -------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def studio_database(tmp_path_factory) -> Iterator[LiveDatabase]:
     with migrated_database(tmp_path_factory.mktemp("studio-browser-db")) as database:
-        run_manage(["generate_demo_data", "--scopes", "60", "--sessions", "700", "--usage-rows", "3500",
-                    "--days", "45", "--seed", "42"], base_env(database.url))
-        run_manage(["createsuperuser", "--noinput", "--username", USERNAME, "--email", "ops@example.com"],
-                   base_env(database.url, extra={"DJANGO_SUPERUSER_PASSWORD": PASSWORD}))
+        run_manage(
+            [
+                "generate_demo_data",
+                "--scopes",
+                "60",
+                "--sessions",
+                "700",
+                "--usage-rows",
+                "3500",
+                "--days",
+                "45",
+                "--seed",
+                "42",
+            ],
+            base_env(database.url),
+        )
+        run_manage(
+            ["createsuperuser", "--noinput", "--username", USERNAME, "--email", "ops@example.com"],
+            base_env(database.url, extra={"DJANGO_SUPERUSER_PASSWORD": PASSWORD}),
+        )
         yield database
 
 
@@ -68,8 +83,14 @@ def page(browser, studio_server):
     tab = context.new_page()
     tab.set_default_timeout(TIMEOUT_MS)
     refused: list[str] = []
-    tab.on("console", lambda message: refused.append(f"{tab.url}: {message.text}")
-           if "Refused to" in message.text or "Content Security Policy" in message.text else None)
+    tab.on(
+        "console",
+        lambda message: (
+            refused.append(f"{tab.url}: {message.text}")
+            if "Refused to" in message.text or "Content Security Policy" in message.text
+            else None
+        ),
+    )
     tab.goto(studio_server.base_url + "/studio/")
     assert "/admin/login/" in tab.url, "anonymous users are sent to the admin login"
     tab.fill("#id_username", USERNAME)
@@ -157,7 +178,8 @@ def test_replay_steps_through_turns(page, studio_server):
     database = studio_server.database
     session_id, scope = database.query(
         "SELECT id, scope FROM agents_session WHERE status = 'interrupted' AND message_count BETWEEN 6 AND 40 "
-        "ORDER BY message_count DESC LIMIT 1")[0]
+        "ORDER BY message_count DESC LIMIT 1"
+    )[0]
     session_id = str(session_id)
     if database.vendor == "sqlite":
         session_id = f"{session_id[:8]}-{session_id[8:12]}-{session_id[12:16]}-{session_id[16:20]}-{session_id[20:]}"
@@ -170,12 +192,14 @@ def test_replay_steps_through_turns(page, studio_server):
     assert len(anchors) >= 2
     user_messages = database.query(
         "SELECT COUNT(*) FROM agents_message WHERE session_id = %s AND role = 'user'",
-        (database.uuid_param(session_id),))[0][0]
+        (database.uuid_param(session_id),),
+    )[0][0]
     assert len(anchors) == user_messages
     assert page.locator("section.turn-interrupted").count() == 1, "the interrupted turn is marked"
     # Each model call shows its usage; the page shows as many calls as there are usage rows.
-    calls = database.query("SELECT COUNT(*) FROM agents_usagerecord WHERE session_id = %s",
-                           (database.uuid_param(session_id),))[0][0]
+    calls = database.query(
+        "SELECT COUNT(*) FROM agents_usagerecord WHERE session_id = %s", (database.uuid_param(session_id),)
+    )[0][0]
     assert page.locator("ul.usage-line").count() == calls
     shoot(page, "studio-replay.png")
     # Next / previous links.
@@ -212,12 +236,16 @@ def test_cost_and_usage_panels_match_the_database(page, studio_server):
     since = moment(database, day_start(6))
     expected = database.query(
         "SELECT SUM(cost_micros), SUM(input_tokens), SUM(output_tokens), COUNT(*), COUNT(*) - COUNT(cost_micros), "
-        "COUNT(DISTINCT session_id) FROM agents_usagerecord WHERE created_at >= %s", (since,))[0]
-    shown = {name: page.get_attribute(f'[data-stat="{name}"]', "data-value")
-             for name in ("cost", "input_tokens", "output_tokens", "calls", "unpriced", "sessions")}
-    assert [number(shown[name]) for name in ("cost", "input_tokens", "output_tokens", "calls", "unpriced",
-                                              "sessions")] == [value or 0 if i else value
-                                                               for i, value in enumerate(expected)]
+        "COUNT(DISTINCT session_id) FROM agents_usagerecord WHERE created_at >= %s",
+        (since,),
+    )[0]
+    shown = {
+        name: page.get_attribute(f'[data-stat="{name}"]', "data-value")
+        for name in ("cost", "input_tokens", "output_tokens", "calls", "unpriced", "sessions")
+    }
+    assert [
+        number(shown[name]) for name in ("cost", "input_tokens", "output_tokens", "calls", "unpriced", "sessions")
+    ] == [value or 0 if i else value for i, value in enumerate(expected)]
     ranking = data_rows(page, "#scope-ranking tbody tr[data-scope]")
     top_scope = ranking[0]["scope"]
     # The share bars (SVG, as the policy allows no style attributes): the top scope's fills its column.
@@ -226,23 +254,39 @@ def test_cost_and_usage_panels_match_the_database(page, studio_server):
     assert top_bar["width"] > 20 and abs(top_rect["width"] - top_bar["width"]) < 1
     cost, tokens, sessions = database.query(
         "SELECT SUM(cost_micros), SUM(input_tokens) + SUM(output_tokens), COUNT(DISTINCT session_id) "
-        "FROM agents_usagerecord WHERE created_at >= %s AND scope = %s", (since, top_scope))[0]
+        "FROM agents_usagerecord WHERE created_at >= %s AND scope = %s",
+        (since, top_scope),
+    )[0]
     assert (number(ranking[0]["cost"]), int(ranking[0]["tokens"]), int(ranking[0]["sessions"])) == (
-        cost, tokens, sessions)
+        cost,
+        tokens,
+        sessions,
+    )
     # Focus the panels on the top scope.
     with page.expect_navigation():
         page.locator("#scope-ranking tbody tr[data-scope] a.scope-id").first.click()
     assert page.locator(".focus-banner.focus-on").is_visible()
     by_model = {row["model"]: (number(row["cost"]), int(row["calls"])) for row in data_rows(page, "#by-model tbody tr")}
-    expected_models = {model: (cost, calls) for model, cost, calls in database.query(
-        "SELECT model, SUM(cost_micros), COUNT(*) FROM agents_usagerecord WHERE created_at >= %s AND scope = %s "
-        "GROUP BY model", (since, top_scope))}
+    expected_models = {
+        model: (cost, calls)
+        for model, cost, calls in database.query(
+            "SELECT model, SUM(cost_micros), COUNT(*) FROM agents_usagerecord WHERE created_at >= %s AND scope = %s "
+            "GROUP BY model",
+            (since, top_scope),
+        )
+    }
     assert by_model == expected_models
-    by_deploy = {row["deploy"]: (number(row["cost"]), int(row["calls"]))
-                 for row in data_rows(page, "#by-deploy tbody tr")}
-    assert by_deploy == {deploy: (cost, calls) for deploy, cost, calls in database.query(
-        "SELECT deploy_id, SUM(cost_micros), COUNT(*) FROM agents_usagerecord WHERE created_at >= %s AND scope = %s "
-        "GROUP BY deploy_id", (since, top_scope))}
+    by_deploy = {
+        row["deploy"]: (number(row["cost"]), int(row["calls"])) for row in data_rows(page, "#by-deploy tbody tr")
+    }
+    assert by_deploy == {
+        deploy: (cost, calls)
+        for deploy, cost, calls in database.query(
+            "SELECT deploy_id, SUM(cost_micros), COUNT(*) FROM agents_usagerecord "
+            "WHERE created_at >= %s AND scope = %s GROUP BY deploy_id",
+            (since, top_scope),
+        )
+    }
     daily = data_rows(page, "#daily tbody tr")
     assert len(daily) == 7
     assert sum(int(row["calls"]) for row in daily) == sum(calls for _, calls in expected_models.values())
@@ -250,7 +294,9 @@ def test_cost_and_usage_panels_match_the_database(page, studio_server):
     top = data_rows(page, "#top-sessions tbody tr")
     expected_top = database.query(
         "SELECT MAX(total) FROM (SELECT SUM(cost_micros) AS total FROM agents_usagerecord WHERE created_at >= %s "
-        "AND scope = %s GROUP BY session_id) AS per_session", (since, top_scope))[0][0]
+        "AND scope = %s GROUP BY session_id) AS per_session",
+        (since, top_scope),
+    )[0][0]
     assert number(top[0]["cost"]) == expected_top
     shoot(page, "studio-usage.png")
     # The way back to every scope.
@@ -274,8 +320,10 @@ def test_scopes_pages_and_admin_index(page, studio_server):
     rows = data_rows(page, "#scopes-table tbody tr")
     assert len(rows) == 50
     first = rows[0]
-    assert int(first["sessions"]) == database.query("SELECT COUNT(*) FROM agents_session WHERE scope = %s",
-                                                    (first["scope"],))[0][0]
+    assert (
+        int(first["sessions"])
+        == database.query("SELECT COUNT(*) FROM agents_session WHERE scope = %s", (first["scope"],))[0][0]
+    )
     shoot(page, "studio-scopes.png")
     page.fill("#scope-search", "household")
     with page.expect_navigation():

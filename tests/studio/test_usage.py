@@ -34,8 +34,10 @@ def rows(fragment: str) -> list[dict[str, str]]:
 
 
 def stats(content: str) -> dict[str, str]:
-    return {name: html.unescape(value) for name, value in
-            re.findall(r'data-stat="(\w+)" data-value="([^"]*)"', section(content, "totals"))}
+    return {
+        name: html.unescape(value)
+        for name, value in re.findall(r'data-stat="(\w+)" data-value="([^"]*)"', section(content, "totals"))
+    }
 
 
 def number(value: str) -> int | None:
@@ -71,12 +73,24 @@ def usage(make_session, demo_data):
     # Exact, hand-made rows: an unpriced-only scope, a row just inside and one just outside 7 days.
     # Earlier today, even just after midnight (the test reads it back with range=today).
     earlier_today = now - min(timedelta(hours=3), (now - day_start(0)) / 2)
-    make_session(scope="unpriced-only", model="local", provider="local", at=earlier_today,
-                 turns=[Turn("hi", [Call(cost_micros=None, input_tokens=40, output_tokens=4)])])
-    make_session(scope="edge", at=day_start(6) + timedelta(seconds=1),
-                 turns=[Turn("in", [Call(cost_micros=1_000_000, input_tokens=1000, output_tokens=10)])])
-    make_session(scope="edge", at=day_start(6) - timedelta(minutes=2), step_seconds=1,
-                 turns=[Turn("out", [Call(cost_micros=7_000_000, input_tokens=9000, output_tokens=90)])])
+    make_session(
+        scope="unpriced-only",
+        model="local",
+        provider="local",
+        at=earlier_today,
+        turns=[Turn("hi", [Call(cost_micros=None, input_tokens=40, output_tokens=4)])],
+    )
+    make_session(
+        scope="edge",
+        at=day_start(6) + timedelta(seconds=1),
+        turns=[Turn("in", [Call(cost_micros=1_000_000, input_tokens=1000, output_tokens=10)])],
+    )
+    make_session(
+        scope="edge",
+        at=day_start(6) - timedelta(minutes=2),
+        step_seconds=1,
+        turns=[Turn("out", [Call(cost_micros=7_000_000, input_tokens=9000, output_tokens=90)])],
+    )
 
 
 @pytest.mark.parametrize("range_key, days_ago", [("7d", 6), ("30d", 29), ("90d", 89), ("today", 0)])
@@ -91,18 +105,34 @@ def test_every_panel_equals_a_direct_aggregate(staff_client, usage, range_key, d
     expected = sql(
         f"SELECT SUM(cost_micros), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
         f"COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0), COUNT(*), "
-        f"COUNT(*) - COUNT(cost_micros), COUNT(DISTINCT session_id) FROM {TABLE} WHERE {clause}", params)[0]
+        f"COUNT(*) - COUNT(cost_micros), COUNT(DISTINCT session_id) FROM {TABLE} WHERE {clause}",
+        params,
+    )[0]
     shown = stats(content)
-    assert [number(shown[name]) for name in ("cost", "input_tokens", "output_tokens", "cache_read_tokens",
-                                              "cache_write_tokens", "calls", "unpriced", "sessions")] == list(expected)
+    assert [
+        number(shown[name])
+        for name in (
+            "cost",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "calls",
+            "unpriced",
+            "sessions",
+        )
+    ] == list(expected)
 
     # The scope ranking: cost, tokens and sessions per scope, most expensive first.
     expected_ranking = sql(
         f"SELECT scope, SUM(cost_micros), SUM(input_tokens) + SUM(output_tokens), COUNT(DISTINCT session_id) "
-        f"FROM {TABLE} WHERE {clause} GROUP BY scope", params)
+        f"FROM {TABLE} WHERE {clause} GROUP BY scope",
+        params,
+    )
     ranking = rows(section(content, "scope-ranking"))
     assert {(r["scope"], number(r["cost"]), int(r["tokens"]), int(r["sessions"])) for r in ranking} == set(
-        expected_ranking)
+        expected_ranking
+    )
     costs = [number(r["cost"]) for r in ranking]
     assert costs == sorted(costs, key=lambda c: -1 if c is None else c, reverse=True), "ranked by cost"
 
@@ -110,25 +140,34 @@ def test_every_panel_equals_a_direct_aggregate(staff_client, usage, range_key, d
     clause, params = where(start, scope)
     by_model = sql(f"SELECT model, SUM(cost_micros), COUNT(*) FROM {TABLE} WHERE {clause} GROUP BY model", params)
     assert {(r["model"], number(r["cost"]), int(r["calls"])) for r in rows(section(content, "by-model"))} == set(
-        by_model)
-    by_deploy = sql(f"SELECT deploy_id, SUM(cost_micros), COUNT(*) FROM {TABLE} WHERE {clause} GROUP BY deploy_id",
-                    params)
+        by_model
+    )
+    by_deploy = sql(
+        f"SELECT deploy_id, SUM(cost_micros), COUNT(*) FROM {TABLE} WHERE {clause} GROUP BY deploy_id", params
+    )
     assert {(r["deploy"], number(r["cost"]), int(r["calls"])) for r in rows(section(content, "by-deploy"))} == set(
-        by_deploy)
+        by_deploy
+    )
     daily = rows(section(content, "daily"))
     assert len(daily) == days_ago + 1, "every day of the range, zeros included"
     assert sum(int(r["calls"]) for r in daily) == sum(count for _, _, count in by_model)
-    assert sum(int(r["tokens"]) for r in daily) == sql(
-        f"SELECT COALESCE(SUM(input_tokens) + SUM(output_tokens), 0) FROM {TABLE} WHERE {clause}", params)[0][0]
-    top = sql(f"SELECT session_id, SUM(cost_micros) FROM {TABLE} WHERE {clause} GROUP BY session_id "
-              f"ORDER BY SUM(cost_micros) DESC LIMIT 1", params)
+    assert (
+        sum(int(r["tokens"]) for r in daily)
+        == sql(f"SELECT COALESCE(SUM(input_tokens) + SUM(output_tokens), 0) FROM {TABLE} WHERE {clause}", params)[0][0]
+    )
+    top = sql(
+        f"SELECT session_id, SUM(cost_micros) FROM {TABLE} WHERE {clause} GROUP BY session_id "
+        f"ORDER BY SUM(cost_micros) DESC LIMIT 1",
+        params,
+    )
     shown_top = rows(section(content, "top-sessions"))
     if top and top[0][1] is not None:
         assert number(shown_top[0]["cost"]) == top[0][1]
     if scope is not None:
         focus = re.search(r'id="focus-totals" data-cost="([^"]*)" data-calls="(\d+)"', content)
         assert (number(focus.group(1)), int(focus.group(2))) == sql(
-            f"SELECT SUM(cost_micros), COUNT(*) FROM {TABLE} WHERE {clause}", params)[0]
+            f"SELECT SUM(cost_micros), COUNT(*) FROM {TABLE} WHERE {clause}", params
+        )[0]
         assert 'id="all-scopes-link"' in content
 
 

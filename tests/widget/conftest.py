@@ -57,8 +57,7 @@ class StaticHost:
 
 def start_static_host(root: Path) -> StaticHost:
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, name=f"static-host-{server.server_address[1]}",
-                              daemon=True)
+    thread = threading.Thread(target=server.serve_forever, name=f"static-host-{server.server_address[1]}", daemon=True)
     thread.start()
     return StaticHost(root, server, thread)
 

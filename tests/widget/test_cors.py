@@ -45,8 +45,15 @@ def settings_from_env(**env: str) -> dict:
         "import json, amodal_site.settings as s\n"
         "print(json.dumps({k: getattr(s, k) for k in dir(s) if k.startswith('CORS_')}))"
     )
-    completed = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=environment, capture_output=True,
-                               text=True, timeout=60, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     if completed.returncode != 0:
         return {"error": completed.stderr}
     return json.loads(completed.stdout)
@@ -71,11 +78,14 @@ def cors(settings, configured):
 
 
 def preflight(client, path: str, origin: str, method: str = "POST"):
-    return client.options(path, headers={
-        "Origin": origin,
-        "Access-Control-Request-Method": method,
-        "Access-Control-Request-Headers": "authorization, content-type",
-    })
+    return client.options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
 
 
 def header_list(response, name: str) -> set[str]:
@@ -196,11 +206,14 @@ def test_default_configuration_answers_no_cors(client, settings, default_configu
 # --- the widget's own files ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("filename, content_type", [
-    ("chat-widget.js", "text/javascript"),
-    ("chat-widget-loader.js", "text/javascript"),
-    ("chat-widget.css", "text/css"),
-])
+@pytest.mark.parametrize(
+    "filename, content_type",
+    [
+        ("chat-widget.js", "text/javascript"),
+        ("chat-widget-loader.js", "text/javascript"),
+        ("chat-widget.css", "text/css"),
+    ],
+)
 def test_widget_files_may_be_imported_from_any_origin(client, filename, content_type):
     response = client.get(f"/widget/amodal/{filename}", headers={"Origin": REFUSED})
     assert response.status_code == 200

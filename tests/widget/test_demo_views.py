@@ -25,8 +25,9 @@ def claims(token: str) -> dict:
 
 
 def page_households(response) -> list[dict]:
-    match = re.search(r'<script id="demo-households" type="application/json">(.*?)</script>', response.content.decode(),
-                      re.S)
+    match = re.search(
+        r'<script id="demo-households" type="application/json">(.*?)</script>', response.content.decode(), re.S
+    )
     assert match, "the page carries the households as JSON"
     return json.loads(match.group(1))
 

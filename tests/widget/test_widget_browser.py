@@ -215,8 +215,9 @@ def test_memory_and_conversations_stay_in_their_household(page, widget_server):
         assert listed.status_code == 200
         ids = {session["id"] for session in listed.json()}
         assert okafor_session in ids and garcia_session not in ids
-        other = client.get(f"/sessions/history/{garcia_session}",
-                           headers=widget_server.headers(OKAFOR, {"household_id": OKAFOR}))
+        other = client.get(
+            f"/sessions/history/{garcia_session}", headers=widget_server.headers(OKAFOR, {"household_id": OKAFOR})
+        )
         assert other.status_code == 404
 
 
@@ -239,8 +240,9 @@ def test_reload_resumes_the_stored_session(page, widget_server):
     second = demo_send(page, GARCIA, "/say second answer")
     assert second[0]["type"] == "init" and second[0]["session_id"] == session_id
     with widget_server.client() as client:
-        detail = client.get(f"/sessions/history/{session_id}",
-                            headers=widget_server.headers(GARCIA, {"household_id": GARCIA})).json()
+        detail = client.get(
+            f"/sessions/history/{session_id}", headers=widget_server.headers(GARCIA, {"household_id": GARCIA})
+        ).json()
     assert [message["text"] for message in detail["messages"]][-2:] == ["/say second answer", "second answer"]
 
     # New conversation: a fresh session, the stored id is dropped, focus goes to the input.
@@ -326,16 +328,22 @@ MODULE_PAGE = dict(
 def write_host_pages(host_pages, server) -> None:
     for name, parts in (("loader.html", LOADER_PAGE), ("module.html", MODULE_PAGE)):
         if name not in host_pages.written:
-            host_pages.write(name, HOST_PAGE.format(head=parts["head"].replace("{server}", server.base_url),
-                                                    body=parts["body"].replace("{server}", server.base_url)))
+            host_pages.write(
+                name,
+                HOST_PAGE.format(
+                    head=parts["head"].replace("{server}", server.base_url),
+                    body=parts["body"].replace("{server}", server.base_url),
+                ),
+            )
 
 
 def open_host(page, host, name: str, server, **config) -> None:
     config = {"serverUrl": server.base_url, **config}
     page.goto(f"{host.url(name)}#{quote(json.dumps(config))}")
     page.wait_for_selector("html[data-ready]")
-    page.wait_for_function("() => { const root = document.querySelector('.amc-root');"
-                           " return root && !root.style.visibility; }")
+    page.wait_for_function(
+        "() => { const root = document.querySelector('.amc-root'); return root && !root.style.visibility; }"
+    )
 
 
 def host_send(page, text: str) -> None:
@@ -346,8 +354,12 @@ def host_send(page, text: str) -> None:
 
 def household_config(server, scope_id: str, **token_options) -> dict:
     context = {"household_id": scope_id}
-    return {"scopeId": scope_id, "scopeContext": context, "token": server.token(scope_id, context, **token_options),
-            "refreshToken": server.token(scope_id, context)}
+    return {
+        "scopeId": scope_id,
+        "scopeContext": context,
+        "token": server.token(scope_id, context, **token_options),
+        "refreshToken": server.token(scope_id, context),
+    }
 
 
 def test_allowed_origin_embeds_the_widget_with_the_classic_loader(page, widget_server, host_pages):
@@ -362,8 +374,11 @@ def test_allowed_origin_embeds_the_widget_with_the_classic_loader(page, widget_s
 
     chat = next(r for r in requests if r.url.endswith("/chat/stream") and r.method == "POST")
     assert chat.headers["authorization"].startswith("Bearer ey")
-    assert json.loads(chat.post_data) == {"message": "/say Hello from the Acme app", "scope_id": GARCIA,
-                                          "context": {"household_id": GARCIA}}
+    assert json.loads(chat.post_data) == {
+        "message": "/say Hello from the Acme app",
+        "scope_id": GARCIA,
+        "context": {"household_id": GARCIA},
+    }
     tokens = {page.evaluate("() => window.config.token"), page.evaluate("() => window.config.refreshToken")}
     assert not [r.url for r in requests if any(token in r.url for token in tokens)]  # never in a URL
 
@@ -448,8 +463,13 @@ def test_stop_cancels_a_long_answer(page, widget_server):
 
 def test_confirmation_card_round_trip(page, widget_server):
     open_demo(page, widget_server)
-    transfer = {"connection": "app-api", "method": "POST", "endpoint": "/transfers", "intent": "write",
-                "data": {"from_account_id": "acc-o-checking", "to_account_id": "acc-o-savings", "amount": "25.00"}}
+    transfer = {
+        "connection": "app-api",
+        "method": "POST",
+        "endpoint": "/transfers",
+        "intent": "write",
+        "data": {"from_account_id": "acc-o-checking", "to_account_id": "acc-o-savings", "amount": "25.00"},
+    }
     events = demo_send(page, OKAFOR, f"/tool request {json.dumps(transfer)}")
     confirmation = next(event for event in events if event["type"] == "confirmation_required")
     card = household(page, OKAFOR).get_by_role("group", name="Approval needed")
@@ -458,17 +478,21 @@ def test_confirmation_card_round_trip(page, widget_server):
     before = len(demo_events(page, OKAFOR))
     card.get_by_role("button", name="Approve").click()
     page.wait_for_function(
-        "([n]) => window.amodalDemo.events['household-okafor'].slice(n).some(e => e.type === 'done')", arg=[before])
+        "([n]) => window.amodalDemo.events['household-okafor'].slice(n).some(e => e.type === 'done')", arg=[before]
+    )
     after = demo_events(page, OKAFOR)[before:]
     call = next(event for event in after if event["type"] == "tool_call_start")
     assert call["parameters"]["intent"] == "confirmed_write"
     assert card.get_by_role("button", name="Approve").is_disabled()
     assert household(page, OKAFOR).get_by_text("You approved the action").is_visible()
     with widget_server.client() as client:
-        detail = client.get(f"/sessions/history/{events[0]['session_id']}",
-                            headers=widget_server.headers(OKAFOR, {"household_id": OKAFOR})).json()
+        detail = client.get(
+            f"/sessions/history/{events[0]['session_id']}",
+            headers=widget_server.headers(OKAFOR, {"household_id": OKAFOR}),
+        ).json()
     assert f"I approve the action (correlation: {confirmation['correlation_id']})" in [
-        message["text"] for message in detail["messages"]]
+        message["text"] for message in detail["messages"]
+    ]
 
 
 def test_keyboard_only_use(page, widget_server):
@@ -490,10 +514,12 @@ def test_keyboard_only_use(page, widget_server):
     page.keyboard.press("Enter")
     page.wait_for_function(
         "([n]) => window.amodalDemo.events['household-garcia'].slice(n).some(e => e.type === 'text_delta')",
-        arg=[before])
+        arg=[before],
+    )
     page.keyboard.press("Escape")
     page.wait_for_function(
-        "() => window.amodalDemo.events['household-garcia'].filter(e => e.type === 'done').length == 2")
+        "() => window.amodalDemo.events['household-garcia'].filter(e => e.type === 'done').length == 2"
+    )
     assert [e for e in demo_events(page, GARCIA) if e["type"] == "done"][-1]["reason"] == "user_abort"
     # Every control has an accessible name.
     for name in ("New conversation", "Earlier conversations", "Send message"):
@@ -507,8 +533,9 @@ def test_keyboard_only_use(page, widget_server):
 def test_missing_session_and_busy_session_banners(page, widget_server):
     # A stored session id that does not exist (or is another scope's): 404 session_not_found on resume.
     open_demo(page, widget_server)
-    page.evaluate("() => localStorage.setItem('amodal-demo:session:household-garcia',"
-                  " '0b0e7a52-5e8f-4ad4-9d3c-2d3f7a1c9e11')")
+    page.evaluate(
+        "() => localStorage.setItem('amodal-demo:session:household-garcia', '0b0e7a52-5e8f-4ad4-9d3c-2d3f7a1c9e11')"
+    )
     page.reload()
     page.wait_for_selector("html[data-demo-ready]")
     banner = household(page, GARCIA).get_by_role("alert")
@@ -524,8 +551,9 @@ def test_missing_session_and_busy_session_banners(page, widget_server):
     # A second widget on the same session while the first is still answering: the server waits 5 s for
     # the session, then answers 409 session_busy; the widget offers Retry.
     demo_send(page, GARCIA, "/slow 400 " + " ".join(["busy"] * 40), wait=False)
-    page.wait_for_function("() => window.amodalDemo.events['household-garcia'].filter(e => e.type === 'init')"
-                           ".length === 2")
+    page.wait_for_function(
+        "() => window.amodalDemo.events['household-garcia'].filter(e => e.type === 'init').length === 2"
+    )
     page.evaluate(
         """async () => {
           const { mountChatWidget } = await import("/widget/amodal/chat-widget.js");

@@ -15,8 +15,12 @@ def test_demo_page_screenshot(page, widget_server, tmp_path):
     """Both widgets after a short conversation (docs/screenshots/widget-demo.png with
     AMODAL_UPDATE_SCREENSHOTS=1)."""
     open_demo(page, widget_server)
-    demo_send(page, GARCIA, "/say Hi Garcias! I can look up **accounts**, *transactions* and budgets, and remember "
-                            "what matters to you:\n\n- `show my recent transactions`\n- `remember that ...`")
+    demo_send(
+        page,
+        GARCIA,
+        "/say Hi Garcias! I can look up **accounts**, *transactions* and budgets, and remember "
+        "what matters to you:\n\n- `show my recent transactions`\n- `remember that ...`",
+    )
     demo_send(page, GARCIA, "Remember that we save for a bike")
     demo_send(page, GARCIA, "What do you remember?")
     demo_send(page, OKAFOR, "Show my recent transactions")

@@ -111,8 +111,11 @@ class StreamedCall:
 
     model: str
     stop_reason: str = "end_turn"
-    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"), 0))
+    tokens: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"), 0
+        )
+    )
     tool_id: str = ""
     tool_name: str = ""
     tool_json: list[str] | None = None  # the arguments of the tool_use block being streamed, if any

@@ -155,8 +155,8 @@ class LocalProvider:
             or approval_reply(text, tool_uses_in(request.messages))
             or rule_reply(text, tool_names)
             or Reply(
-                "I'm the offline `local` model. Try `/say hello`, `/tool NAME {\"arg\": 1}`, "
-                "\"show my recent transactions\", \"remember that ...\" or \"show my preferences\"."
+                'I\'m the offline `local` model. Try `/say hello`, `/tool NAME {"arg": 1}`, '
+                '"show my recent transactions", "remember that ..." or "show my preferences".'
             )
         )
 
@@ -206,8 +206,9 @@ def summarise_items(label: str, items: list[Any]) -> str:
 
 def describe_item(item: Any) -> str:
     if isinstance(item, dict):
-        return " ".join(str(value) for key, value in item.items()
-                        if key != "id" and isinstance(value, (str, int, float)))[:100]
+        return " ".join(
+            str(value) for key, value in item.items() if key != "id" and isinstance(value, (str, int, float))
+        )[:100]
     return scalar_text(item)
 
 
@@ -266,7 +267,17 @@ def rule_reply(text: str, tools: dict[str, Any]) -> Reply | None:
         if connections:
             return Reply(
                 "Let me look up your recent transactions.",
-                [("request", {"connection": connections[0], "method": "GET", "endpoint": "/transactions",
-                              "params": {"limit": 10}, "intent": "read"})],
+                [
+                    (
+                        "request",
+                        {
+                            "connection": connections[0],
+                            "method": "GET",
+                            "endpoint": "/transactions",
+                            "params": {"limit": 10},
+                            "intent": "read",
+                        },
+                    )
+                ],
             )
     return None

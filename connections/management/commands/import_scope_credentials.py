@@ -43,8 +43,10 @@ def read_credentials_file(path: Path) -> list[tuple[str, str, str]]:
     naming its place in the file (never a value), when anything is wrong."""
     data = read_json(path)
     if not isinstance(data, dict):
-        raise CommandError(f'{path}: expected an object of scope ids, like {{"<scope>": {{"credentials": '
-                           f'{{"KEY": "value"}}}}}}, got {kind(data)}.')
+        raise CommandError(
+            f'{path}: expected an object of scope ids, like {{"<scope>": {{"credentials": '
+            f'{{"KEY": "value"}}}}}}, got {kind(data)}.'
+        )
     problems: list[str] = []
     entries: list[tuple[str, str, str]] = []
     for scope_id, entry in data.items():
@@ -95,5 +97,11 @@ def scope_credentials(scope_id: str, entry: Any, problems: list[str]) -> list[tu
 def kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array",
-            dict: "an object"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)

@@ -29,8 +29,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, key: str, scope: str, delete: bool, extra: list[str], **options):
         if extra:
-            raise CommandError("The value is read from stdin, never from the command line: "
-                               "printf '%s\\n' \"$VALUE\" | manage.py set_credential --scope S KEY")
+            raise CommandError(
+                "The value is read from stdin, never from the command line: "
+                "printf '%s\\n' \"$VALUE\" | manage.py set_credential --scope S KEY"
+            )
         try:
             validate_scope_id(scope)
         except InvalidScope as exc:

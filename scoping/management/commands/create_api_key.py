@@ -12,15 +12,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="What the key is for, e.g. 'billing backend'.")
         parser.add_argument("--scope", default=None, help="Restrict the key to this one scope.")
-        parser.add_argument("--shared-write", action="store_true",
-                            help="Allow writes to shared stores.")
-        parser.add_argument("--manage-credentials", action="store_true",
-                            help="Allow setting, listing and deleting per-scope credentials (/api/credentials).")
+        parser.add_argument("--shared-write", action="store_true", help="Allow writes to shared stores.")
+        parser.add_argument(
+            "--manage-credentials",
+            action="store_true",
+            help="Allow setting, listing and deleting per-scope credentials (/api/credentials).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             new_key = create_api_key(
-                name=options["name"], scope_id=options["scope"], shared_write=options["shared_write"],
+                name=options["name"],
+                scope_id=options["scope"],
+                shared_write=options["shared_write"],
                 manage_credentials=options["manage_credentials"],
             )
         except InvalidScope as exc:

@@ -21,12 +21,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--scope", required=True, help="The scope_id claim ('' for the global scope).")
-        parser.add_argument("--context", action="append", default=[], metavar="KEY=VALUE",
-                            help="A scopeContext entry; repeat for several.")
+        parser.add_argument(
+            "--context",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="A scopeContext entry; repeat for several.",
+        )
         parser.add_argument("--sub", default="demo-user", help="The subject (user id) claim.")
         parser.add_argument("--ttl", type=int, default=3600, help="Seconds until the token expires.")
-        parser.add_argument("--private-key", default=None,
-                            help="PEM private key file, for RS256/ES256 deployments.")
+        parser.add_argument("--private-key", default=None, help="PEM private key file, for RS256/ES256 deployments.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["ttl"] <= 0:

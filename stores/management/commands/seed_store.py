@@ -13,16 +13,21 @@ from stores.services import put_documents
 
 
 class Command(BaseCommand):
-    help = ("Write the documents of a JSON file (an array, or {\"documents\": [...]}) into a store, as an "
-            "operator: a shared store is written in the global partition, a scoped store in --scope. "
-            "Documents are upserted by key; unchanged ones are left alone, so running it again is harmless. "
-            "All or nothing: one invalid document and nothing is written.")
+    help = (
+        'Write the documents of a JSON file (an array, or {"documents": [...]}) into a store, as an '
+        "operator: a shared store is written in the global partition, a scoped store in --scope. "
+        "Documents are upserted by key; unchanged ones are left alone, so running it again is harmless. "
+        "All or nothing: one invalid document and nothing is written."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("store", help="The store name, e.g. categories.")
-        parser.add_argument("file", help="A JSON file: an array of documents, or {\"documents\": [...]}.")
-        parser.add_argument("--scope", default=None,
-                            help="The scope to write a (non-shared) store's documents in. Not for shared stores.")
+        parser.add_argument("file", help='A JSON file: an array of documents, or {"documents": [...]}.')
+        parser.add_argument(
+            "--scope",
+            default=None,
+            help="The scope to write a (non-shared) store's documents in. Not for shared stores.",
+        )
 
     def handle(self, *args, **options):
         name = options["store"]
@@ -40,8 +45,13 @@ class Command(BaseCommand):
             raise CommandError(f"{name} is partitioned by scope: say which with --scope SCOPE_ID.")
         try:
             with scope(scope_id), transaction.atomic():
-                results = put_documents(definition=definition, documents=documents, shared_write=True,
-                                        skip_unchanged=True, max_batch=max(len(documents), 1))
+                results = put_documents(
+                    definition=definition,
+                    documents=documents,
+                    shared_write=True,
+                    skip_unchanged=True,
+                    max_batch=max(len(documents), 1),
+                )
         except InvalidScope as exc:
             raise CommandError(str(exc))
         except DocumentInvalid as exc:
@@ -50,8 +60,9 @@ class Command(BaseCommand):
         unchanged = sum(1 for result in results if not result.changed)
         updated = len(results) - created - unchanged
         where = "shared, global partition" if definition.shared else f"scope {display_scope(scope_id)}"
-        self.stdout.write(f"Seeded store {name!r} ({where}): {created} created, {updated} updated, "
-                          f"{unchanged} unchanged.")
+        self.stdout.write(
+            f"Seeded store {name!r} ({where}): {created} created, {updated} updated, {unchanged} unchanged."
+        )
 
     @staticmethod
     def read_documents(path: Path) -> list:
@@ -64,5 +75,5 @@ class Command(BaseCommand):
         if isinstance(content, dict) and isinstance(content.get("documents"), list):
             content = content["documents"]
         if not isinstance(content, list):
-            raise CommandError(f"{path} must hold an array of documents, or {{\"documents\": [...]}}.")
+            raise CommandError(f'{path} must hold an array of documents, or {{"documents": [...]}}.')
         return content

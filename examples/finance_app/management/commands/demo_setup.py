@@ -38,7 +38,9 @@ class Command(BaseCommand):
         ]
         for scope_id in sorted(dev_scopes_of(agent)):
             token = mint_token(
-                scope_id=scope_id, context={"household_id": scope_id}, sub=f"{scope_id}-owner",
+                scope_id=scope_id,
+                context={"household_id": scope_id},
+                sub=f"{scope_id}-owner",
                 ttl_seconds=TOKEN_TTL_SECONDS,
             )
             lines += ["", f"  Token for scope {scope_id} (24 h):", f"    {token}"]
