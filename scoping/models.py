@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from django.db import models
 
@@ -64,8 +64,8 @@ class ScopedModel(models.Model):
 
     scope = models.CharField(max_length=MAX_SCOPE_ID_LENGTH, blank=True, db_index=True, default=scope_of_context)
 
-    objects: ScopedManager[Self] = ScopedManager()
-    all_scopes: AllScopesManager[Self] = AllScopesManager()
+    objects = ScopedManager()
+    all_scopes = AllScopesManager()
 
     class Meta:
         abstract = True

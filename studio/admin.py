@@ -35,7 +35,7 @@ class SessionAdmin(ReadOnlyAdmin):
     ordering = ["-updated_at"]
     list_per_page = 50
     show_full_result_count = False  # no second COUNT(*) over every session on each page
-    fields = [
+    fields = (
         "id",
         "scope",
         "title",
@@ -55,7 +55,7 @@ class SessionAdmin(ReadOnlyAdmin):
         "cost_micros",
         "unpriced_calls",
         "replay",
-    ]
+    )
     readonly_fields = fields
 
     def get_queryset(self, request):

@@ -29,7 +29,7 @@ class RowWriter:
     def __init__(self, model: type[models.Model], fields: Sequence[str]) -> None:
         self.model = model
         opts = model._meta
-        self.fields = [opts.get_field(name) for name in fields]
+        self.fields = [concrete_field(model, name) for name in fields]
         given = {f.attname for f in self.fields}
         self.extra = [
             f
@@ -37,7 +37,7 @@ class RowWriter:
             if f.attname not in given and not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
         ]
         self.extra_values = tuple(self._default(f) for f in self.extra)
-        self.columns = [f.column for f in self.fields + self.extra]
+        self.columns = [str(f.column) for f in self.fields + self.extra]
         self.postgres = connection.vendor == "postgresql"
         qn = connection.ops.quote_name
         self.table = qn(opts.db_table)
@@ -142,3 +142,10 @@ def bulk_load(model_list: list[type[models.Model]], *, enabled: bool, log: Calla
         for table, name, definition in constraints:
             cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(name)} {definition}")
         log(f"  indexes and constraints rebuilt ({time.monotonic() - started:.1f} s)")
+
+
+def concrete_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is a relation, not a column.")
+    return field

@@ -7,6 +7,7 @@ Memory entries and store documents are looked up with `optional_model`, so their
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Max, Model, Q, Sum
@@ -25,9 +26,22 @@ DOCUMENT_VERSIONS_SHOWN = 50
 RECENT_SESSIONS = 10
 
 
+@dataclass(frozen=True)
+class ScopeRow:
+    """A scope as the list shows it: when it was seen, and what its sessions hold."""
+
+    scope_id: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    sessions: int
+    cost: int
+    unpriced: int
+    tokens: int
+
+
 @dataclass
 class ScopePage:
-    scopes: list[Scope]
+    scopes: list[ScopeRow]
     total: int
     older: str | None
     at_start: bool
@@ -45,14 +59,14 @@ def scope_page(*, search: str = "", after: str | None = None, size: int = SCOPE_
     total = queryset.count()
     values = decode_cursor(after, 2)
     moment = parse_moment(values[0]) if values else None
-    if moment is not None and values[1].isdigit():
+    if values is not None and moment is not None and values[1].isdigit():
         queryset = queryset.filter(Q(last_seen_at__lt=moment) | Q(last_seen_at=moment, id__lt=int(values[1])))
-    rows = list(queryset.order_by("-last_seen_at", "-id")[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
-    stats = {
-        row["scope"]: row
-        for row in Session.all_scopes.filter(scope__in=[s.scope_id for s in rows])
+    found = list(queryset.order_by("-last_seen_at", "-id")[: size + 1])
+    more = len(found) > size
+    found = found[:size]
+    stats: dict[str, dict[str, Any]] = {
+        row["scope"]: dict(row)
+        for row in Session.all_scopes.filter(scope__in=[s.scope_id for s in found])
         .order_by()
         .values("scope")
         .annotate(
@@ -63,17 +77,24 @@ def scope_page(*, search: str = "", after: str | None = None, size: int = SCOPE_
             output_tokens=Sum("output_tokens"),
         )
     }
-    for scope in rows:
-        stat = stats.get(scope.scope_id, {})
-        scope.sessions = stat.get("sessions", 0)
-        scope.cost = stat.get("cost") or 0
-        scope.unpriced = stat.get("unpriced") or 0
-        scope.tokens = (stat.get("input_tokens") or 0) + (stat.get("output_tokens") or 0)
+    rows = [scope_row(scope, stats.get(scope.scope_id, {})) for scope in found]
     return ScopePage(
         rows,
         total,
-        older=encode_cursor(rows[-1].last_seen_at, rows[-1].pk) if rows and more else None,
+        older=encode_cursor(found[-1].last_seen_at, found[-1].pk) if found and more else None,
         at_start=moment is None,
+    )
+
+
+def scope_row(scope: Scope, stat: dict[str, Any]) -> ScopeRow:
+    return ScopeRow(
+        scope.scope_id,
+        scope.first_seen_at,
+        scope.last_seen_at,
+        sessions=stat.get("sessions", 0),
+        cost=stat.get("cost") or 0,
+        unpriced=stat.get("unpriced") or 0,
+        tokens=(stat.get("input_tokens") or 0) + (stat.get("output_tokens") or 0),
     )
 
 

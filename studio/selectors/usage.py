@@ -3,6 +3,7 @@ rows (`GROUP BY` with `Sum`/`Count`/`TruncDate`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -55,12 +56,13 @@ def scope_ranking(date_range: DateRange, *, limit: int = RANKING_DEFAULT) -> tup
     usage in the range. Two queries: the ranking (the number of scopes comes along as a window
     `COUNT(*) OVER ()` over the groups), then the distinct sessions of the shown scopes only (an index
     range per scope, instead of a DISTINCT over every row of the range)."""
-    rows = list(
-        usage_rows(date_range)
+    rows: list[dict[str, Any]] = [
+        dict(row)
+        for row in usage_rows(date_range)
         .values("scope")
         .annotate(**usage_sums(), scope_count=Window(Count("*")))
         .order_by(F("cost").desc(nulls_last=True), "-input_tokens", "scope")[:limit]
-    )
+    ]
     scope_count = rows[0]["scope_count"] if rows else 0
     sessions = (
         dict(
@@ -113,8 +115,9 @@ class DayPoint:
 
 def daily_usage(date_range: DateRange, scope: ScopeParam | None = None) -> list[DayPoint]:
     """Cost, tokens and calls per day (one GROUP BY TruncDate query); days without usage are zeros."""
-    rows = (
-        usage_rows(date_range, scope)
+    rows: Iterable[dict[str, Any]] = (
+        dict(row)
+        for row in usage_rows(date_range, scope)
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(**usage_sums())
@@ -138,13 +141,14 @@ def top_sessions(
     date_range: DateRange, scope: ScopeParam | None = None, *, limit: int = TOP_SESSIONS
 ) -> list[dict[str, Any]]:
     """The sessions that cost the most in the range (their usage rows in the range), two queries."""
-    rows = list(
-        usage_rows(date_range, scope)
+    rows: list[dict[str, Any]] = [
+        dict(row)
+        for row in usage_rows(date_range, scope)
         .filter(session__isnull=False)
         .values("session")
         .annotate(**usage_sums())
         .order_by(F("cost").desc(nulls_last=True), "-input_tokens", "session")[:limit]
-    )
+    ]
     sessions = Session.all_scopes.only("id", "scope", "title", "model", "status", "updated_at").in_bulk(
         [row["session"] for row in rows]
     )
