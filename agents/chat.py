@@ -64,7 +64,8 @@ class ChatRequestSerializer(serializers.Serializer):
     message = StrictCharField(max_length=MAX_MESSAGE_CHARS, trim_whitespace=False)
     session_id = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=64)
     scope_id = serializers.JSONField(required=False, allow_null=True)
-    context = serializers.JSONField(required=False, allow_null=True)
+    # The stubs see Field.context here; DRF's metaclass pops declared fields, so nothing is shadowed.
+    context = serializers.JSONField(required=False, allow_null=True)  # type: ignore[assignment]
     model = ModelOverrideSerializer(required=False, allow_null=True)
 
 

@@ -123,6 +123,7 @@ def start_message(*, session: Session, text: str) -> StartedMessage:
 def record_turn(*, session: Session, seq: int, turn: Turn, cost_micros: int | None, provider: str) -> None:
     """One model call: its assistant message, its usage row, and the session's running totals."""
     usage = turn.usage
+    assert usage is not None, "AgentLoop.finish_turn sets the usage before recording a turn"
     saved_calls = [call.saved() for call in turn.tool_calls]
     with transaction.atomic():
         message = Message.objects.create(
@@ -167,7 +168,9 @@ def provider_messages(rows: list[Message]) -> list[ModelMessage]:
         if not blocks:
             return
         if messages and messages[-1]["role"] == role:
-            messages[-1]["content"] += blocks
+            content = messages[-1]["content"]
+            assert isinstance(content, list), "only append() builds these messages, always with blocks"
+            content += blocks
         else:
             messages.append({"role": role, "content": blocks})
 

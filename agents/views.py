@@ -114,6 +114,7 @@ async def chat_sync(request: HttpRequest):
         await run.abandon()
         raise
     outcome = run.outcome
+    assert outcome is not None, "ChatRun sets its outcome before it emits `done`"
     body = {
         "session_id": str(run.session.pk),
         "response": cap(outcome.text),

@@ -68,6 +68,9 @@ class AsyncMiddleware:
         self.get_response = get_response
         markcoroutinefunction(self)
 
+    async def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        raise NotImplementedError  # each middleware defines its own
+
 
 class ApiErrorMiddleware(AsyncMiddleware):
     async def __call__(self, request: HttpRequest) -> HttpResponseBase:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from core.agent_folder import folder_file_kinds
 from scoping.schema import BearerScheme
 
-BEARER = [{"bearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 ERROR = {
     "type": "object",

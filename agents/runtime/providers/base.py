@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # records imports this module
+    from agents.runtime.records import ModelMessage
 
 
 @dataclass(frozen=True)
 class ModelRequest:
     model: str
     system: str
-    messages: list[dict[str, Any]]  # the Messages API shape: role + content (string or blocks)
+    messages: list[ModelMessage]  # the Messages API shape: role + content (string or blocks)
     tools: list[dict[str, Any]] = field(default_factory=list)
     max_tokens: int = 4096
 

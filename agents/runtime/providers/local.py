@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -88,7 +88,7 @@ def block_text(content: Any) -> str:
     return "".join(block.get("text", "") for block in content if block.get("type") == "text")
 
 
-def tool_uses_in(messages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def tool_uses_in(messages: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     uses = {}
     for message in messages:
         if message["role"] == "assistant" and isinstance(message["content"], list):
@@ -98,7 +98,7 @@ def tool_uses_in(messages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return uses
 
 
-def last_tool_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def last_tool_results(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     last = messages[-1] if messages else None
     if not last or last["role"] != "user" or isinstance(last["content"], str):
         return []
