@@ -3,6 +3,8 @@ connections.services, like the commands and the API), and a page of the credenti
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin
@@ -56,8 +58,9 @@ class ScopedCredentialForm(forms.ModelForm):
         value = self.cleaned_data.get("new_value") or ""
         return validate_credential_value(value) if value else value
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if not self.instance.pk and not cleaned.get("new_value"):
             self.add_error("new_value", "A new credential needs a value.")
         return cleaned

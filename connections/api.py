@@ -18,7 +18,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     inline_serializer,
 )
-from rest_framework import permissions, serializers
+from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,7 +47,7 @@ ERROR = inline_serializer(
         )
     },
 )
-CREDENTIAL_FIELDS = {
+CREDENTIAL_FIELDS: dict[str, serializers.Field] = {
     "key": serializers.CharField(),
     "scope_id": serializers.CharField(),
     "updated_at": serializers.DateTimeField(),
@@ -109,7 +109,10 @@ class CredentialAPIView(ScopedAPIView):
         return True
 
     def actor_name(self, request: Request) -> str:
-        return request.user.sub  # "api-key:<name>"
+        caller = request.user
+        if not isinstance(caller, Caller):  # ManagesCredentials lets only an API key's Caller through
+            raise exceptions.PermissionDenied(ManagesCredentials.message)
+        return caller.sub  # "api-key:<name>"
 
 
 class CredentialList(CredentialAPIView):

@@ -45,8 +45,8 @@ def resolve_reference(reference: str, agent: AgentFolder) -> str:
             except UndecryptableCredential:
                 raise UnresolvedCredential(reference, "the stored value cannot be decrypted")
         if settings.DEBUG:
-            value = dev_scopes_of(agent).get(active_scope(), {}).get(key)
-            if value:
-                return value
+            dev_value = dev_scopes_of(agent).get(active_scope(), {}).get(key)
+            if dev_value:
+                return dev_value
         raise UnresolvedCredential(reference, "this scope has no such credential")
     return reference

@@ -159,7 +159,7 @@ def build_call(
     *,
     spec: ConnectionSpec,
     method: str,
-    endpoint: str,
+    endpoint: object,
     params: dict[str, Any] | None,
     data: Any,
     scope_context: dict[str, str],
@@ -168,8 +168,7 @@ def build_call(
     method = method.upper()
     if method not in ALLOWED_METHODS:
         raise CallRefused(f"method must be one of {', '.join(sorted(ALLOWED_METHODS))}.")
-    check_endpoint(endpoint)
-    path, _, query = endpoint.partition("?")
+    path, _, query = check_endpoint(endpoint).partition("?")
     query_params = {key: value for key, value in parse_qsl(query, keep_blank_values=True)}
     query_params.update({str(k): stringify(v) for k, v in (params or {}).items()})
     headers: dict[str, str] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -26,7 +26,7 @@ UNCHANGED = "unchanged"
 
 
 def save_credential(
-    *, credential: ScopedCredential, value: str | None, actor_name: str, actor: AbstractBaseUser | None = None
+    *, credential: ScopedCredential, value: str | None, actor_name: str, actor: User | None = None
 ) -> list[str]:
     """Create, rename and/or replace (`value` not None) one credential; one audit row per change, in the
     same transaction. Returns the changes made. Callers validate first (a form, or set_credential)."""
@@ -53,9 +53,7 @@ def save_credential(
     return [str(change) for change in changes]
 
 
-def set_credential(
-    *, scope_id: str, key: str, value: str, actor_name: str, actor: AbstractBaseUser | None = None
-) -> str:
+def set_credential(*, scope_id: str, key: str, value: str, actor_name: str, actor: User | None = None) -> str:
     """Create or replace `key` in `scope_id`: "created", "replaced", or "unchanged" (the same value is
     already stored: nothing written). Raises InvalidScope or ValidationError before writing anything."""
     validate_scope_id(scope_id)
@@ -68,7 +66,7 @@ def set_credential(
         return _set_credential(scope_id=scope_id, key=key, value=value, actor_name=actor_name, actor=actor)
 
 
-def _set_credential(*, scope_id: str, key: str, value: str, actor_name: str, actor: AbstractBaseUser | None) -> str:
+def _set_credential(*, scope_id: str, key: str, value: str, actor_name: str, actor: User | None) -> str:
     with transaction.atomic(), scope(scope_id):
         credential = ScopedCredential.objects.select_for_update().filter(key=key).first()
         if credential is None:
@@ -86,7 +84,7 @@ def holds(credential: ScopedCredential, value: str) -> bool:
         return False  # stored under another key: writing it again makes it usable
 
 
-def delete_credential(*, scope_id: str, key: str, actor_name: str, actor: AbstractBaseUser | None = None) -> bool:
+def delete_credential(*, scope_id: str, key: str, actor_name: str, actor: User | None = None) -> bool:
     """Delete `key` of `scope_id` (audited); False when there was none."""
     with transaction.atomic(), scope(scope_id):
         deleted, _ = ScopedCredential.objects.filter(key=key).delete()
@@ -95,9 +93,7 @@ def delete_credential(*, scope_id: str, key: str, actor_name: str, actor: Abstra
     return bool(deleted)
 
 
-def record_change(
-    *, scope_id: str, key: str, action: str, actor_name: str, actor: AbstractBaseUser | None = None
-) -> None:
+def record_change(*, scope_id: str, key: str, action: str, actor_name: str, actor: User | None = None) -> None:
     CredentialChange.objects.create(scope=scope_id, key=key, action=action, actor=actor, actor_name=actor_name)
 
 

@@ -17,7 +17,15 @@ import requests
 from connections import services
 from connections.access import INTENTS, decide, fingerprint
 from connections.credentials import UnresolvedCredential, resolve_reference
-from connections.outbound import ALLOWED_METHODS, CallRefused, apply_auth, build_call, send, shaped_result
+from connections.outbound import (
+    ALLOWED_METHODS,
+    CallRefused,
+    apply_auth,
+    build_call,
+    check_endpoint,
+    send,
+    shaped_result,
+)
 from connections.specs import connections_of
 from core.agent_folder import AgentFolder
 from core.events import event, redact
@@ -68,16 +76,22 @@ async def call_connection(context: ToolContext, arguments: dict[str, Any]) -> To
     if spec is None:
         raise CallRefused(f"connection must be one of: {', '.join(sorted(connections))}.")
     method = str(arguments.get("method", "GET")).upper()
-    endpoint = arguments.get("endpoint")
+    raw_endpoint = arguments.get("endpoint")
     params = arguments.get("params") or {}
     if not isinstance(params, dict):
         raise CallRefused("params must be an object of query parameters.")
     data = arguments.get("data")
     intent = arguments.get("intent") or ("read" if method in ("GET", "HEAD") else "write")
-    decision = decide(spec, method, str(endpoint), intent)
+    decision = decide(spec, method, str(raw_endpoint), intent)
     call = build_call(
-        spec=spec, method=method, endpoint=endpoint, params=params, data=data, scope_context=dict(context.scope_context)
+        spec=spec,
+        method=method,
+        endpoint=raw_endpoint,
+        params=params,
+        data=data,
+        scope_context=dict(context.scope_context),
     )
+    endpoint = check_endpoint(raw_endpoint)  # cannot fail once build_call accepted it: only makes it a str
     call_fingerprint = fingerprint(spec.name, method, endpoint, params, data)
     if decision.action == "preview":
         await context.db(

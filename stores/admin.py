@@ -8,6 +8,8 @@ always in the global partition) or fix one scope's document.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
@@ -43,7 +45,8 @@ class StoreDocumentVersionInline(admin.TabularInline):
 
 class StoreDocumentForm(forms.ModelForm):
     store = forms.ChoiceField(choices=())
-    data = forms.JSONField(help_text="The document: an object with the entity's fields.")
+    # The form metaclass moves declared fields off the class, so BaseForm.data is not shadowed at run time.
+    data = forms.JSONField(help_text="The document: an object with the entity's fields.")  # type: ignore[assignment]
 
     class Meta:
         model = StoreDocument
@@ -56,8 +59,9 @@ class StoreDocumentForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         stores = stores_of(current_agent())
-        if "store" in self.fields:  # read-only once the document exists
-            self.fields["store"].choices = [
+        store_field = self.fields.get("store")  # absent (read-only) once the document exists
+        if isinstance(store_field, forms.ChoiceField):
+            store_field.choices = [
                 (name, f"{name} (shared)" if definition.shared else name) for name, definition in stores.items()
             ]
         if "scope" in self.fields:
@@ -65,8 +69,9 @@ class StoreDocumentForm(forms.ModelForm):
             if self.initial.get("scope") is None:
                 self.initial["scope"] = GLOBAL_SCOPE
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         definition = stores_of(current_agent()).get(cleaned.get("store") or self.instance.store)
         if definition is None:
             raise ValidationError({"store": "This store is not defined by the agent folder."})
@@ -94,7 +99,7 @@ class StoreDocumentForm(forms.ModelForm):
         # run it in the document's partition (a write by key is an upsert anyway).
         partition = self.cleaned_data.get("scope")
         with scope(partition if partition is not None else self.instance.scope or GLOBAL_SCOPE):
-            super()._post_clean()
+            super()._post_clean()  # type: ignore[misc]  # django-stubs omit the private BaseModelForm._post_clean
 
 
 @admin.register(StoreDocument)

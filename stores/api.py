@@ -66,12 +66,17 @@ OK_RESPONSE = inline_serializer("StoreOk", {"ok": serializers.BooleanField()})
 
 
 class DocumentBodySerializer(serializers.Serializer):
-    data = serializers.JSONField(help_text="The document: an object with the entity's fields.")
+    # DRF's metaclass moves declared fields off the class: Serializer.data is not shadowed at run time.
+    data = serializers.JSONField(  # type: ignore[assignment]
+        help_text="The document: an object with the entity's fields."
+    )
     scope_id = serializers.CharField(required=False, allow_blank=True, help_text="For API-key callers.")
 
 
 class CreateBodySerializer(serializers.Serializer):
-    data = serializers.JSONField(required=False, help_text="One document (its key comes from the template).")
+    data = serializers.JSONField(  # type: ignore[assignment]  # a declared field, not Serializer.data (see above)
+        required=False, help_text="One document (its key comes from the template)."
+    )
     documents = serializers.ListField(
         child=serializers.JSONField(),
         required=False,
@@ -93,6 +98,13 @@ class StoreAPIView(ScopedAPIView):
             if self.definition is None:
                 raise StoreNotFound(name)
         return self.definition is not None and self.definition.shared
+
+    @property
+    def named_store(self) -> StoreDefinition:
+        """The store named in the URL, for the views whose URL names one."""
+        if self.definition is None:
+            raise StoreNotFound(str(self.kwargs.get("name")))
+        return self.definition
 
     @property
     def shared_write(self) -> bool:
@@ -145,13 +157,13 @@ class StoreDocuments(StoreAPIView):
         limit, offset = selectors.parse_page_bounds(params.get("limit"), params.get("offset"))
         page = self.handle_scoped(
             selectors.query_documents,
-            definition=self.definition,
+            definition=self.named_store,
             filters=filters,
             sort=params.get("sort"),
             limit=limit,
             offset=offset,
         )
-        return Response({"store": name, "shared": self.definition.shared, **page.as_dict()})
+        return Response({"store": name, "shared": self.named_store.shared, **page.as_dict()})
 
     @extend_schema(
         operation_id="store_documents_create",
@@ -168,7 +180,7 @@ class StoreDocuments(StoreAPIView):
     )
     def post(self, request: Request, name: str) -> Response:
         body = json_object(request.data)
-        definition = self.definition
+        definition = self.named_store
         if "documents" in body and "documents" not in definition.schema:
             results = self.write(
                 services.put_documents,
@@ -193,7 +205,7 @@ class StoreDocumentDetail(StoreAPIView):
 
     @extend_schema(operation_id="store_document_get", parameters=[SCOPE_PARAM], responses={200: DOCUMENT, 404: ERROR})
     def get(self, request: Request, name: str, key: str) -> Response:
-        document = self.handle_scoped(selectors.get_document, definition=self.definition, key=key)
+        document = self.handle_scoped(selectors.get_document, definition=self.named_store, key=key)
         if document is None:
             raise DocumentNotFound(name, key)
         return Response(document.as_dict())
@@ -204,10 +216,10 @@ class StoreDocumentDetail(StoreAPIView):
         responses={200: DOCUMENT, 201: DOCUMENT, 400: ERROR, 403: ERROR, 404: ERROR},
     )
     def put(self, request: Request, name: str, key: str) -> Response:
-        document = document_body(self.definition, json_object(request.data))
+        document = document_body(self.named_store, json_object(request.data))
         result = self.write(
             services.put_document,
-            definition=self.definition,
+            definition=self.named_store,
             document=document,
             key=key,
             shared_write=self.shared_write,
@@ -220,7 +232,7 @@ class StoreDocumentDetail(StoreAPIView):
         responses={200: OK_RESPONSE, 403: ERROR, 404: ERROR},
     )
     def delete(self, request: Request, name: str, key: str) -> Response:
-        self.write(services.delete_document, definition=self.definition, key=key, shared_write=self.shared_write)
+        self.write(services.delete_document, definition=self.named_store, key=key, shared_write=self.shared_write)
         return Response({"ok": True})
 
 
