@@ -15,7 +15,7 @@ RUN_ENV := DEBUG=1 AMODAL_DEMO_API=1 FINANCE_API_URL=http://127.0.0.1:8000/demo/
 # so it cannot stop a slow client, and it cuts every longer response, event streams included.
 DAPHNE_FLAGS := --websocket_timeout 86400 --websocket_connect_timeout 5 --ping-interval 20 --ping-timeout 30 --application-close-timeout 10
 
-.PHONY: install run test test-sqlite test-postgres lint services bench bench-postgres schemas
+.PHONY: install run test test-sqlite test-postgres lint check services bench bench-postgres schemas
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -39,14 +39,22 @@ lint: install
 schemas: install
 	$(RUN_ENV) $(PY) manage.py export_folder_schemas
 
+# The checks that keep the house in order (each also runs from .pre-commit-config.yaml): lint with a
+# complexity limit, formatting, the apps' one-way layers, and types.
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
 test-sqlite: install
 	$(VENV)/bin/pytest -n 2
 
 test-postgres: install
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -n 2
 
-# Everything: lint, the whole suite on SQLite, then again on PostgreSQL with the Redis channel layer.
-test: services lint test-sqlite test-postgres
+# Everything: the checks, the whole suite on SQLite, then again on PostgreSQL with the Redis channel layer.
+test: services check test-sqlite test-postgres
 
 services:
 	bash .ci/services
