@@ -31,7 +31,7 @@ from connections.models import (
     validate_credential_value,
 )
 from core.errors import ApiError
-from scoping.api import ScopedAPIView
+from scoping.api import ERROR_RESPONSE, ScopedAPIView
 from scoping.authentication import Caller
 
 DEFAULT_LIMIT = 100
@@ -39,14 +39,6 @@ MAX_LIMIT = 1000
 MAX_OFFSET = 100_000_000
 
 SCOPE_PARAM = OpenApiParameter("scope_id", str, description="The scope (default: the key's own, else global).")
-ERROR = inline_serializer(
-    "CredentialError",
-    {
-        "error": inline_serializer(
-            "CredentialErrorBody", {"code": serializers.CharField(), "message": serializers.CharField()}
-        )
-    },
-)
 CREDENTIAL_FIELDS: dict[str, serializers.Field] = {
     "key": serializers.CharField(),
     "scope_id": serializers.CharField(),
@@ -67,7 +59,9 @@ CREDENTIAL_PAGE = inline_serializer(
     },
 )
 OK = inline_serializer("CredentialDeleted", {"ok": serializers.BooleanField()})
-DENIED = OpenApiResponse(ERROR, description="forbidden (not an API key with manage_credentials) or scope_forbidden")
+DENIED = OpenApiResponse(
+    ERROR_RESPONSE, description="forbidden (not an API key with manage_credentials) or scope_forbidden"
+)
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -123,7 +117,7 @@ class CredentialList(CredentialAPIView):
             OpenApiParameter("limit", int, description=f"1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}."),
             OpenApiParameter("offset", int, description="Credentials to skip, default 0."),
         ],
-        responses={200: CREDENTIAL_PAGE, 400: ERROR, 401: ERROR, 403: DENIED},
+        responses={200: CREDENTIAL_PAGE, 400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: DENIED},
         description="The scope's credentials by key: never a value.",
     )
     def get(self, request: Request) -> Response:
@@ -148,8 +142,8 @@ class CredentialDetail(CredentialAPIView):
         responses={
             201: WRITTEN,
             200: OpenApiResponse(WRITTEN, description="replaced or unchanged"),
-            400: ERROR,
-            401: ERROR,
+            400: ERROR_RESPONSE,
+            401: ERROR_RESPONSE,
             403: DENIED,
         },
         description="Create or replace the credential KEY of the scope. The value is never sent back.",
@@ -172,10 +166,10 @@ class CredentialDetail(CredentialAPIView):
         parameters=[SCOPE_PARAM],
         responses={
             200: OK,
-            400: ERROR,
-            401: ERROR,
+            400: ERROR_RESPONSE,
+            401: ERROR_RESPONSE,
             403: DENIED,
-            404: OpenApiResponse(ERROR, description="credential_not_found"),
+            404: OpenApiResponse(ERROR_RESPONSE, description="credential_not_found"),
         },
     )
     def delete(self, request: Request, key: str) -> Response:

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from core.errors import ApiError
 from memory import selectors, services
 from memory.config import current_memory_config
-from scoping.api import ScopedAPIView
+from scoping.api import ERROR_RESPONSE, ScopedAPIView
 
 SCOPE_PARAM = OpenApiParameter("scope_id", str, description="The scope, for API-key callers.")
 ENTRY = inline_serializer(
@@ -23,14 +23,6 @@ ENTRY = inline_serializer(
         "id": serializers.IntegerField(),
         "content": serializers.CharField(),
         "created_at": serializers.DateTimeField(),
-    },
-)
-ERROR = inline_serializer(
-    "MemoryError",
-    {
-        "error": inline_serializer(
-            "MemoryErrorBody", {"code": serializers.CharField(), "message": serializers.CharField()}
-        )
     },
 )
 ENTRY_LIST = inline_serializer(
@@ -76,7 +68,7 @@ class MemoryList(ScopedAPIView):
         return Response(self.handle_scoped(listing))
 
     @extend_schema(
-        operation_id="memory_add", request=MemoryAddSerializer, responses={201: ENTRY, 200: ENTRY, 400: ERROR}
+        operation_id="memory_add", request=MemoryAddSerializer, responses={201: ENTRY, 200: ENTRY, 400: ERROR_RESPONSE}
     )
     def post(self, request: Request) -> Response:
         config = current_memory_config()
@@ -93,7 +85,7 @@ class MemoryEntryDetail(ScopedAPIView):
     @extend_schema(
         operation_id="memory_remove",
         parameters=[SCOPE_PARAM],
-        responses={200: inline_serializer("MemoryOk", {"ok": serializers.BooleanField()}), 404: ERROR},
+        responses={200: inline_serializer("MemoryOk", {"ok": serializers.BooleanField()}), 404: ERROR_RESPONSE},
     )
     def delete(self, request: Request, entry_id: str) -> Response:
         self.handle_scoped(services.remove_entry, entry_id=entry_id)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -14,6 +16,16 @@ from scoping.context import scope
 from scoping.permissions import ScopePolicy
 
 T = TypeVar("T")
+
+# The body of every error answer (core.errors.error_body), one OpenAPI component for all the JSON views.
+ERROR_RESPONSE = inline_serializer(
+    "ErrorResponse",
+    {
+        "error": inline_serializer(
+            "ErrorResponseBody", {"code": serializers.CharField(), "message": serializers.CharField()}
+        )
+    },
+)
 
 
 class ScopedAPIView(APIView):

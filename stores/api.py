@@ -23,21 +23,13 @@ from rest_framework.response import Response
 
 from core.agent_folder import current_agent
 from core.errors import ApiError
-from scoping.api import ScopedAPIView
+from scoping.api import ERROR_RESPONSE, ScopedAPIView
 from stores import selectors, services
 from stores.definitions import FieldSpec, StoreDefinition, stores_of
 from stores.documents import DocumentInvalid
 from stores.errors import DocumentNotFound, StoreNotFound, invalid_document
 
 SCOPE_PARAM = OpenApiParameter("scope_id", str, description="The scope, for API-key callers.")
-ERROR = inline_serializer(
-    "StoreError",
-    {
-        "error": inline_serializer(
-            "StoreErrorBody", {"code": serializers.CharField(), "message": serializers.CharField()}
-        )
-    },
-)
 DOCUMENT = inline_serializer(
     "StoreDocument",
     {
@@ -149,7 +141,7 @@ class StoreDocuments(StoreAPIView):
             OpenApiParameter("offset", int, description="Documents to skip, default 0."),
             SCOPE_PARAM,
         ],
-        responses={200: DOCUMENT_PAGE, 400: ERROR, 404: ERROR},
+        responses={200: DOCUMENT_PAGE, 400: ERROR_RESPONSE, 404: ERROR_RESPONSE},
     )
     def get(self, request: Request, name: str) -> Response:
         params = request.query_params
@@ -171,9 +163,9 @@ class StoreDocuments(StoreAPIView):
         responses={
             201: DOCUMENT,
             200: OpenApiResponse(DOCUMENT, description="An existing document was replaced."),
-            400: ERROR,
-            403: ERROR,
-            404: ERROR,
+            400: ERROR_RESPONSE,
+            403: ERROR_RESPONSE,
+            404: ERROR_RESPONSE,
         },
         description="Write one document (`data`; its key comes from the entity key template) or a batch "
         "(`documents`, all or nothing).",
@@ -203,7 +195,9 @@ class StoreDocuments(StoreAPIView):
 class StoreDocumentDetail(StoreAPIView):
     operator_permissions = {"PUT": WRITE_DOCUMENTS, "DELETE": ("stores.delete_storedocument",)}
 
-    @extend_schema(operation_id="store_document_get", parameters=[SCOPE_PARAM], responses={200: DOCUMENT, 404: ERROR})
+    @extend_schema(
+        operation_id="store_document_get", parameters=[SCOPE_PARAM], responses={200: DOCUMENT, 404: ERROR_RESPONSE}
+    )
     def get(self, request: Request, name: str, key: str) -> Response:
         document = self.handle_scoped(selectors.get_document, definition=self.named_store, key=key)
         if document is None:
@@ -213,7 +207,7 @@ class StoreDocumentDetail(StoreAPIView):
     @extend_schema(
         operation_id="store_document_put",
         request=DocumentBodySerializer,
-        responses={200: DOCUMENT, 201: DOCUMENT, 400: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: DOCUMENT, 201: DOCUMENT, 400: ERROR_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE},
     )
     def put(self, request: Request, name: str, key: str) -> Response:
         document = document_body(self.named_store, json_object(request.data))
@@ -229,7 +223,7 @@ class StoreDocumentDetail(StoreAPIView):
     @extend_schema(
         operation_id="store_document_delete",
         parameters=[SCOPE_PARAM],
-        responses={200: OK_RESPONSE, 403: ERROR, 404: ERROR},
+        responses={200: OK_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE},
     )
     def delete(self, request: Request, name: str, key: str) -> Response:
         self.write(services.delete_document, definition=self.named_store, key=key, shared_write=self.shared_write)
