@@ -10,7 +10,7 @@ goes through `ToolContext.db`, which runs a sync function in a worker thread ins
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -95,6 +95,20 @@ def register_message_hook(hook: MessageHook) -> MessageHook:
 def run_message_hooks(session_id: str, text: str) -> None:
     for hook in _message_hooks:
         hook(session_id, text)
+
+
+def unknown_arguments(
+    tool_name: str, arguments: Mapping[str, Any], allowed: Sequence[str], always: str
+) -> ToolResult | None:
+    """A tool error naming the arguments the tool does not take (a scope-like one among them), or None.
+    `always` says what the tool works on whatever it is given, e.g. "reads this conversation's documents"."""
+    unknown = sorted(set(arguments) - set(allowed))
+    if not unknown:
+        return None
+    return ToolResult(
+        f"{tool_name} has no argument {', '.join(unknown)}: it takes {', '.join(allowed)} and always {always}.",
+        is_error=True,
+    )
 
 
 def tools_for_agent(agent: AgentFolder) -> dict[str, Tool]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from core.agent_folder import AgentFolder
 from core.errors import ApiError
-from core.tools import Tool, ToolContext, ToolResult
+from core.tools import Tool, ToolContext, ToolResult, unknown_arguments
 from memory.config import MemoryConfig, memory_config_of
 from memory.errors import memory_invalid
 from memory.selectors import entry_as_dict, list_entries, memory_usage, search_entries
@@ -47,13 +47,9 @@ def memory_tools(agent: AgentFolder) -> list[Tool]:
     }
 
     async def run(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
-        unknown = sorted(set(arguments) - set(TOOL_ARGUMENTS))
-        if unknown:
-            return ToolResult(
-                f"memory has no argument {', '.join(unknown)}: it takes {', '.join(TOOL_ARGUMENTS)} "
-                "and always works on this conversation's own memory.",
-                is_error=True,
-            )
+        refused = unknown_arguments(TOOL_NAME, arguments, TOOL_ARGUMENTS, "works on this conversation's own memory")
+        if refused is not None:
+            return refused
         action = arguments.get("action")
         if action not in ACTIONS:
             return ToolResult(f"action must be one of: {', '.join(ACTIONS)}.", is_error=True)

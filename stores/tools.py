@@ -14,7 +14,7 @@ from typing import Any
 
 from core.agent_folder import AgentFolder
 from core.errors import ApiError
-from core.tools import Tool, ToolContext, ToolResult
+from core.tools import Tool, ToolContext, ToolResult, unknown_arguments
 from stores import selectors, services
 from stores.definitions import FieldSpec, StoreDefinition, stores_of
 from stores.documents import DocumentInvalid
@@ -127,13 +127,11 @@ def query_tool(agent: AgentFolder) -> Tool:
     }
 
     async def run(context: ToolContext, arguments: dict[str, Any]) -> ToolResult:
-        unknown = sorted(set(arguments) - set(QUERY_ARGUMENTS))
-        if unknown:
-            return ToolResult(
-                f"query_store has no argument {', '.join(unknown)}: it takes {', '.join(QUERY_ARGUMENTS)} and always "
-                "reads this conversation's own documents (and the shared stores).",
-                is_error=True,
-            )
+        refused = unknown_arguments(
+            "query_store", arguments, QUERY_ARGUMENTS, "reads this conversation's own documents (and the shared stores)"
+        )
+        if refused is not None:
+            return refused
         name = arguments.get("store")
         definition = stores.get(name) if isinstance(name, str) else None
         if definition is None:
