@@ -30,6 +30,8 @@ from memory.config import MemoryConfig
 
 MANIFEST_FILE = "amodal.json"
 LOCAL_MODEL_NAME = "local"
+# Claude's window is 200k tokens; the default leaves room for the answer and the estimate's error.
+DEFAULT_CONTEXT_TOKENS = 180_000
 
 
 # --- amodal.json --------------------------------------------------------------------------------------
@@ -80,6 +82,10 @@ class AgentSettings(FolderModel):
     max_turns: PositiveInt = Field(15, description="Model calls per user message.")
     tool_timeout_seconds: PositiveNumber = Field(30.0, description="Seconds a tool call may take.")
     max_session_tokens: PositiveInt | None = Field(None, description="Tokens a session may use in all.")
+    max_context_tokens: PositiveInt = Field(
+        DEFAULT_CONTEXT_TOKENS,
+        description="Estimated input tokens a model call may carry; older whole exchanges are left out beyond it.",
+    )
 
 
 class ManifestFile(FolderModel):
@@ -114,6 +120,7 @@ class AgentLimits:
     max_turns: int  # model calls per user message
     tool_timeout_seconds: float
     max_session_tokens: int | None
+    max_context_tokens: int  # the model's input, estimated: older whole exchanges are dropped beyond it
 
 
 @dataclass(frozen=True)
@@ -150,13 +157,21 @@ def load_manifest(reader: FolderReader) -> Manifest:
         main_model=ModelConfig(
             provider=main.provider,
             model=main.model or LOCAL_MODEL_NAME,
-            base_url=main.base_url,
+            base_url=messages_api_root(main.base_url),
             api_key=main.credentials.api_key,
         ),
         require_scope=manifest.scope.require_scope,
         memory=MemoryConfig(**manifest.memory.model_dump()),
         limits=AgentLimits(**manifest.agent.model_dump()),
     )
+
+
+def messages_api_root(url: str | None) -> str | None:
+    """`https://host/v1` (the seed's form) and `https://host` both reach `https://host/v1/messages`."""
+    if url is None:
+        return None
+    trimmed = url.rstrip("/")
+    return trimmed.removesuffix("/v1") if trimmed.endswith("/v1") else trimmed
 
 
 def load_knowledge(reader: FolderReader) -> tuple[KnowledgeDoc, ...]:

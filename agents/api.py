@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agents import selectors, services
-from agents.chat import StrictCharField
+from agents.turn.request import StrictCharField
 from scoping.api import ScopedAPIView
 
 

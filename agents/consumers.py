@@ -20,11 +20,11 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from agents.chat import ChatRun, prepare_chat
-from core.db import db_call
+from agents.turn.request import prepare_chat
+from agents.turn.run import ChatRun
 from core.errors import ApiError
 from core.events import event
-from scoping.authentication import Caller, authenticate_authorization
+from scoping.authentication import Caller, authenticate_async
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def authenticate(self, token: object) -> bool:
         try:
             header = f"Bearer {token}" if isinstance(token, str) and token else None
-            self.caller = await db_call(authenticate_authorization)(header)
+            self.caller = await authenticate_async(header)
         except ApiError as exc:
             await self.send_error(exc.code, exc.message)
             await self.close(code=UNAUTHORIZED_CLOSE_CODE)
@@ -156,14 +156,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def caller_without_token(self) -> Caller | None:
         try:
-            return await db_call(authenticate_authorization)(None)
+            return await authenticate_async(None)
         except ApiError as exc:
             await self.send_error(exc.code, exc.message)
             await self.close(code=UNAUTHORIZED_CLOSE_CODE)
             return None
 
     async def forward(self, run: ChatRun) -> None:
-        async for item in run.events():
+        async for item in run.stream.events():
             await self.send_json(item)
 
     async def disconnect(self, code) -> None:

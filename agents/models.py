@@ -84,14 +84,29 @@ class Message(ScopedModel):
     role = models.CharField(max_length=16, choices=MessageRole.choices)
     text = models.TextField(blank=True)
     tool_calls = models.JSONField(default=list, blank=True)
+    # Set while the message is still streaming (its checkpoints), cleared when it ends normally: a
+    # message left interrupted was cut off by the user, a disconnect or a dead process.
     interrupted = models.BooleanField(default=False)
     error_code = models.CharField(max_length=64, blank=True)
+    context_dropped = models.PositiveIntegerField(
+        default=0, help_text="Earlier exchanges left out of the model's context (agent.maxContextTokens)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["session", "seq"]
         constraints = [models.UniqueConstraint(fields=["session", "seq"], name="message_session_seq")]
         indexes = [models.Index(fields=["scope", "session", "seq"], name="message_scope_session_seq")]
+
+
+class SessionTranscript(ScopedModel):
+    """A session's conversation in the exact JSON the model is sent, appended as it grows, so a message
+    reads one value instead of every row of its session (agents.runtime.transcript)."""
+
+    session = models.OneToOneField(Session, primary_key=True, on_delete=models.CASCADE, related_name="transcript")
+    body = models.TextField(blank=True)
+    index = models.TextField(blank=True)
+    tokens = models.BigIntegerField(default=0)
 
 
 class UsageRecord(ScopedModel):

@@ -10,23 +10,36 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
-from agents.models import Deployment, Message, MessageRole, Session, SessionStatus, SessionTag, UsageRecord
+from agents.models import (
+    Deployment,
+    Message,
+    MessageRole,
+    Session,
+    SessionStatus,
+    SessionTag,
+    SessionTranscript,
+    UsageRecord,
+)
+from agents.pricing import cost_micros, price_for_model
 from agents.runtime.loop import Turn
 from agents.runtime.records import ContentBlock, ModelMessage, ToolCallRecord, text_block
+from agents.runtime.transcript import Appended, Transcript, TranscriptPart
+from core.agent_folder import current_agent
 from core.errors import ApiError
 from core.events import scrub_secrets
-from core.tools import run_message_hooks
+from core.tools import prompt_sections, run_message_hooks
 from core.validation import check_text
 from scoping.services import touch_scope
 
-LEASE_SECONDS = 60
 TITLE_CHARS = 80
 _known_deploys: set[str] = set()
 
@@ -61,38 +74,61 @@ def new_lock_token() -> str:
     return secrets.token_hex(16)
 
 
-def create_locked_session(
-    *, deploy_id: str, provider: str, model: str, first_message: str, user_sub: str, lock_token: str
-) -> Session:
-    now = timezone.now()
+def lease_expiry() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.AMODAL_LEASE_SECONDS)
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """What a message asks of its session: an existing one by id, or a new one with these fields."""
+
+    session_id: str | None
+    deploy_id: str
+    agent_name: str
+    agent_version: str
+    provider: str
+    model: str
+    first_message: str
+    user_sub: str
+
+
+def open_session(*, scope_id: str, request: SessionRequest, lock_token: str) -> tuple[Session, bool]:
+    """Everything a message needs before its stream starts, in one trip to the database thread: the
+    scope's activity, the deploy, and the session (found, or created) with whether its lease was taken."""
+    note_scope_activity(scope_id=scope_id)
+    ensure_deployment(deploy_id=request.deploy_id, agent_name=request.agent_name, agent_version=request.agent_version)
+    if request.session_id:
+        session = get_session(request.session_id)
+        return session, try_lock_session(session_id=session.pk, lock_token=lock_token)
+    return create_locked_session(request, lock_token=lock_token), True
+
+
+def create_locked_session(request: SessionRequest, *, lock_token: str) -> Session:
     return Session.objects.create(
-        deploy_id=deploy_id,
-        provider=provider,
-        model=model,
-        title=" ".join(scrub_secrets(first_message).split())[:TITLE_CHARS],
-        user_sub=user_sub,
+        deploy_id=request.deploy_id,
+        provider=request.provider,
+        model=request.model,
+        title=" ".join(scrub_secrets(request.first_message).split())[:TITLE_CHARS],
+        user_sub=request.user_sub,
         status=SessionStatus.RUNNING,
         lock_token=lock_token,
-        lock_expires_at=now + timedelta(seconds=LEASE_SECONDS),
-        updated_at=now,
+        lock_expires_at=lease_expiry(),
+        updated_at=timezone.now(),
     )
 
 
 def try_lock_session(*, session_id: uuid.UUID, lock_token: str) -> bool:
-    now = timezone.now()
+    """Take the lease if it is free or has expired (its process died): one conditional UPDATE."""
     taken = (
         Session.objects.filter(pk=session_id)
-        .filter(Q(lock_token="") | Q(lock_expires_at__lt=now))
-        .update(
-            lock_token=lock_token, lock_expires_at=now + timedelta(seconds=LEASE_SECONDS), status=SessionStatus.RUNNING
-        )
+        .filter(Q(lock_token="") | Q(lock_expires_at__lt=timezone.now()))
+        .update(lock_token=lock_token, lock_expires_at=lease_expiry(), status=SessionStatus.RUNNING)
     )
     return taken == 1
 
 
 def renew_lock(*, session_id: uuid.UUID, lock_token: str) -> bool:
-    expires = timezone.now() + timedelta(seconds=LEASE_SECONDS)
-    return Session.objects.filter(pk=session_id, lock_token=lock_token).update(lock_expires_at=expires) == 1
+    return Session.objects.filter(pk=session_id, lock_token=lock_token).update(lock_expires_at=lease_expiry()) == 1
 
 
 def release_lock(*, session_id: uuid.UUID, lock_token: str, status: str) -> None:
@@ -101,63 +137,175 @@ def release_lock(*, session_id: uuid.UUID, lock_token: str, status: str) -> None
     )
 
 
+def release_expired_leases() -> int:
+    """Operator sweep: sessions whose process died mid-message become `interrupted` (all scopes)."""
+    return Session.all_scopes.filter(lock_token__gt="", lock_expires_at__lt=timezone.now()).update(
+        lock_token="", lock_expires_at=None, status=SessionStatus.INTERRUPTED
+    )
+
+
+# --- The record of one message, written as it happens ---------------------------------------------
+
+
 @dataclass(frozen=True)
 class StartedMessage:
-    history: list[ModelMessage]  # earlier messages
+    transcript: Transcript  # the session's history before this message
+    transcript_length: int  # the stored body's length after this message's user part
     next_seq: int
     session_tokens_before: int
+    prompt_sections: list[str]
 
 
-def start_message(*, session: Session, text: str) -> StartedMessage:
-    """Load the history (one query, whatever its length) and save the user's message."""
-    rows = list(Message.objects.filter(session=session).order_by("seq"))
-    history = provider_messages(rows)
-    seq = rows[-1].seq + 1 if rows else 0
+def start_message(*, session: Session, text: str, user_part: TranscriptPart) -> StartedMessage:
+    """Read the transcript (one value, whatever the session's length), then save the user's message and
+    append it to the transcript, in one transaction. Also gathers the prompt's per-message sections."""
+    transcript = load_transcript(session)
+    last_seq = Message.objects.filter(session=session).order_by("-seq").values_list("seq", flat=True).first()
+    seq = 0 if last_seq is None else last_seq + 1
     with transaction.atomic():
         run_message_hooks(str(session.pk), text)
         Message.objects.create(session=session, seq=seq, role=MessageRole.USER, text=scrub_secrets(text))
         Session.objects.filter(pk=session.pk).update(message_count=F("message_count") + 1, updated_at=timezone.now())
-    return StartedMessage(history, seq + 1, session.input_tokens + session.output_tokens)
+        length = append_to_transcript(session, [user_part], at=len(transcript.body))
+    return StartedMessage(
+        transcript, length, seq + 1, session.input_tokens + session.output_tokens, prompt_sections(current_agent())
+    )
 
 
-def record_turn(*, session: Session, seq: int, turn: Turn, cost_micros: int | None, provider: str) -> None:
-    """One model call: its assistant message, its usage row, and the session's running totals."""
-    usage = turn.usage
-    assert usage is not None, "AgentLoop.finish_turn sets the usage before recording a turn"
-    saved_calls = [call.saved() for call in turn.tool_calls]
+def load_transcript(session: Session) -> Transcript:
+    row = SessionTranscript.objects.filter(session=session).values_list("body", "index", "tokens").first()
+    if row is not None:
+        return Transcript(*row)
+    # A session from before transcripts existed: built once from its rows, then kept.
+    transcript = Transcript().appended(legacy_parts(list(Message.objects.filter(session=session).order_by("seq"))))
+    SessionTranscript.objects.create(
+        session=session, body=transcript.body, index=transcript.index, tokens=transcript.tokens
+    )
+    return transcript
+
+
+def append_to_transcript(session: Session, parts: list[TranscriptPart], *, at: int) -> int:
+    """Append `parts` to a stored body `at` characters long (the caller holds the lease, so it knows);
+    concatenated in SQL, so the stored history never travels back. Returns the new length."""
+    if not parts:
+        return at
+    added = Appended.of(parts, at=at)
+    updated = SessionTranscript.objects.filter(session=session).update(
+        body=Concat(F("body"), Value(added.body)),
+        index=Concat(F("index"), Value(added.index)),
+        tokens=F("tokens") + added.tokens,
+    )
+    if not updated:
+        SessionTranscript.objects.create(session=session, body=added.body, index=added.index, tokens=added.tokens)
+    return at + len(added.body)
+
+
+def save_partial(*, session: Session, seq: int, text: str, tool_calls: list[ToolCallRecord], exists: bool) -> None:
+    """A checkpoint of the model call that is streaming: saved as an interrupted message until it ends,
+    so a process that dies leaves at most the last checkpoint's worth of text unsaved."""
+    saved_calls = [call.saved() for call in tool_calls]
+    if exists:
+        Message.objects.filter(session=session, seq=seq).update(text=text, tool_calls=saved_calls)
+        return
     with transaction.atomic():
-        message = Message.objects.create(
-            session=session,
-            seq=seq,
-            role=MessageRole.ASSISTANT,
-            text=turn.text,
-            tool_calls=saved_calls,
-            interrupted=turn.interrupted,
-            error_code=turn.error_code,
+        Message.objects.create(
+            session=session, seq=seq, role=MessageRole.ASSISTANT, text=text, tool_calls=saved_calls, interrupted=True
         )
+        Session.objects.filter(pk=session.pk).update(message_count=F("message_count") + 1)
+
+
+@dataclass(frozen=True)
+class CallToRecord:
+    """A model call that has ended, as the recorder saves it."""
+
+    turn: Turn
+    provider: str
+    context_dropped: int
+    checkpointed: bool  # its message row exists already (save_partial)
+    finished: bool  # nothing more will happen in it: no tools to run, or cut off
+
+
+def record_call(
+    *, session: Session, seq: int, call: CallToRecord, parts: list[TranscriptPart], at: int
+) -> tuple[int | None, int]:
+    """A model call that ended: its message, its usage row and the session's totals, in one transaction
+    (and its transcript part when it is finished). Returns its cost and the transcript's new length."""
+    turn, usage = call.turn, call.turn.usage
+    assert usage is not None, "AgentLoop sets the usage before recording a call"
+    cost = cost_micros(
+        price_for_model(turn.model),
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+    )
+    fields = {
+        "text": turn.text,
+        "tool_calls": [c.saved() for c in turn.tool_calls],
+        # Still running tools: it stays marked interrupted until record_tool_calls clears it.
+        "interrupted": turn.interrupted or not call.finished,
+        "error_code": turn.error_code,
+        "context_dropped": call.context_dropped,
+    }
+    with transaction.atomic():
+        if call.checkpointed:
+            Message.objects.filter(session=session, seq=seq).update(**fields)
+            message = Message.objects.only("pk").get(session=session, seq=seq)
+        else:
+            message = Message.objects.create(session=session, seq=seq, role=MessageRole.ASSISTANT, **fields)
         UsageRecord.objects.create(
             session=session,
             message=message,
             deploy_id=session.deploy_id,
-            provider=provider,
+            provider=call.provider,
             model=turn.model,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens,
             latency_ms=turn.latency_ms,
-            cost_micros=cost_micros,
+            cost_micros=cost,
         )
         Session.objects.filter(pk=session.pk).update(
-            message_count=F("message_count") + 1,
+            message_count=F("message_count") + (0 if call.checkpointed else 1),
             input_tokens=F("input_tokens") + usage.input_tokens,
             output_tokens=F("output_tokens") + usage.output_tokens,
             cache_read_tokens=F("cache_read_tokens") + usage.cache_read_tokens,
             cache_write_tokens=F("cache_write_tokens") + usage.cache_write_tokens,
-            cost_micros=F("cost_micros") + (cost_micros or 0),
-            unpriced_calls=F("unpriced_calls") + (1 if cost_micros is None else 0),
+            cost_micros=F("cost_micros") + (cost or 0),
+            unpriced_calls=F("unpriced_calls") + (1 if cost is None else 0),
             updated_at=timezone.now(),
         )
+        length = append_to_transcript(session, parts, at=at)
+    return cost, length
+
+
+def record_tool_calls(
+    *,
+    session: Session,
+    seq: int,
+    tool_calls: list[ToolCallRecord],
+    interrupted: bool,
+    parts: list[TranscriptPart],
+    at: int,
+) -> int:
+    """The tool calls of a model call so far (a checkpoint after each one); with `parts`, the last: the
+    call is then finished and goes into the transcript. Returns the transcript's new length."""
+    with transaction.atomic():
+        Message.objects.filter(session=session, seq=seq).update(
+            tool_calls=[call.saved() for call in tool_calls], interrupted=interrupted or not parts
+        )
+        return append_to_transcript(session, parts, at=at)
+
+
+def legacy_parts(rows: list[Message]) -> list[TranscriptPart]:
+    """Saved rows as transcript parts, one per exchange (a user message and what answered it)."""
+    exchanges: list[list[Message]] = []
+    for row in rows:
+        if row.role == MessageRole.USER or not exchanges:
+            exchanges.append([])
+        exchanges[-1].append(row)
+    return [TranscriptPart.of(provider_messages(group), starts_exchange=True) for group in exchanges]
 
 
 def provider_messages(rows: list[Message]) -> list[ModelMessage]:

@@ -21,12 +21,14 @@ from django.views.decorators.http import require_POST
 from redis.exceptions import RedisError
 
 from agents import services
-from agents.chat import ChatRun, prepare_chat, send_cancel
+from agents.turn.cancel import send_cancel
+from agents.turn.request import prepare_chat
+from agents.turn.run import ChatRun
 from core.db import db_call
 from core.errors import ServiceUnavailable, exception_to_error
 from core.events import cap
 from core.validation import load_json
-from scoping.authentication import Caller, authenticate_authorization, resolve_scope
+from scoping.authentication import Caller, authenticate_async, resolve_scope
 from scoping.context import scope
 
 logger = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ def read_json_body(request: HttpRequest) -> object:
 
 
 async def authenticate(request: HttpRequest) -> Caller:
-    return await db_call(authenticate_authorization)(request.headers.get("Authorization"))
+    return await authenticate_async(request.headers.get("Authorization"))
 
 
 async def start_chat(request: HttpRequest) -> ChatRun:
@@ -60,10 +62,8 @@ async def start_chat(request: HttpRequest) -> ChatRun:
 async def stream_frames(run: ChatRun) -> AsyncIterator[str]:
     try:
         while True:
-            try:
-                # Waiting on the queue itself: cancelling a queue.get() on timeout loses nothing.
-                item = await asyncio.wait_for(run.queue.get(), settings.AMODAL_SSE_KEEPALIVE_SECONDS)
-            except TimeoutError:
+            item = await run.stream.next_event(settings.AMODAL_SSE_KEEPALIVE_SECONDS)
+            if item is None:
                 yield KEEP_ALIVE_FRAME
                 continue
             yield sse_frame(item)
@@ -107,12 +107,15 @@ async def chat_sync(request: HttpRequest):
     run = await start_chat(request)
     errors = []
     try:
-        async for item in run.events():
+        async for item in run.stream.events():
             if item["type"] == "error":
                 errors.append({"code": item["code"], "message": item["message"]})
     except asyncio.CancelledError:
         await run.abandon()
         raise
+    if any(error["code"] == ServiceUnavailable.default_code for error in errors):
+        # Nothing has been answered yet, so the caller gets the error itself: what was produced is saved.
+        return ServiceUnavailable().as_response()
     outcome = run.outcome
     assert outcome is not None, "ChatRun sets its outcome before it emits `done`"
     body = {

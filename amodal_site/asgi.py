@@ -1,4 +1,5 @@
-"""ASGI entry point: Django for HTTP (including the SSE stream), Channels for WebSocket."""
+"""ASGI entry point: Django for HTTP (the chat paths through a handler without sync middleware, see
+amodal_site.handlers), Channels for WebSocket."""
 
 import os
 
@@ -12,12 +13,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "amodal_site.settings")
 django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
+from django.conf import settings  # noqa: E402
 
+from amodal_site.handlers import AsyncPathsHandler, PathRouter  # noqa: E402
 from amodal_site.websocket_urls import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": PathRouter(async_paths=settings.AMODAL_ASYNC_PATHS, fast=AsyncPathsHandler(), default=django_asgi_app),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

@@ -21,6 +21,7 @@ from asgiref.sync import markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.middleware.security import SecurityMiddleware
 
 from core.errors import RequestTooLarge, exception_to_error, is_json, rewrite_as_json
 from core.validation import check_text
@@ -90,3 +91,17 @@ class ApiErrorMiddleware(AsyncMiddleware):
         if not is_api_path(request.path_info):
             return None
         return exception_to_error(exception, path=request.path).as_response()
+
+
+class InlineSecurityMiddleware(AsyncMiddleware):
+    """Django's SecurityMiddleware (nosniff, Referrer-Policy, Cross-Origin-Opener-Policy, HSTS, the HTTPS
+    redirect) run on the event loop: its hooks only read settings and set headers, so the thread hand-off
+    Django would add around them buys nothing (used on the chat paths, amodal_site.handlers)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]]) -> None:
+        super().__init__(get_response)
+        self.security = SecurityMiddleware(get_response)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.security.process_request(request) or await self.get_response(request)
+        return self.security.process_response(request, response)  # type: ignore[arg-type]  # any response

@@ -212,6 +212,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, AMODAL_MAX_BODY_BYTES)
 # Seconds of silence before the event stream sends a `: keep-alive` comment frame.
 AMODAL_SSE_KEEPALIVE_SECONDS = float(os.environ.get("AMODAL_SSE_KEEPALIVE_SECONDS", "15"))
 
+# The turn engine (SPEC §3 "Durability"). A running message holds a lease on its session for this many
+# seconds, renewed every third of it: a dead process's session is free again within this time.
+AMODAL_LEASE_SECONDS = float(os.environ.get("AMODAL_LEASE_SECONDS", "15"))
+# Streamed text is saved at least this often (and at every tool call), never per delta.
+AMODAL_CHECKPOINT_SECONDS = float(os.environ.get("AMODAL_CHECKPOINT_SECONDS", "1"))
+# How long one model call may take before it fails (the SDK's request timeout).
+AMODAL_MODEL_TIMEOUT_SECONDS = float(os.environ.get("AMODAL_MODEL_TIMEOUT_SECONDS", "600"))
+# The paths served without Django's sync middleware (sessions, auth, CSRF, messages): the chat, which
+# authenticates with bearer tokens only. Each hand-off to a thread costs more than the rest of a message.
+AMODAL_ASYNC_PATHS = ("/chat", "/chat/stream", "/chat/sync")
+for _name in ("AMODAL_LEASE_SECONDS", "AMODAL_CHECKPOINT_SECONDS", "AMODAL_MODEL_TIMEOUT_SECONDS"):
+    if not globals()[_name] > 0:
+        raise ImproperlyConfigured(f"{_name} must be a positive number of seconds.")
+
 # The demo finance API that the bundled example agent calls (served in development only by default).
 AMODAL_DEMO_API = env_bool("AMODAL_DEMO_API", default=DEBUG)
 

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError
 
+from core.db import db_call
 from core.errors import ApiError, KnownError, ValidationFailed
 from core.validation import check_json_text
 from scoping.context import GLOBAL_SCOPE, InvalidScope, validate_scope_id
@@ -157,6 +158,16 @@ def authenticate_authorization(header_value: str | None) -> Caller:
     if credential.startswith(API_KEY_PREFIX):
         return caller_from_api_key(credential)
     return caller_from_jwt(credential)
+
+
+async def authenticate_async(header_value: str | None) -> Caller:
+    """`authenticate_authorization` from async code: a JWT is checked on the event loop (it needs no
+    database), only an API key goes to the database thread."""
+    credential = (header_value or "").strip().partition(" ")[2].strip()
+    if credential.startswith(API_KEY_PREFIX):
+        caller: Caller = await db_call(authenticate_authorization)(header_value)
+        return caller
+    return authenticate_authorization(header_value)
 
 
 class ScopeRequired(KnownError):

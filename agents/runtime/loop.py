@@ -1,15 +1,18 @@
 """The agent loop: call the model, stream its text, run the tools it asks for, feed the results back,
 until it stops, the turn limit or the session's token budget is reached.
 
-It knows nothing of HTTP or the database: events go to `emit`, finished model calls to a `Recorder`.
+It knows nothing of HTTP or the database: events go to `emit`, and what happens goes to a `Recorder` as
+it happens (text checkpoints while a call streams, each call when it ends, each tool call when it ends).
 On cancellation it records what exists (partial text, finished tool calls, cut-off ones as errors) and
 re-raises.
+
+The history of earlier messages arrives already serialised (`history_json`, see runtime.transcript) and
+is passed through untouched; only this message's own messages are Python objects.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,8 +29,8 @@ from agents.runtime.providers.base import (
     TurnEnd,
     UsageSoFar,
 )
-from agents.runtime.providers.local import estimate_tokens
 from agents.runtime.records import ModelMessage, ToolCallRecord, UsageTotals, text_block, tool_use_block
+from agents.runtime.wire import estimate_tokens
 from core.events import event, redact
 from core.tools import Tool, ToolContext, ToolResult
 
@@ -51,9 +54,17 @@ class Turn:
 
 
 class Recorder(Protocol):
-    async def cost_of(self, model: str, usage: TokenUsage) -> int | None: ...
+    def begin_call(self) -> None: ...
 
-    async def record_turn(self, turn: Turn, cost_micros: int | None) -> None: ...
+    def checkpoint_due(self) -> bool: ...
+
+    async def checkpoint(self, turn: Turn) -> None: ...
+
+    async def call_ended(self, turn: Turn, *, finished: bool) -> int | None:
+        """Save the call (its usage, and its transcript part when `finished`); returns its cost."""
+        ...
+
+    async def tool_finished(self, turn: Turn, *, last: bool) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class AgentLoop:
         provider: Provider,
         model: str,
         system: str,
+        history_json: str,
         messages: list[ModelMessage],
         tools: dict[str, Tool],
         tool_context: ToolContext,
@@ -89,8 +101,10 @@ class AgentLoop:
         self.provider = provider
         self.model = model
         self.system = system
+        self.history_json = history_json
         self.messages = messages
         self.tools = tools
+        self.tool_specs = [tool.as_model_spec() for tool in tools.values()]
         self.tool_context = tool_context
         self.limits = limits
         self.emit = emit
@@ -118,14 +132,13 @@ class AgentLoop:
                 await self.call_model(turn)
             except ProviderError as exc:
                 turn.usage, turn.error_code = exc.usage, exc.code
-                await self.finish_turn(turn)
+                await self.end_call(turn, finished=True)
                 await self.emit(event("error", code=exc.code, message=exc.message))
                 return self.outcome("error")
+            await self.end_call(turn, finished=not turn.tool_uses)
             if not turn.tool_uses:
-                await self.finish_turn(turn)
                 return self.outcome("model_stop")
             await self.run_tools(turn)
-            await self.finish_turn(turn)
             # A new list: the ModelRequest of the call just made keeps the messages it was sent.
             self.messages = [*self.messages, *conversation_blocks(turn)]
         await self.emit(
@@ -145,15 +158,19 @@ class AgentLoop:
         request = ModelRequest(
             model=self.model,
             system=self.system,
+            history_json=self.history_json,
             messages=self.messages,
-            tools=[tool.as_model_spec() for tool in self.tools.values()],
+            tools=self.tool_specs,
         )
         started = time.monotonic()
+        self.recorder.begin_call()
         try:
             async for item in self.provider.stream(request):
                 if isinstance(item, TextDelta):
                     turn.text += item.text
                     await self.emit(event("text_delta", content=item.text))
+                    if self.recorder.checkpoint_due():
+                        await self.recorder.checkpoint(turn)
                 elif isinstance(item, ToolUse):
                     turn.tool_uses.append(item)
                 elif isinstance(item, UsageSoFar):
@@ -164,7 +181,7 @@ class AgentLoop:
             turn.interrupted = True
             turn.usage = estimated_usage(turn, request)
             turn.latency_ms = elapsed_ms(started)
-            await self.finish_turn(turn)
+            await self.end_call(turn, finished=True)
             raise
         finally:
             turn.latency_ms = elapsed_ms(started)
@@ -176,8 +193,11 @@ class AgentLoop:
             except asyncio.CancelledError:
                 turn.interrupted = True
                 turn.tool_calls += [ToolCallRecord.cut_off(pending) for pending in turn.tool_uses[index:]]
-                await self.finish_turn(turn)
+                self.all_tool_calls += turn.tool_calls
+                await self.recorder.tool_finished(turn, last=True)
                 raise
+            await self.recorder.tool_finished(turn, last=index == len(turn.tool_uses) - 1)
+        self.all_tool_calls += turn.tool_calls
 
     async def run_tool(self, use: ToolUse) -> ToolCallRecord:
         await self.emit(event("tool_call_start", tool_id=use.id, tool_name=use.name, parameters=redact(use.input)))
@@ -215,25 +235,25 @@ class AgentLoop:
             logger.exception("tool %s failed", use.name)
             return ToolResult(f"The tool {use.name} failed unexpectedly ({type(exc).__name__}).", is_error=True)
 
-    async def finish_turn(self, turn: Turn) -> None:
+    async def end_call(self, turn: Turn, *, finished: bool) -> None:
+        """The model call has ended: record it (with its usage, as soon as it is known) and report it."""
         usage = turn.usage or TokenUsage()
         turn.usage = usage
-        cost = await self.recorder.cost_of(turn.model, usage)
+        cost = await self.recorder.call_ended(turn, finished=finished)
         self.usage.add(usage, cost)
-        usage_event = event(
-            "usage",
-            model=turn.model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            cost_micros=cost,
-        )
         self.all_text.append(turn.text)
-        self.all_tool_calls += turn.tool_calls
-        await self.recorder.record_turn(turn, cost)
         if not turn.interrupted:
-            await self.emit(usage_event)
+            await self.emit(
+                event(
+                    "usage",
+                    model=turn.model,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cache_read_tokens=usage.cache_read_tokens,
+                    cache_write_tokens=usage.cache_write_tokens,
+                    cost_micros=cost,
+                )
+            )
 
 
 def elapsed_ms(started: float) -> int:
@@ -242,7 +262,7 @@ def elapsed_ms(started: float) -> int:
 
 def estimated_usage(turn: Turn, request: ModelRequest) -> TokenUsage:
     """Usage of a call cut off mid-stream: what the provider reported so far, else an estimate."""
-    known = turn.usage or TokenUsage(input_tokens=estimate_tokens(request.system + json.dumps(request.messages)))
+    known = turn.usage or TokenUsage(input_tokens=request.estimated_input_tokens())
     output = max(known.output_tokens, estimate_tokens(turn.text) if turn.text else 0)
     return TokenUsage(known.input_tokens, output, known.cache_read_tokens, known.cache_write_tokens)
 

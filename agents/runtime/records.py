@@ -109,8 +109,9 @@ class ToolCallRecord:
     def use_block(self) -> ToolUseBlock:
         return tool_use_block(self.tool_id, self.tool_name, self.parameters)
 
-    def result_block(self) -> ToolResultBlock:
-        content = self.model_content if self.model_content is not None else self.output
+    def result_block(self, *, whole: bool = True) -> ToolResultBlock:
+        """The result as the model gets it: whole in the message that ran it, as saved (capped) after."""
+        content = self.model_content if whole and self.model_content is not None else self.output
         return {"type": "tool_result", "tool_use_id": self.tool_id, "content": content, "is_error": self.is_error}
 
 

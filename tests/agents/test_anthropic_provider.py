@@ -468,3 +468,72 @@ def test_database_price_is_used_for_the_usage_event(claude_agent, fake_anthropic
     result = chat.stream({"message": "Hi"}, jwt_header("tenant-a"))
     assert result.of_type("usage")[0]["cost_micros"] == 120
     assert UsageRecord.all_scopes.get().cost_micros == 120
+
+
+# --- The request body: built from the serialised transcript, byte for byte what the SDK sends -------
+
+VARYING_HEADERS = {"x-stainless-retry-count", "x-stainless-read-timeout", "content-length"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_body_on_the_wire_is_the_sdks_own(claude_agent, fake_anthropic, chat, jwt_header, tool_calls):
+    """A continued session's request, built from the stored transcript, against the same request made
+    by `messages.create` with the same parameters: the same bytes and the same headers."""
+    import anthropic
+
+    claude_agent()
+    fake_anthropic.queue_tool_use("t_echo", {"city": "Zürich ✈"})
+    fake_anthropic.queue_text('Grüezi — 你好 \U0001f600 "quoted" \\ back')
+    fake_anthropic.queue_text("Again.")
+    fake_anthropic.queue_text("(the SDK's own request)")
+    headers = jwt_header("tenant-a")
+
+    async def conversation():
+        first = await chat.astream({"message": "one ü\u2028"}, headers)
+        await chat.astream({"message": "two </script>", "session_id": first.events[0]["session_id"]}, headers)
+
+    asyncio.run(conversation())
+    ours = fake_anthropic.message_requests()[2]
+    sent = json.loads(ours.body)
+
+    async def sdk_request():
+        client = anthropic.AsyncAnthropic(base_url=fake_anthropic.base_url, api_key="test-key", max_retries=0)
+        stream = await client.messages.create(
+            max_tokens=sent["max_tokens"],
+            messages=sent["messages"],
+            model=sent["model"],
+            stream=True,
+            system=sent["system"],
+            tools=sent["tools"],
+        )
+        async with stream:
+            async for _ in stream:
+                pass
+
+    asyncio.run(sdk_request())
+    theirs = fake_anthropic.message_requests()[3]
+    assert ours.body == theirs.body
+    assert len(sent["messages"]) == 5 and sent["messages"][-1] == {"role": "user", "content": "two </script>"}
+    assert {k: v for k, v in ours.headers.items() if k not in VARYING_HEADERS} == {
+        k: v for k, v in theirs.headers.items() if k not in VARYING_HEADERS
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/"])
+def test_a_base_url_with_or_without_v1_reaches_v1_messages(
+    tmp_path, use_agent, fake_anthropic, chat, jwt_header, suffix
+):
+    main = {
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "baseUrl": fake_anthropic.base_url + suffix,
+        "credentials": {"apiKey": "test-key"},
+    }
+    use_agent(write_agent_folder(tmp_path / "agent", amodal={"models": {"main": main}}))
+    fake_anthropic.queue_text("Hello.")
+
+    result = chat.stream({"message": "hi"}, jwt_header("tenant-a"))
+
+    assert result.events[-1]["reason"] == "model_stop"
+    assert [request.path for request in fake_anthropic.requests] == ["/v1/messages"]

@@ -9,11 +9,11 @@ from datetime import datetime
 
 import pytest
 
-from agents import chat as chat_module
 from agents import services
 from agents.models import Message, ModelPrice, Session, SessionStatus, UsageRecord
 from agents.runtime.providers.base import TokenUsage
 from agents.runtime.providers.local import ScriptedTurn, scripted_turns
+from agents.turn import lease as lease_module
 from core.tools import Tool, ToolResult
 from scoping.context import scope
 from scoping.models import Scope
@@ -434,13 +434,13 @@ def lock_attempts(monkeypatch):
         return original(session_id=session_id, lock_token=lock_token)
 
     monkeypatch.setattr(services, "try_lock_session", counting)
-    monkeypatch.setattr(chat_module, "LOCK_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(lease_module, "POLL_SECONDS", 0.05)
     return attempts, hooks
 
 
 @pytest.mark.django_db(transaction=True)
 def test_second_message_to_a_busy_session_waits_then_gets_409(test_agent, chat, jwt_header, lock_attempts, monkeypatch):
-    monkeypatch.setattr(chat_module, "SESSION_BUSY_WAIT_SECONDS", 0.5)  # 5 s in production
+    monkeypatch.setattr(lease_module, "SESSION_BUSY_WAIT_SECONDS", 0.5)  # 5 s in production
     first = chat.stream({"message": "/say first"}, jwt_header("tenant-a"))
     session_id = first.events[0]["session_id"]
     with scope("tenant-a"):
@@ -482,7 +482,7 @@ def test_resend_while_the_first_message_finishes_succeeds(test_agent, chat, jwt_
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_messages_to_one_session_are_serialised(test_agent, chat, jwt_header, lock_attempts, monkeypatch):
-    monkeypatch.setattr(chat_module, "SESSION_BUSY_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(lease_module, "SESSION_BUSY_WAIT_SECONDS", 0.3)
     first = chat.stream({"message": "/say first"}, jwt_header("tenant-a"))
     session_id = first.events[0]["session_id"]
     headers = jwt_header("tenant-a")

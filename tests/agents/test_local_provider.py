@@ -9,14 +9,8 @@ import pytest
 
 from agents.models import Message, UsageRecord
 from agents.runtime.providers.base import ModelRequest, ProviderError, TextDelta, TokenUsage, ToolUse, TurnEnd
-from agents.runtime.providers.local import (
-    CHARS_PER_TOKEN,
-    LocalProvider,
-    ScriptedTurn,
-    estimate_tokens,
-    scripted_turns,
-    split_for_streaming,
-)
+from agents.runtime.providers.local import LocalProvider, ScriptedTurn, scripted_turns, split_for_streaming
+from agents.runtime.wire import CHARS_PER_TOKEN, encode_json, estimate_tokens
 from core.tools import Tool, ToolResult
 
 
@@ -161,7 +155,7 @@ def test_usage_is_about_four_characters_a_token_and_deterministic():
     request = request_for("/say hello", tools=[tool_spec("t_echo")])
     first, second = run_provider(request), run_provider(request)
     end = first[-1]
-    prompt = request.system + json.dumps(request.messages) + json.dumps(request.tools)
+    prompt = request.system + encode_json(request.messages) + encode_json(request.tools)
     assert end.usage == TokenUsage(
         input_tokens=-(-len(prompt) // CHARS_PER_TOKEN),
         output_tokens=-(-len("hello" + json.dumps([])) // CHARS_PER_TOKEN),
@@ -216,6 +210,17 @@ def test_approval_reissues_the_remembered_call_with_confirmed_write():
     assert [(u.name, u.input) for u in uses] == [("t_write", {"amount": 5, "intent": "confirmed_write"})]
     assert uses[0].id == "toolu_local_0002"
 
+    # The same history already serialised (as the runtime sends it): the same answer, the same new id.
+    serialised = ModelRequest(
+        model="local",
+        system="s",
+        history_json=",".join(encode_json(message) for message in history),
+        messages=[user("I approve the action (correlation: toolu_local_0001)")],
+    )
+    assert [(u.id, u.name, u.input) for u in run_provider(serialised) if isinstance(u, ToolUse)] == [
+        (uses[0].id, uses[0].name, uses[0].input)
+    ]
+
     denied = run_provider(request_for("I deny the action (correlation: toolu_local_0001)", history=history))
     assert not any(isinstance(u, ToolUse) for u in denied)
     unknown = run_provider(request_for("I approve the action (correlation: toolu_nope)", history=history))
@@ -239,7 +244,8 @@ def test_scripted_error_turn_raises_a_provider_error():
 def test_tool_command_runs_the_tool_once_then_summarises_in_one_line(test_agent, chat, jwt_header, calls):
     result = chat.stream({"message": '/tool t_echo {"a": 1, "b": "two"}'}, jwt_header("tenant-a"))
     assert calls == [("t_echo", {"a": 1, "b": "two"})]
-    assert shape(result) == ["init", "tool_call_start", "tool_call_result", "usage", "text_delta", "usage", "done"]
+    # Each model call's usage is reported (and saved) when that call ends, before its tools run.
+    assert shape(result) == ["init", "usage", "tool_call_start", "tool_call_result", "text_delta", "usage", "done"]
     assert len(result.of_type("text_delta")) >= 2
     answer = text_of(result)
     assert answer == 't_echo returned: echo {"a": 1, "b": "two"}'
@@ -316,11 +322,11 @@ def test_scripted_turns_drive_the_loop_in_order(test_agent, chat, jwt_header, ca
     assert shape(result) == [
         "init",
         "text_delta",
-        "tool_call_start",
-        "tool_call_result",
-        "tool_call_start",
-        "tool_call_result",
         "usage",
+        "tool_call_start",
+        "tool_call_result",
+        "tool_call_start",
+        "tool_call_result",
         "text_delta",
         "usage",
         "done",

@@ -1,16 +1,28 @@
-"""One message costs the same number of database queries whatever the length of its session."""
+"""A message costs the same whether it is the 2nd or the 200th of its session: the same SQL statements
+and the same hand-offs to worker threads, and none of Django's sync middleware on the chat path."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import threading
 
 import pytest
+from asgiref.sync import SyncToAsync
 from django.db.backends import utils as db_utils
 
-from agents.models import Message, MessageRole, Session
+from agents.models import Message, MessageRole, Session, SessionTranscript
+from agents.services import legacy_parts
 from scoping.context import scope
 
-QUERY_BUDGET = 20  # 13 today on SQLite: scope, session, lease, history, user message, price, turn
+# The statements of a plain message on a continued session, in order (SQLite; PostgreSQL runs the same):
+# session + lease (2), scope activity (1), then in the stream: the last seq, the transcript, the memory
+# section, the user message with its transcript part (transaction of 3), the model call's price and
+# record (transaction of 4), the lease's release (1).
+STATEMENT_BUDGET = 18
+# db_call hand-offs: open the session, start the message, record the call, release the lease.
+DB_HANDOFFS = 4
 
 
 class QueryCounter:
@@ -43,66 +55,178 @@ def count_queries(monkeypatch):
     return counter
 
 
-def session_with_history(scope_id: str, prior_messages: int) -> str:
-    with scope(scope_id):
-        session = Session.objects.create(deploy_id="d", provider="local", model="local", title="long")
-        Message.objects.bulk_create(
-            [
-                Message(
-                    session=session,
-                    seq=seq,
-                    role=MessageRole.USER if seq % 2 == 0 else MessageRole.ASSISTANT,
-                    text=f"message number {seq}",
-                    tool_calls=[]
-                    if seq % 4 != 3
-                    else [
-                        {
-                            "tool_id": f"toolu_{seq}",
-                            "tool_name": "t",
-                            "parameters": {"n": seq},
-                            "status": "success",
-                            "result": "ok",
-                            "duration_ms": 1,
-                        }
-                    ],
-                )
-                for seq in range(prior_messages)
-            ]
-        )
-        Session.objects.filter(pk=session.pk).update(message_count=prior_messages)
-        return str(session.pk)
+def shape(sql: str) -> str:
+    """A statement without its values, so two messages' statements compare by what they do."""
+    return re.sub(r"'[^']*'|\b\d+\b", "?", sql)
 
 
-def queries_for_one_message(chat, headers, counter, session_id) -> list[str]:
+def send(chat, headers, message: str, session_id: str | None = None) -> str:
+    body = {"message": message, **({"session_id": session_id} if session_id else {})}
+    result = chat.sync(body, headers)
+    assert result.status == 200, result.body
+    return result.json()["session_id"]
+
+
+def statements_of_one_message(chat, headers, counter, session_id) -> list[str]:
     start = len(counter.statements)
-    result = chat.sync({"message": "/say counted", "session_id": session_id}, headers)
-    assert result.status == 200
-    assert result.json()["response"] == "counted"
-    return counter.statements[start:]
+    send(chat, headers, "/say counted", session_id)
+    return [shape(sql) for sql in counter.statements[start:]]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_queries_per_message_do_not_grow_with_the_session(test_agent, chat, jwt_header, count_queries):
+def test_message_200_runs_the_same_statements_as_message_2(test_agent, chat, jwt_header, count_queries):
     headers = jwt_header("tenant-a")
-    short_session = session_with_history("tenant-a", 1)
-    long_session = session_with_history("tenant-a", 50)
-    # Warm up the per-process caches (deploy row) so both measured calls are steady-state.
-    assert chat.sync({"message": "/say warm"}, headers).status == 200
+    session_id = send(chat, headers, "/say first")
+    second = statements_of_one_message(chat, headers, count_queries, session_id)
+    for index in range(197):
+        # Tool calls too, so the history holds tool_use and tool_result blocks.
+        send(
+            chat, headers, '/tool memory {"action": "list"}' if index % 10 == 0 else f"/say number {index}", session_id
+        )
+    two_hundredth = statements_of_one_message(chat, headers, count_queries, session_id)
 
-    short = queries_for_one_message(chat, headers, count_queries, short_session)
-    long = queries_for_one_message(chat, headers, count_queries, long_session)
-
-    assert len(short) == len(long), "\n".join(long)
-    assert 0 < len(long) <= QUERY_BUDGET
-    assert Message.all_scopes.filter(session_id=long_session).count() == 52
-    assert Message.all_scopes.filter(session_id=short_session).count() == 3
+    assert second == two_hundredth, "\n".join(two_hundredth)
+    assert 0 < len(second) <= STATEMENT_BUDGET, "\n".join(second)
+    assert not any('FROM "agents_message"' in sql and "LIMIT" not in sql for sql in second), "no row scan"
+    assert (
+        Session.all_scopes.get(pk=session_id).message_count == 2 * 200 + 20
+    )  # 200 messages; the 20 with a tool call made two calls
 
 
 @pytest.mark.django_db(transaction=True)
-def test_queries_per_message_do_not_grow_with_tool_calls_in_history(test_agent, chat, jwt_header, count_queries):
+def test_the_transcript_is_what_the_rows_say(test_agent, chat, jwt_header):
     headers = jwt_header("tenant-a")
-    first = session_with_history("tenant-a", 4)
-    second = session_with_history("tenant-a", 200)
-    assert chat.sync({"message": "/say warm"}, headers).status == 200
-    counts = [len(queries_for_one_message(chat, headers, count_queries, s)) for s in (first, second, first)]
-    assert counts[0] == counts[1] == counts[2]
+    session_id = send(chat, headers, "/say one")
+    send(chat, headers, '/tool memory {"action": "list"}', session_id)
+    send(chat, headers, "/say three", session_id)
+    transcript = SessionTranscript.all_scopes.get(session_id=session_id)
+    messages = json.loads("[" + transcript.body[1:] + "]")
+
+    assert [m["role"] for m in messages] == [
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    assert messages[0] == {"role": "user", "content": "/say one"}
+    assert messages[1] == {"role": "assistant", "content": [{"type": "text", "text": "one"}]}
+    tool_use = messages[3]["content"][0]
+    assert tool_use["type"] == "tool_use" and tool_use["name"] == "memory"
+    assert messages[4]["content"][0]["tool_use_id"] == tool_use["id"]
+    assert transcript.index.count(":1;") == 3  # three exchanges
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_from_before_transcripts_gets_one_built_once(test_agent, chat, jwt_header, count_queries):
+    with scope("tenant-a"):
+        session = Session.objects.create(deploy_id="d", provider="local", model="local", title="old")
+        rows = [
+            Message(
+                session=session,
+                seq=seq,
+                role=MessageRole.USER if seq % 2 == 0 else MessageRole.ASSISTANT,
+                text=f"m{seq}",
+            )
+            for seq in range(6)
+        ]
+        Message.objects.bulk_create(rows)
+    headers = jwt_header("tenant-a")
+
+    send(chat, headers, "/say again", str(session.pk))
+
+    transcript = SessionTranscript.all_scopes.get(session=session)
+    expected = "".join("," + part.json for part in legacy_parts(rows))
+    assert transcript.body.startswith(expected)
+    assert transcript.index.count(":1;") == 4  # three old exchanges and the new one
+    assert Message.all_scopes.filter(session=session).count() == 8
+    steady = statements_of_one_message(chat, headers, count_queries, str(session.pk))
+    again = statements_of_one_message(chat, headers, count_queries, str(session.pk))
+    assert steady == again
+
+
+# --- Hand-offs to worker threads, through the real ASGI application --------------------------------
+
+
+async def asgi_post(path: str, body: dict, headers: dict[str, str]) -> tuple[int, bytes]:
+    """One request through amodal_site.asgi.application, as daphne would make it."""
+    from amodal_site.asgi import application
+
+    raw = json.dumps(body).encode()
+    scope_ = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(raw)).encode()),
+            *((name.lower().encode(), value.encode()) for name, value in headers.items()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent: list[dict] = []
+    finished = asyncio.Event()
+    delivered = False
+
+    async def receive() -> dict:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        await finished.wait()
+        return {"type": "http.disconnect"}
+
+    async def send_(message: dict) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            finished.set()
+
+    await application(scope_, receive, send_)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+@pytest.fixture
+def handoffs(monkeypatch) -> list[str]:
+    """The name of every function handed to a worker thread (asgiref's sync_to_async)."""
+    names: list[str] = []
+    original = SyncToAsync.__call__
+
+    async def counted(self, *args, **kwargs):
+        func = getattr(self.func, "__wrapped__", self.func)
+        names.append(f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}")
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counted)
+    return names
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["/chat/stream", "/chat/sync"])
+def test_a_chat_message_hands_off_only_its_database_steps(test_agent, chat, jwt_header, handoffs, path):
+    headers = jwt_header("tenant-a")
+    session_id = send(chat, headers, "/say first")
+
+    def one_message() -> list[str]:
+        start = len(handoffs)
+        status, body = asyncio.run(asgi_post(path, {"message": "/say counted", "session_id": session_id}, headers))
+        assert status == 200, body
+        assert b"counted" in body
+        return handoffs[start:]
+
+    second, third = one_message(), one_message()
+    assert second == third
+    middleware = [name for name in second if "middleware" in name.lower()]
+    assert middleware == [], "sync middleware ran on the chat path"
+    database_steps = [name for name in second if name.startswith(("agents.services", "core.db"))]
+    assert len(database_steps) == DB_HANDOFFS, second

@@ -1,5 +1,12 @@
 """Claude through the official SDK: async, streamed, with tool use and prompt caching.
 
+The request body is written here, not by `messages.create`: the SDK's parameter transform walks every
+message on every call, and over a long session that costs more than everything else in a message
+together. `request_body` writes the same bytes the SDK would (same keys, same order, same JSON
+encoding: tests/agents/test_anthropic_provider.py compares them on the wire) from a history that is
+already serialised, and the SDK still sends it: its client, headers, retries, timeouts, errors and
+stream parsing are all used as they are.
+
 Retries: the SDK retries 408/409/429/5xx and `overloaded` (529) responses with exponential backoff and
 honours `retry-after`; we give it `MAX_RETRIES`. An error *inside* a stream that already produced output
 cannot be retried without duplicating text, so it ends the message (the loop saves the partial turn).
@@ -14,6 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import anthropic
+from anthropic import AsyncStream
+from anthropic.types import RawMessageStreamEvent
+from django.conf import settings
 
 from agents.runtime.providers.base import (
     ModelRequest,
@@ -25,12 +35,13 @@ from agents.runtime.providers.base import (
     TurnEnd,
     UsageSoFar,
 )
+from agents.runtime.wire import encode_json
 
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 4
-REQUEST_TIMEOUT_SECONDS = 600.0
 EPHEMERAL = {"type": "ephemeral"}
+MESSAGES_PATH = "/v1/messages"
 
 ERROR_MESSAGES = {
     "overloaded_error": ("model_overloaded", "The model is overloaded right now; please try again shortly."),
@@ -65,13 +76,28 @@ def cached_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [*tools[:-1], {**tools[-1], "cache_control": EPHEMERAL}]
 
 
+def request_body(request: ModelRequest) -> bytes:
+    """The body `messages.create(max_tokens=, messages=, model=, stream=True, system=, tools=)` sends:
+    its keys in the SDK's order, encoded as the SDK encodes them, the history spliced in as it is."""
+    fields = [
+        f'"max_tokens":{encode_json(request.max_tokens)}',
+        f'"messages":{request.messages_json()}',
+        f'"model":{encode_json(request.model)}',
+        '"stream":true',
+        f'"system":{encode_json(cached_system(request.system))}',
+    ]
+    if request.tools:
+        fields.append(f'"tools":{encode_json(cached_tools(request.tools))}')
+    return ("{" + ",".join(fields) + "}").encode()
+
+
 class AnthropicProvider:
     name = "anthropic"
     _shared: ClassVar[dict[tuple[str | None, str | None], AnthropicProvider]] = {}
 
     def __init__(self, *, base_url: str | None, api_key: str | None) -> None:
         self.client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, max_retries=MAX_RETRIES, timeout=REQUEST_TIMEOUT_SECONDS
+            api_key=api_key, base_url=base_url, max_retries=MAX_RETRIES, timeout=settings.AMODAL_MODEL_TIMEOUT_SECONDS
         )
 
     @classmethod
@@ -83,18 +109,15 @@ class AnthropicProvider:
         return cls._shared[key]
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
-        kwargs: dict[str, Any] = {
-            "model": request.model,
-            "max_tokens": request.max_tokens,
-            "system": cached_system(request.system),
-            "messages": request.messages,
-            "stream": True,
-        }
-        if request.tools:
-            kwargs["tools"] = cached_tools(request.tools)
         call = StreamedCall(model=request.model)
         try:
-            stream = await self.client.messages.create(**kwargs)
+            stream = await self.client.post(
+                MESSAGES_PATH,
+                content=request_body(request),
+                cast_to=anthropic.types.Message,
+                stream=True,
+                stream_cls=AsyncStream[RawMessageStreamEvent],
+            )
             async with stream:
                 async for event in stream:
                     if (item := call.read(event)) is not None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from agents.runtime.wire import CHARS_PER_TOKEN, encode_json
 
 if TYPE_CHECKING:  # records imports this module
     from agents.runtime.records import ModelMessage
@@ -12,11 +15,31 @@ if TYPE_CHECKING:  # records imports this module
 
 @dataclass(frozen=True)
 class ModelRequest:
+    """One model call. The conversation is `history_json` (earlier messages, already serialised:
+    comma-joined JSON objects, no brackets) followed by `messages` (this message's own, in the Messages
+    API shape)."""
+
     model: str
     system: str
-    messages: list[ModelMessage]  # the Messages API shape: role + content (string or blocks)
+    messages: list[ModelMessage]
     tools: list[dict[str, Any]] = field(default_factory=list)
     max_tokens: int = 4096
+    history_json: str = ""
+
+    def messages_json(self) -> str:
+        """The whole conversation as a JSON array, without re-encoding the history."""
+        current = encode_json(self.messages)[1:-1]
+        return "[" + ",".join(part for part in (self.history_json, current) if part) + "]"
+
+    def all_messages(self) -> list[ModelMessage]:
+        """The whole conversation as objects: parses the history, so only the offline provider uses it."""
+        return [*json.loads("[" + self.history_json + "]"), *self.messages]
+
+    def estimated_input_tokens(self) -> int:
+        chars = (
+            len(self.system) + len(self.history_json) + len(encode_json(self.messages)) + len(encode_json(self.tools))
+        )
+        return -(-chars // CHARS_PER_TOKEN)
 
 
 @dataclass(frozen=True)

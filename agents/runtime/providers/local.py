@@ -31,9 +31,9 @@ from agents.runtime.providers.base import (
     ToolUse,
     TurnEnd,
 )
+from agents.runtime.wire import estimate_tokens
 
 MODEL_NAME = "local"
-CHARS_PER_TOKEN = 4
 APPROVAL = re.compile(r"^I (approve|deny) the action \(correlation: ([^)\s]+)\)\s*$", re.IGNORECASE)
 MAX_SUMMARY_CHARS = 300
 
@@ -67,10 +67,6 @@ def scripted_turns(*turns: ScriptedTurn) -> Iterator[Script]:
         yield script
     finally:
         _script.reset(token)
-
-
-def estimate_tokens(text: str) -> int:
-    return max(1, -(-len(text) // CHARS_PER_TOKEN))
 
 
 def split_for_streaming(text: str, pieces: int = 3) -> list[str]:
@@ -129,17 +125,17 @@ class LocalProvider:
         else:
             reply = self.answer(request)
             usage = None
-        uses = tool_uses_in(request.messages)
+        # Tool ids are unique in the conversation: count the earlier ones without parsing the history.
+        earlier_uses = request.history_json.count('"type":"tool_use"') + len(tool_uses_in(request.messages))
         for piece in split_for_streaming(reply.text, pieces=3 if not reply.word_delay_seconds else 10_000):
             if reply.word_delay_seconds:
                 await asyncio.sleep(reply.word_delay_seconds)
             yield TextDelta(piece)
         for index, (name, arguments) in enumerate(reply.tool_calls):
-            yield ToolUse(f"toolu_local_{len(uses) + index + 1:04d}", name, arguments)
+            yield ToolUse(f"toolu_local_{earlier_uses + index + 1:04d}", name, arguments)
         if usage is None:
-            prompt = request.system + json.dumps(request.messages) + json.dumps(request.tools)
             usage = TokenUsage(
-                input_tokens=estimate_tokens(prompt),
+                input_tokens=request.estimated_input_tokens(),
                 output_tokens=estimate_tokens(reply.text + json.dumps(reply.tool_calls)),
             )
         yield TurnEnd("tool_use" if reply.tool_calls else "end_turn", usage, MODEL_NAME)
@@ -152,7 +148,7 @@ class LocalProvider:
         tool_names = {tool["name"]: tool for tool in request.tools}
         return (
             command_reply(text, tool_names)
-            or approval_reply(text, tool_uses_in(request.messages))
+            or approval_reply(text, request)
             or rule_reply(text, tool_names)
             or Reply(
                 'I\'m the offline `local` model. Try `/say hello`, `/tool NAME {"arg": 1}`, '
@@ -237,14 +233,14 @@ def command_reply(text: str, tools: dict[str, Any]) -> Reply | None:
     return None
 
 
-def approval_reply(text: str, uses: dict[str, dict[str, Any]]) -> Reply | None:
+def approval_reply(text: str, request: ModelRequest) -> Reply | None:
     match = APPROVAL.match(text)
     if not match:
         return None
     verdict, correlation_id = match.group(1).lower(), match.group(2)
     if verdict == "deny":
         return Reply("Understood: I won't do that.")
-    use = uses.get(correlation_id)
+    use = tool_uses_in(request.all_messages()).get(correlation_id)
     if use is None:
         return Reply(f"I can't find an action with correlation id {correlation_id} in this conversation.")
     return Reply(tool_calls=[(use["name"], {**use["input"], "intent": "confirmed_write"})])

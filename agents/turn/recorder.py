@@ -1,0 +1,84 @@
+"""The record of one message, written as it happens, so nothing of it is lost when a process or the
+database dies: the user message before the model is called, the streamed text every
+`AMODAL_CHECKPOINT_SECONDS` (batched, never per delta), each model call and its usage when it ends, each
+tool call when it ends, and the transcript the next message reads.
+
+Each step is one `db_call` (one hand-off to the database thread) and a fixed number of statements,
+whatever the length of the session.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from agents import services
+from agents.models import Session
+from agents.runtime.loop import Turn
+from agents.runtime.records import ModelMessage, text_block
+from agents.runtime.transcript import TranscriptPart
+from core.db import db_call
+
+
+@dataclass
+class TurnRecorder:
+    """Implements the agent loop's `Recorder` for one message of one session (it holds the lease)."""
+
+    session: Session
+    provider: str
+    next_seq: int  # of the next message row
+    transcript_length: int  # of the stored transcript body
+    context_dropped: int  # earlier exchanges the window left out
+    _seq: int = 0  # the row of the model call in progress
+    _checkpointed: bool = False  # that row exists
+    _last_saved: float = field(default=0.0)
+
+    def begin_call(self) -> None:
+        self._seq, self.next_seq = self.next_seq, self.next_seq + 1
+        self._checkpointed = False
+        self._last_saved = time.monotonic()
+
+    def checkpoint_due(self) -> bool:
+        return time.monotonic() - self._last_saved >= settings.AMODAL_CHECKPOINT_SECONDS
+
+    async def checkpoint(self, turn: Turn) -> None:
+        await db_call(services.save_partial)(
+            session=self.session, seq=self._seq, text=turn.text, tool_calls=turn.tool_calls, exists=self._checkpointed
+        )
+        self._checkpointed = True
+        self._last_saved = time.monotonic()
+
+    async def call_ended(self, turn: Turn, *, finished: bool) -> int | None:
+        call = services.CallToRecord(turn, self.provider, self.context_dropped, self._checkpointed, finished)
+        parts = [part] if finished and (part := transcript_part(turn)) is not None else []
+        cost, self.transcript_length = await db_call(services.record_call)(
+            session=self.session, seq=self._seq, call=call, parts=parts, at=self.transcript_length
+        )
+        self._checkpointed = True
+        return cost
+
+    async def tool_finished(self, turn: Turn, *, last: bool) -> None:
+        parts = [part] if last and (part := transcript_part(turn)) is not None else []
+        self.transcript_length = await db_call(services.record_tool_calls)(
+            session=self.session,
+            seq=self._seq,
+            tool_calls=turn.tool_calls,
+            interrupted=turn.interrupted,
+            parts=parts,
+            at=self.transcript_length,
+        )
+
+
+def transcript_part(turn: Turn) -> TranscriptPart | None:
+    """A model call as later messages' history carries it: tool arguments redacted and results capped,
+    as they are saved (this message itself gave the model the whole of both)."""
+    content: list = [text_block(turn.text)] if turn.text else []
+    content += [call.use_block() for call in turn.tool_calls]
+    if not content:
+        return None
+    messages: list[ModelMessage] = [{"role": "assistant", "content": content}]
+    if turn.tool_calls:
+        messages.append({"role": "user", "content": [call.result_block(whole=False) for call in turn.tool_calls]})
+    return TranscriptPart.of(messages, starts_exchange=False)
