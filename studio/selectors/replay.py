@@ -38,6 +38,11 @@ class Turn:
         return any(call.message.interrupted for call in self.calls)
 
     @property
+    def context_dropped(self) -> int:
+        """Earlier exchanges the model was not sent in this turn (agent.maxContextTokens)."""
+        return max((call.message.context_dropped for call in self.calls), default=0)
+
+    @property
     def error_codes(self) -> list[str]:
         return [call.message.error_code for call in self.calls if call.message.error_code]
 
