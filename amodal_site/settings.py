@@ -219,6 +219,11 @@ AMODAL_LEASE_SECONDS = float(os.environ.get("AMODAL_LEASE_SECONDS", "15"))
 AMODAL_CHECKPOINT_SECONDS = float(os.environ.get("AMODAL_CHECKPOINT_SECONDS", "1"))
 # How long one model call may take before it fails (the SDK's request timeout).
 AMODAL_MODEL_TIMEOUT_SECONDS = float(os.environ.get("AMODAL_MODEL_TIMEOUT_SECONDS", "600"))
+# Threads that run ORM calls from async code (core.db.db_call): at most this many database connections
+# are in use at once by chat streams and WebSockets, whatever their number.
+AMODAL_DB_THREADS = int(os.environ.get("AMODAL_DB_THREADS", "8"))
+if AMODAL_DB_THREADS < 1:
+    raise ImproperlyConfigured("AMODAL_DB_THREADS must be a positive number of threads.")
 # The paths served without Django's sync middleware (sessions, auth, CSRF, messages): the chat, which
 # authenticates with bearer tokens only. Each hand-off to a thread costs more than the rest of a message.
 AMODAL_ASYNC_PATHS = ("/chat", "/chat/stream", "/chat/sync")
