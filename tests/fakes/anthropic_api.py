@@ -7,7 +7,9 @@ body has ``"stream": true``), so the official ``anthropic`` SDK talks to it unch
         fake.queue_text("Hello world", chunks=3)
         client = anthropic.AsyncAnthropic(base_url=fake.base_url, api_key="test-key", max_retries=0)
 
-Responses are served in the order they were queued. When the queue is empty the fake answers
+Responses are served in the order they were queued. Besides answers and HTTP errors, a stream can be
+scripted to fail after some text (``queue_error_mid_stream``, ``queue_stream_fault``: a malformed data
+line, a body that ends before ``message_stop``, a dropped connection, a stall). When the queue is empty the fake answers
 ``DEFAULT_TEXT`` and marks the request ``unscripted`` so a test can detect unexpected calls.
 Every request is recorded in ``fake.requests``.
 """
@@ -28,6 +30,8 @@ from typing import Any
 
 DEFAULT_TEXT = "(fake: no scripted response)"
 DEFAULT_MODEL = "claude-fake"
+STREAM_FAULTS = {"malformed", "end", "drop", "stall"}
+MALFORMED_DATA = '{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": '
 
 
 class Headers(dict[str, str]):
@@ -77,6 +81,11 @@ class _Scripted:
     error_message: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     error_mid_stream: dict[str, Any] | None = None
+    fault: str = ""
+    """What goes wrong after the first block's deltas of a stream: "" (nothing), "malformed" (a data line
+    that is not JSON), "end" (the body ends before message_stop), "drop" (the connection is closed in
+    the middle of the body) or "stall" (``stall_seconds`` of silence, then the rest of the message)."""
+    stall_seconds: float = 0.0
 
 
 class _ClientGone(Exception):
@@ -312,15 +321,61 @@ class FakeAnthropic:
 
         A non-streaming request gets what the API sends instead: HTTP 529 overloaded_error.
         """
+        self.queue_error_mid_stream(text_before, error_type="overloaded_error", message="Overloaded", chunks=chunks)
+
+    def queue_error_mid_stream(
+        self,
+        text_before: str = "partial",
+        *,
+        error_type: str = "api_error",
+        message: str = "Internal server error",
+        chunks: int = 2,
+    ) -> None:
+        """Stream message_start and some text, then ``event: error`` of ``error_type`` and end: what the
+        API sends when it fails after the response has started (an `api_error` is its 500).
+
+        A non-streaming request gets HTTP 529 (the status is only a placeholder for "failed")."""
         self._push(
             _Scripted(
                 content=[{"type": "text", "text": text_before}],
                 usage={"input_tokens": 10, "output_tokens": 1},
                 chunks=chunks,
                 status=200,
-                error_type="overloaded_error",
-                error_message="Overloaded",
-                error_mid_stream=_error_body("overloaded_error", "Overloaded"),
+                error_type=error_type,
+                error_message=message,
+                error_mid_stream=_error_body(error_type, message),
+            )
+        )
+
+    def queue_stream_fault(
+        self,
+        fault: str,
+        text_before: str = "partial",
+        *,
+        chunks: int = 2,
+        stall_seconds: float = 30.0,
+        input_tokens: int = 10,
+        output_tokens: int = 5,
+    ) -> None:
+        """Stream message_start and ``text_before`` in ``chunks`` deltas, then go wrong (streams only; a
+        non-streaming request gets the whole message):
+
+        - ``"malformed"``: an ``event: content_block_delta`` whose data line is not JSON, then the end;
+        - ``"end"``: the body ends cleanly (last chunk sent) with no content_block_stop, message_delta or
+          message_stop, as when a proxy cuts a long response;
+        - ``"drop"``: the connection is closed in the middle of the chunked body;
+        - ``"stall"``: ``stall_seconds`` of silence (a client that times out hangs up and the fake notices),
+          then the rest of the message.
+        """
+        if fault not in STREAM_FAULTS:
+            raise ValueError(f"unknown stream fault {fault!r}; one of {sorted(STREAM_FAULTS)}")
+        self._push(
+            _Scripted(
+                content=[{"type": "text", "text": text_before}],
+                usage={"input_tokens": input_tokens, "output_tokens": output_tokens},
+                chunks=chunks,
+                fault=fault,
+                stall_seconds=stall_seconds,
             )
         )
 
@@ -513,6 +568,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._event("error", scripted.error_mid_stream)
                 self._end_chunks()
                 return
+            if index == 0 and scripted.fault and self._fault(scripted):
+                return
             self._event("content_block_stop", {"type": "content_block_stop", "index": index})
         self._event(
             "message_delta",
@@ -524,6 +581,23 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._event("message_stop", {"type": "message_stop"})
         self._end_chunks()
+
+    def _fault(self, scripted: _Scripted) -> bool:
+        """Do the scripted fault; True when the response is over."""
+        if scripted.fault == "malformed":
+            self._raw_frame(f"event: content_block_delta\ndata: {MALFORMED_DATA}\n\n".encode())
+            self._end_chunks()
+            return True
+        if scripted.fault == "end":
+            self._end_chunks()
+            return True
+        if scripted.fault == "drop":
+            self.wfile.flush()
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            raise _ClientGone
+        self._pause(scripted.stall_seconds)  # "stall"
+        return False
 
     # -- wire helpers ----------------------------------------------------------------------------
 
@@ -540,7 +614,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _event(self, event: str, data: dict[str, Any]) -> None:
-        frame = f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+        self._raw_frame(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+
+    def _raw_frame(self, frame: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
         self.wfile.flush()
 

@@ -219,6 +219,107 @@ def test_overloaded_mid_stream_raises_after_partial_text(fake_anthropic: FakeAnt
     assert len(fake_anthropic.requests) == 1  # mid-stream errors are not retried by the SDK
 
 
+async def raw_stream(fake: FakeAnthropic, events: list[Any], timeout: float = 600) -> None:
+    """``messages.create(stream=True)`` read event by event into ``events`` (kept when it raises)."""
+    async with anthropic.AsyncAnthropic(
+        base_url=fake.base_url, api_key="test-key", max_retries=0, timeout=timeout
+    ) as client:
+        stream = await client.messages.create(model=MODEL, max_tokens=100, messages=HELLO, stream=True)
+        async with stream:
+            async for event in stream:
+                events.append(event)
+
+
+def streamed_text(events: list[Any]) -> str:
+    return "".join(e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta")
+
+
+def test_api_error_mid_stream_raises_after_partial_text(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.queue_error_mid_stream("partial", error_type="api_error", message="Internal server error")
+    events: list[Any] = []
+
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        asyncio.run(raw_stream(fake_anthropic, events))
+
+    assert caught.value.body == {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}}
+    assert streamed_text(events) == "partial"
+    assert len(fake_anthropic.requests) == 1
+
+
+def test_malformed_data_line_fails_the_sdk_after_partial_text(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.queue_stream_fault("malformed", "partial text", chunks=2)
+    events: list[Any] = []
+
+    with pytest.raises(ValueError, match="Expecting value"):  # the SDK's json.loads of the data line
+        asyncio.run(raw_stream(fake_anthropic, events))
+
+    assert [e.type for e in events] == ["message_start", "content_block_start", *["content_block_delta"] * 2]
+    assert streamed_text(events) == "partial text"
+
+
+def test_stream_that_ends_before_message_stop_ends_quietly_for_the_sdk(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.queue_stream_fault("end", "cut short", chunks=3)
+    events: list[Any] = []
+
+    asyncio.run(raw_stream(fake_anthropic, events))  # no exception: only the missing message_stop tells
+
+    types = [e.type for e in events]
+    assert types == ["message_start", "content_block_start", *["content_block_delta"] * 3]
+    assert "message_stop" not in types and "message_delta" not in types
+    assert streamed_text(events) == "cut short"
+    assert fake_anthropic.requests[0].finished.wait(2)
+    assert fake_anthropic.requests[0].disconnected is False
+
+
+def test_dropped_connection_mid_body_is_a_protocol_error(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.queue_stream_fault("drop", "half of it", chunks=2)
+    events: list[Any] = []
+
+    with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
+        asyncio.run(raw_stream(fake_anthropic, events))
+
+    assert streamed_text(events) == "half of it"
+    assert fake_anthropic.requests[0].finished.wait(2)
+    assert fake_anthropic.requests[0].disconnected is True
+
+
+def test_stall_mid_stream_times_out_a_client_with_a_short_timeout(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.queue_stream_fault("stall", "before the stall", chunks=2, stall_seconds=30)
+    events: list[Any] = []
+
+    with pytest.raises(httpx.ReadTimeout):
+        asyncio.run(raw_stream(fake_anthropic, events, timeout=0.3))
+
+    assert streamed_text(events) == "before the stall"
+    (request,) = fake_anthropic.requests
+    assert request.finished.wait(2)  # the fake noticed the client hang up instead of sleeping 30 s
+    assert request.disconnected is True
+
+
+def test_short_stall_then_the_rest_of_the_message(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.queue_stream_fault("stall", "slow but whole", chunks=2, stall_seconds=0.2)
+    events: list[Any] = []
+
+    asyncio.run(raw_stream(fake_anthropic, events))
+
+    assert [e.type for e in events][-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    assert streamed_text(events) == "slow but whole"
+
+
+def test_stream_faults_leave_a_non_streaming_request_whole(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.queue_stream_fault("drop", "all of it")
+
+    message = create(fake_anthropic)
+
+    assert message.content[0].text == "all of it"
+
+
+def test_unknown_stream_fault_is_refused(fake_anthropic: FakeAnthropic) -> None:
+    with pytest.raises(ValueError, match="unknown stream fault"):
+        fake_anthropic.queue_stream_fault("explode")
+    assert fake_anthropic.pending == 0
+
+
 def test_overloaded_for_non_streaming_request_is_http_529(fake_anthropic: FakeAnthropic) -> None:
     fake_anthropic.queue_overloaded_mid_stream()
 
