@@ -387,6 +387,14 @@ class FakeAnthropic:
         with self._lock:
             return len(self._queue)
 
+    def discard_pending(self) -> int:
+        """Drop the queued responses not served yet (left over when a client retried fewer times than
+        scripted); returns how many were dropped."""
+        with self._lock:
+            dropped = len(self._queue)
+            self._queue.clear()
+            return dropped
+
     @property
     def unscripted_requests(self) -> list[RecordedRequest]:
         with self._lock:

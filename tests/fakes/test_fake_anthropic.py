@@ -314,6 +314,16 @@ def test_stream_faults_leave_a_non_streaming_request_whole(fake_anthropic: FakeA
     assert message.content[0].text == "all of it"
 
 
+def test_discard_pending_drops_only_what_was_not_served(fake_anthropic: FakeAnthropic) -> None:
+    for text in ("first", "second", "third"):
+        fake_anthropic.queue_text(text)
+
+    assert create(fake_anthropic).content[0].text == "first"
+    assert fake_anthropic.discard_pending() == 2
+    assert fake_anthropic.pending == 0
+    assert create(fake_anthropic).content[0].text == DEFAULT_TEXT
+
+
 def test_unknown_stream_fault_is_refused(fake_anthropic: FakeAnthropic) -> None:
     with pytest.raises(ValueError, match="unknown stream fault"):
         fake_anthropic.queue_stream_fault("explode")
