@@ -16,6 +16,7 @@ Every wait is bounded; a server that does not come up fails the test with its lo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from tests.e2e.live import (
     LiveDatabase,
     LiveServer,
     migrated_database,
+    restart_server,
     session_redis_url,
     start_server,
 )
@@ -35,20 +37,16 @@ def live_database(tmp_path_factory) -> Iterator[LiveDatabase]:
         yield database
 
 
-StartServer = Callable[..., LiveServer]
+class ServerFactory:
+    """Starts daphne servers for a test module and stops them all at its end (see live_server_factory)."""
 
+    def __init__(self, request: pytest.FixtureRequest, log_dir: Path) -> None:
+        self.request = request
+        self.log_dir = log_dir
+        self.servers: list[LiveServer] = []
 
-@pytest.fixture(scope="module")
-def live_server_factory(request, tmp_path_factory) -> Iterator[StartServer]:
-    """Start daphne servers on this module's database (or a given one); all are stopped at the end.
-
-    `start(database=None, redis_url=<this session's REDIS_URL>, keepalive_seconds=None, extra_env=None)`.
-    Servers started on the same database (and Redis) behave as processes of one deployment.
-    """
-    servers: list[LiveServer] = []
-    log_dir = tmp_path_factory.mktemp("e2e-logs")
-
-    def start(
+    def __call__(
+        self,
         *,
         database: LiveDatabase | None = None,
         redis_url: str | None = None,
@@ -59,17 +57,39 @@ def live_server_factory(request, tmp_path_factory) -> Iterator[StartServer]:
         if keepalive_seconds is not None:
             env["AMODAL_SSE_KEEPALIVE_SECONDS"] = str(keepalive_seconds)
         server = start_server(
-            database or request.getfixturevalue("live_database"),
-            log_dir,
+            database or self.request.getfixturevalue("live_database"),
+            self.log_dir,
             redis_url=session_redis_url() if redis_url is None else redis_url,
             extra_env=env,
         )
-        servers.append(server)
+        self.servers.append(server)
         return server
 
-    yield start
-    for server in servers:
-        server.stop()
+    def restart(self, server: LiveServer) -> LiveServer:
+        """Its successor: same database and settings, a new process on a free port (stopped at the end)."""
+        successor = restart_server(server)
+        self.servers.append(successor)
+        return successor
+
+    def stop_all(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+StartServer = Callable[..., LiveServer]
+
+
+@pytest.fixture(scope="module")
+def live_server_factory(request, tmp_path_factory) -> Iterator[ServerFactory]:
+    """Start daphne servers on this module's database (or a given one); all are stopped at the end.
+
+    `start(database=None, redis_url=<this session's REDIS_URL>, keepalive_seconds=None, extra_env=None)`;
+    `start.restart(server)` starts a killed or stopped server's successor on the same database.
+    Servers started on the same database (and Redis) behave as processes of one deployment.
+    """
+    factory = ServerFactory(request, tmp_path_factory.mktemp("e2e-logs"))
+    yield factory
+    factory.stop_all()
 
 
 @pytest.fixture(scope="module")

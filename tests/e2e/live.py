@@ -215,6 +215,10 @@ class LiveServer:
     log_path: Path
     database: LiveDatabase
     env: dict[str, str] = field(repr=False)
+    # How it was started, so that `restart_server` can start its successor the same way.
+    redis_url: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict, repr=False)
+    daphne_args: tuple[str, ...] = ()
 
     @property
     def base_url(self) -> str:
@@ -231,13 +235,20 @@ class LiveServer:
         return {"Authorization": f"Bearer {self.token(scope, context, **kwargs)}"}
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(15.0, connect=5.0), trust_env=False, **kwargs)
+        kwargs.setdefault("timeout", httpx.Timeout(15.0, connect=5.0))
+        return httpx.Client(base_url=self.base_url, trust_env=False, **kwargs)
 
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
+
+    def kill(self) -> None:
+        """`kill -9`: the process dies at once, with no chance to save or release anything."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(STOP_TIMEOUT_SECONDS)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -312,7 +323,16 @@ def start_server(
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        server = LiveServer(port=port, process=process, log_path=log_path, database=database, env=env)
+        server = LiveServer(
+            port=port,
+            process=process,
+            log_path=log_path,
+            database=database,
+            env=env,
+            redis_url=redis_url,
+            extra_env=dict(extra_env or {}),
+            daphne_args=daphne_args,
+        )
         if wait_until_healthy(server):
             return server
         if attempt + 1 < PORT_ATTEMPTS and "Address already in use" in server.log():
@@ -321,3 +341,17 @@ def start_server(
             f"daphne exited with {server.process.returncode} before it was healthy\n--- server log ---\n{server.log()}"
         )
     raise AssertionError("unreachable")
+
+
+def restart_server(server: LiveServer) -> LiveServer:
+    """A new server started like `server` (same database, Redis, environment and flags; its own free
+    port, as a replacement process behind a load balancer), after `server` has stopped or been killed."""
+    if server.process.poll() is None:
+        server.stop()
+    return start_server(
+        server.database,
+        server.log_path.parent,
+        redis_url=server.redis_url,
+        extra_env=server.extra_env,
+        daphne_args=server.daphne_args,
+    )

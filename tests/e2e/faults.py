@@ -1,0 +1,253 @@
+"""Tools for fault drills against live servers: a TCP proxy whose connections can be cut (a database
+that goes away), an HTTP endpoint that holds its answer until released (a slow tool), and an event
+stream read in a thread with the arrival time of each frame (for a stream whose server is killed)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+from tests.e2e.helpers import Frame, iter_frames
+
+BUFFER_BYTES = 65536
+ACCEPT_POLL_SECONDS = 0.05
+UPSTREAM_CONNECT_SECONDS = 5.0
+
+
+def reset(sock: socket.socket) -> None:
+    """Close with an RST (SO_LINGER 0) after waking any thread blocked on the socket (shutdown)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+class TcpProxy:
+    """A TCP proxy on 127.0.0.1 (a free port) in front of `upstream` (host, port), in threads.
+
+    `cut()` resets every open connection (both ends) and resets each new one as soon as it is accepted,
+    so a client's next read or write on a pooled connection fails at once, and so does a new connect;
+    `restore()` forwards again. `accepted` counts the connections taken, `refused` those reset while cut.
+    """
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.accepted = 0
+        self.refused = 0
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._cut = threading.Event()
+        self._closing = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(ACCEPT_POLL_SECONDS)
+        self._thread = threading.Thread(target=self._accept_loop, name="tcp-proxy", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._listener.getsockname()[1]
+
+    @property
+    def is_cut(self) -> bool:
+        return self._cut.is_set()
+
+    def start(self) -> TcpProxy:
+        self._thread.start()
+        return self
+
+    def cut(self) -> None:
+        self._cut.set()
+        with self._lock:
+            sockets, self._open = list(self._open), set()
+        for sock in sockets:
+            reset(sock)
+
+    def restore(self) -> None:
+        self._cut.clear()
+
+    def close(self) -> None:
+        self._closing.set()
+        self.cut()
+        self._thread.join(5)
+        self._listener.close()
+
+    def __enter__(self) -> TcpProxy:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- threads -----------------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._take(client)
+
+    def _take(self, client: socket.socket) -> None:
+        if self._cut.is_set():
+            self.refused += 1
+            reset(client)
+            return
+        try:
+            server = socket.create_connection(self.upstream, timeout=UPSTREAM_CONNECT_SECONDS)
+        except OSError:
+            reset(client)
+            return
+        server.settimeout(None)
+        with self._lock:
+            self.accepted += 1
+            self._open.update((client, server))
+        for source, target in ((client, server), (server, client)):
+            threading.Thread(target=self._pump, args=(source, target), name="tcp-proxy-pump", daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(BUFFER_BYTES):
+                target.sendall(data)
+        except OSError:
+            pass
+        with self._lock:
+            self._open.discard(source)
+            self._open.discard(target)
+        reset(source)
+        reset(target)
+
+
+# --- an HTTP endpoint that answers when released -------------------------------------------------------
+
+
+class GatedEndpoint:
+    """An HTTP server on 127.0.0.1 whose every GET waits for `release` (at most `hold_seconds`), then
+    answers 200 `{"released": true}`. `arrived` is set when a request has come in."""
+
+    def __init__(self, hold_seconds: float = 30.0) -> None:
+        self.hold_seconds = hold_seconds
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.paths: list[str] = []
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                gate.paths.append(self.path)
+                gate.arrived.set()
+                released = gate.release.wait(gate.hold_seconds)
+                body = json.dumps({"released": released}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                with contextlib.suppress(OSError):
+                    self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def rearm(self) -> None:
+        """Ready for the next drill: hold the next request again."""
+        self.arrived.clear()
+        self.release.clear()
+
+    def __enter__(self) -> GatedEndpoint:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# --- an event stream read in a thread ---------------------------------------------------------------------
+
+
+@dataclass
+class TimedFrame:
+    frame: Frame
+    received_at: float  # time.monotonic()
+
+
+@dataclass
+class StreamReader:
+    """POST a chat message and read its event stream in a thread, timing each frame's arrival. The read
+    ends at the end of the stream or when the connection breaks (`error` then holds the exception)."""
+
+    base_url: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    status: int | None = None
+    frames: list[TimedFrame] = field(default_factory=list)
+    error: BaseException | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> StreamReader:
+        threading.Thread(target=self._read, name="stream-reader", daemon=True).start()
+        return self
+
+    def _read(self) -> None:
+        try:
+            with (
+                httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(30.0, connect=5.0), trust_env=False) as c,
+                c.stream("POST", "/chat/stream", json=self.body, headers=self.headers) as response,
+            ):
+                self.status = response.status_code
+                for frame in iter_frames(response):
+                    with self._lock:
+                        self.frames.append(TimedFrame(frame, time.monotonic()))
+        except (httpx.HTTPError, AssertionError) as exc:
+            self.error = exc
+        finally:
+            self.finished.set()
+
+    def snapshot(self) -> list[TimedFrame]:
+        with self._lock:
+            return list(self.frames)
+
+    def events(self) -> list[dict[str, Any]]:
+        return [timed.frame.event for timed in self.snapshot() if timed.frame.event is not None]
+
+    def deltas(self) -> list[TimedFrame]:
+        return [timed for timed in self.snapshot() if timed.frame.type == "text_delta"]
+
+    def session_id(self) -> str | None:
+        events = self.events()
+        return events[0]["session_id"] if events and events[0]["type"] == "init" else None
+
+
+@contextmanager
+def running(*readers: StreamReader) -> Iterator[tuple[StreamReader, ...]]:
+    """Start the readers; at the end wait (bounded) for their threads to finish."""
+    for reader in readers:
+        reader.start()
+    try:
+        yield readers
+    finally:
+        for reader in readers:
+            reader.finished.wait(15)
