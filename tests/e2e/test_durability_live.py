@@ -31,7 +31,7 @@ import pytest
 from tests.conftest import write_agent_folder
 from tests.e2e.faults import GatedEndpoint, StreamReader, TcpProxy, TimedFrame, running
 from tests.e2e.helpers import Frame, check_stream, events_of, iter_frames, poll, text_of
-from tests.e2e.live import LiveServer, session_uses_postgres
+from tests.e2e.live import LiveDatabase, LiveServer, migrated_database, session_uses_postgres
 
 pytestmark = pytest.mark.live
 
@@ -233,8 +233,16 @@ RESTORED_DEADLINE_SECONDS = LEASE_SECONDS + 10
 
 
 @pytest.fixture(scope="module")
-def db_proxy(live_database) -> Iterator[TcpProxy]:
-    parts = urlsplit(live_database.url)
+def outage_database(tmp_path_factory) -> Iterator[LiveDatabase]:
+    """A database of its own (created and migrated directly, not through the proxy), so that what the
+    outage server does (e.g. sweeping expired leases) never touches the kill drill's sessions."""
+    with migrated_database(tmp_path_factory.mktemp("outage-db")) as database:
+        yield database
+
+
+@pytest.fixture(scope="module")
+def db_proxy(outage_database) -> Iterator[TcpProxy]:
+    parts = urlsplit(outage_database.url)
     with TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432)) as proxy:
         yield proxy
 
@@ -246,17 +254,18 @@ def slow_endpoint() -> Iterator[GatedEndpoint]:
 
 
 @pytest.fixture(scope="module")
-def outage_server(live_server_factory, live_database, db_proxy, slow_endpoint, tmp_path_factory) -> LiveServer:
+def outage_server(live_server_factory, outage_database, db_proxy, slow_endpoint, tmp_path_factory) -> LiveServer:
     """A server whose database connections go through `db_proxy` (the database itself was created and
     migrated directly), on an agent with a `slow` connection whose calls wait for `slow_endpoint`."""
     agent_dir = write_agent_folder(
         tmp_path_factory.mktemp("outage") / "agent",
         files={"connections/slow/spec.json": {"baseUrl": slow_endpoint.base_url, "timeoutSeconds": 30}},
     )
-    parts = urlsplit(live_database.url)
-    credentials = parts.netloc.rpartition("@")[0]
-    proxied = urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{db_proxy.port}"))
+    parts = urlsplit(outage_database.url)
+    credentials, at, _ = parts.netloc.rpartition("@")
+    proxied = urlunsplit(parts._replace(netloc=f"{credentials}{at}127.0.0.1:{db_proxy.port}"))
     return live_server_factory(
+        database=outage_database,
         keepalive_seconds=1,  # a stream that hangs still sends frames, so the deadline below is checked
         extra_env={
             "DATABASE_URL": proxied,
