@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 from scoping.models import ScopedModel
 
@@ -68,6 +69,13 @@ class Session(ScopedModel):
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    @property
+    def shown_status(self) -> str:
+        """The status to show: `running` with an expired lease is a message whose process died (until the
+        lease sweep, services.release_expired_leases, stores that)."""
+        expired = self.lock_expires_at is not None and self.lock_expires_at < timezone.now()
+        return SessionStatus.INTERRUPTED if self.status == SessionStatus.RUNNING and expired else self.status
 
 
 class MessageRole(models.TextChoices):

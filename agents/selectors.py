@@ -72,7 +72,7 @@ def session_summary(session: Session) -> dict[str, Any]:
         "title": session.title or "",
         "scope_id": session.scope,
         "tags": list(session.tags or []),
-        "status": session.status,
+        "status": session.shown_status,
         "message_count": session.message_count,
         "created_at": session.created_at.isoformat(),
         "updated_at": session.updated_at.isoformat(),

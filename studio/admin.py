@@ -28,7 +28,16 @@ admin.site.index_title = "Operations"
 
 @admin.register(Session)
 class SessionAdmin(ReadOnlyAdmin):
-    list_display = ["shown_title", "shown_scope", "model", "status", "message_count", "cost", "updated_at", "replay"]
+    list_display = [
+        "shown_title",
+        "shown_scope",
+        "model",
+        "shown_status",
+        "message_count",
+        "cost",
+        "updated_at",
+        "replay",
+    ]
     list_filter = ["status", "provider", "model"]
     search_fields = ["=id", "scope", "title"]
     date_hierarchy = "updated_at"
@@ -75,6 +84,10 @@ class SessionAdmin(ReadOnlyAdmin):
     @admin.display(description="scope", ordering="scope")
     def shown_scope(self, obj: Session) -> str:
         return display_scope(obj.scope)
+
+    @admin.display(description="status", ordering="status")
+    def shown_status(self, obj: Session) -> str:
+        return obj.shown_status
 
     @admin.display(description="cost", ordering="cost_micros")
     def cost(self, obj: Session) -> str:

@@ -19,3 +19,15 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # connections belong to the loop that opened them: it would hang across loops. The Redis layer is
 # tested where it is used for real, in daphne processes started by tests/e2e (they read REDIS_URL).
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# SQLite tests use a file (one per xdist worker, pytest-django adds the suffix), as production does: an
+# in-memory database is shared between connections in SQLite's shared-cache mode, which locks whole
+# tables and fails at once ("database table is locked") where a file in WAL mode waits its turn, and the
+# chat's database threads each have a connection.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    _checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:12]  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"amodal-test-{_checkout}.sqlite3")}  # noqa: F405

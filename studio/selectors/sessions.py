@@ -50,6 +50,7 @@ SESSION_LIST_FIELDS = (
     "scope",
     "title",
     "status",
+    "lock_expires_at",  # for shown_status
     "model",
     "provider",
     "deploy_id",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import anthropic
+import httpx
 from anthropic import AsyncStream
 from anthropic.types import RawMessageStreamEvent
 from django.conf import settings
@@ -63,6 +64,14 @@ def provider_error(exc: anthropic.APIError, usage: TokenUsage) -> ProviderError:
         return ProviderError("model_unavailable", "The model could not be reached; please try again.", usage)
     code, message = ERROR_MESSAGES.get(error_type, ("model_error", "The model call failed; please try again."))
     return ProviderError(code, message, usage)
+
+
+def stream_failure(exc: Exception, usage: TokenUsage) -> ProviderError:
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError("model_timeout", "The model did not answer in time; please try again.", usage)
+    if isinstance(exc, httpx.HTTPError):
+        return ProviderError("model_unavailable", "The connection to the model broke; please try again.", usage)
+    return ProviderError("model_error", "The model sent an answer that could not be read; please try again.", usage)
 
 
 def cached_system(system: str) -> list[dict[str, Any]]:
@@ -125,6 +134,16 @@ class AnthropicProvider:
         except anthropic.APIError as exc:
             logger.warning("anthropic call failed: %s", type(exc).__name__)
             raise provider_error(exc, call.usage())
+        except (httpx.HTTPError, ValueError) as exc:
+            # Past the response headers the SDK lets these through: a read timeout or a dropped
+            # connection (httpx), an event that is not JSON (ValueError).
+            logger.warning("anthropic stream broke: %s", type(exc).__name__)
+            raise stream_failure(exc, call.usage())
+        if not call.stopped:
+            logger.warning("anthropic stream ended without message_stop")
+            raise ProviderError(
+                "model_stream_incomplete", "The model's answer was cut off; please try again.", call.usage()
+            )
         yield TurnEnd(stop_reason=call.stop_reason, usage=call.usage(), model=call.model)
 
 
@@ -142,6 +161,7 @@ class StreamedCall:
     tool_id: str = ""
     tool_name: str = ""
     tool_json: list[str] | None = None  # the arguments of the tool_use block being streamed, if any
+    stopped: bool = False  # message_stop arrived: the answer is complete
 
     def usage(self) -> TokenUsage:
         return TokenUsage(**self.tokens)
@@ -157,6 +177,8 @@ class StreamedCall:
             use = ToolUse(self.tool_id, self.tool_name, parse_tool_input("".join(self.tool_json)))
             self.tool_json = None
             return use
+        elif event.type == "message_stop":
+            self.stopped = True
         elif event.type == "message_delta":
             self.stop_reason = event.delta.stop_reason or self.stop_reason
             if event.usage and event.usage.output_tokens is not None:
