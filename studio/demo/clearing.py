@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.db import connection, models, transaction
 
-from agents.models import Message, Session, SessionTag, UsageRecord
+from agents.models import Message, Session, SessionTag, SessionTranscript, UsageRecord
 from scoping.models import Scope
 from studio.model_access import optional_model
 
@@ -16,14 +16,21 @@ def existing_sessions() -> int:
 
 
 def clear_runtime_data(log: Callable[[str], None] = print) -> None:
-    """Delete every session, message, usage row, session tag, scope, memory entry and store document
+    """Delete every session, message, transcript, usage row, session tag, scope, memory entry and store document
     (demo or not: this is for development databases). API keys, credentials, prices and users stay."""
     optional = [
         optional_model("stores", "StoreDocument"),
         optional_model("stores", "StoreDocumentVersion"),
         optional_model("memory", "MemoryEntry"),
     ]
-    tables = [model for model in optional if model is not None] + [UsageRecord, Message, SessionTag, Session, Scope]
+    tables = [model for model in optional if model is not None] + [
+        UsageRecord,
+        Message,
+        SessionTag,
+        SessionTranscript,
+        Session,
+        Scope,
+    ]
     with transaction.atomic():
         if connection.vendor == "postgresql":
             names = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in tables)
