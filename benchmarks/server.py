@@ -3,7 +3,9 @@
 `BenchServer` migrates a database first (a temporary SQLite file unless a `DATABASE_URL` is given), then
 runs `daphne -b 127.0.0.1 -p PORT amodal_site.asgi:application` with `DJANGO_SETTINGS_MODULE =
 benchmarks.settings` (the project plus `/bench/bare-sse`), waits for `/health`, and stops it with SIGTERM
-(SIGKILL after a grace period). The server's output goes to a log file the benchmark scans for errors.
+(SIGKILL after a grace period). It runs as in production: DEBUG off (so no SQL is recorded per query),
+with generated secrets, token (JWT) auth, and the agent folder given (else the bundled example). The
+server's output goes to a log file the benchmark scans for errors.
 `fresh_postgres` creates a throw-away PostgreSQL database and drops it afterwards.
 """
 
@@ -25,6 +27,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from cryptography.fernet import Fernet
+
+from benchmarks import procstat
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -73,7 +78,13 @@ def fresh_postgres(admin_url: str) -> Iterator[str]:
 class BenchServer:
     """One daphne process over a migrated database. Use as a context manager."""
 
-    def __init__(self, *, database_url: str | None = None, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str | None = None,
+        agent_dir: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="amodal-bench-"))
         self.sqlite_path: Path | None = None
         if not database_url:
@@ -91,7 +102,9 @@ class BenchServer:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
-            "DEBUG": "1",
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "AMODAL_CREDENTIALS_KEY": Fernet.generate_key().decode(),
             "DATABASE_URL": database_url,
             "AMODAL_JWT_SECRET": self.jwt_secret,
             "AMODAL_AUTH": "token",
@@ -99,6 +112,8 @@ class BenchServer:
             "PYTHONUNBUFFERED": "1",
             **(extra_env or {}),
         }
+        if agent_dir is not None:
+            self.env["AMODAL_AGENT_DIR"] = str(agent_dir)
 
     @property
     def database_kind(self) -> str:
@@ -155,6 +170,7 @@ class BenchServer:
     def wait_for_health(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         last_problem = "no answer yet"
+        assert self.process is not None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"daphne exited with {self.process.returncode}:\n{self.log_tail()}")
@@ -187,16 +203,7 @@ class BenchServer:
 
     def proc_status(self) -> dict[str, int]:
         """VmRSS, VmHWM (in KiB) and Threads of the daphne process; {} once it is gone."""
-        values = {}
-        try:
-            text = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return values
-        for line in text.splitlines():
-            key, _, rest = line.partition(":")
-            if key in {"VmRSS", "VmHWM", "Threads"}:
-                values[key] = int(rest.split()[0])
-        return values
+        return procstat.proc_status(self.pid)
 
     def open_sqlite_handles(self) -> int | None:
         """How many file descriptors of daphne point at the SQLite file (one per open connection)."""
