@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.figures import out
+from benchmarks.procstat import listen_overflows
 from benchmarks.server import BenchServer
 
 SAMPLE_SECONDS = 0.05
@@ -33,6 +34,7 @@ class Samples:
     threads_peak: int = 0
     db_connections_peak: int | None = None
     db_connections_after: int | None = None
+    listen_overflows: int | None = None  # connections the kernel dropped: a listen queue was full
 
 
 class Sampler:
@@ -43,9 +45,11 @@ class Sampler:
         self.samples = Samples()
         self._task: asyncio.Task[None] | None = None
         self._pg: Any = None
+        self._overflows_before = listen_overflows()
 
     async def __aenter__(self) -> Samples:
         self.samples.rss_before_kib = self.server.proc_status().get("VmRSS", 0)
+        self._overflows_before = listen_overflows()
         if is_postgres(self.server):
             import psycopg
 
@@ -62,6 +66,9 @@ class Sampler:
             await asyncio.gather(self._task, return_exceptions=True)
         await self._sample_once()
         self.samples.hwm_kib = self.server.proc_status().get("VmHWM", 0)
+        overflows = listen_overflows()
+        if overflows is not None and self._overflows_before is not None:
+            self.samples.listen_overflows = overflows - self._overflows_before
         if self._pg is not None:
             await self._pg.close()
 

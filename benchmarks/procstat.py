@@ -52,6 +52,20 @@ class CpuMeter:
         self.seconds = cpu_seconds(self.pid) - self._before
 
 
+def listen_overflows() -> int | None:
+    """The kernel's count of connections dropped because a listen queue was full (TcpExt ListenOverflows;
+    for the whole network namespace, since boot)."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            fields = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return int(fields["ListenOverflows"]) if "ListenOverflows" in fields else None
+    return None
+
+
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS, VmHWM (in KiB) and Threads of a process; {} once it is gone."""
     values: dict[str, int] = {}

@@ -53,9 +53,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def daphne_command(port: int) -> list[str]:
+def daphne_command(port: int, listen_backlog: int = 0) -> list[str]:
+    """daphne on HOST:port; with a listen backlog (Twisted's default is 50) through an endpoint string."""
     script = Path(sys.executable).parent / "daphne"
     base = [str(script)] if script.exists() else [sys.executable, "-m", "daphne"]
+    if listen_backlog:
+        return [
+            *base,
+            "-e",
+            f"tcp:port={port}:interface={HOST}:backlog={listen_backlog}",
+            "amodal_site.asgi:application",
+        ]
     return [*base, "-b", HOST, "-p", str(port), "amodal_site.asgi:application"]
 
 
@@ -84,6 +92,7 @@ class BenchServer:
         database_url: str | None = None,
         agent_dir: Path | None = None,
         extra_env: dict[str, str] | None = None,
+        listen_backlog: int = 0,
     ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="amodal-bench-"))
         self.sqlite_path: Path | None = None
@@ -92,6 +101,7 @@ class BenchServer:
             database_url = f"sqlite:///{self.sqlite_path}"
         self.database_url = database_url
         self.port = free_port()
+        self.listen_backlog = listen_backlog
         self.base_url = f"http://{HOST}:{self.port}"
         self.jwt_secret = secrets.token_urlsafe(32)
         self.log_path = self.workdir / "daphne.log"
@@ -156,7 +166,7 @@ class BenchServer:
         started = time.perf_counter()
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                daphne_command(self.port),
+                daphne_command(self.port, self.listen_backlog),
                 cwd=PROJECT_ROOT,
                 env=self.env,
                 stdout=log,
