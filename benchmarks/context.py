@@ -7,9 +7,8 @@ import json
 import time
 from dataclasses import dataclass, field
 
-import httpx
-
 from benchmarks.figures import Goal
+from benchmarks.http_client import Client
 from benchmarks.observe import LogWatch
 from benchmarks.server import BenchServer
 from benchmarks.streams import Target
@@ -44,11 +43,11 @@ class BenchContext:
     tool_message: str = ""
     goals: list[Goal] = field(default_factory=list)
 
-    def goal(self, goal: str, value: float, limit: float | None, unit: str = "x") -> None:
-        self.goals.append(Goal(self.provider, goal, value, limit, unit))
+    def goal(self, goal: str, value: float, limit: float | None, unit: str = "x", note: str = "") -> None:
+        self.goals.append(Goal(self.provider, goal, value, limit, unit, note))
 
 
-async def choose_tool(target: Target, client: httpx.AsyncClient) -> tuple[str, str]:
+async def choose_tool(target: Target, client: Client) -> tuple[str, str]:
     """The `/tool` message to benchmark and a note saying which tool it is."""
     for name, arguments in TOOL_CANDIDATES:
         message = f"/tool {name} {json.dumps(arguments)}"

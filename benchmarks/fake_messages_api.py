@@ -15,7 +15,8 @@ user message of the request:
 With `"stream": true` it answers in the real SSE wire format (message_start with the input usage,
 content_block_start, content_block_delta `text_delta` or `input_json_delta`, content_block_stop,
 message_delta with the stop reason and output usage, message_stop); otherwise one JSON message. Input
-tokens are the body's bytes / 4. `GET /stats` answers the requests served so far, by kind.
+tokens are the body's bytes / 4 (also the answer of `POST .../messages/count_tokens`). `GET /stats` answers
+the requests served so far, by kind.
 """
 
 from __future__ import annotations
@@ -260,8 +261,12 @@ class FakeServer:
             writer.close()
 
     async def respond(self, request: Request, writer: asyncio.StreamWriter) -> None:
-        if request.method == "POST" and request.path.split("?")[0].endswith("/messages"):
+        path = request.path.split("?")[0]
+        if request.method == "POST" and path.endswith("/messages"):
             await self.messages(request, writer)
+        elif request.method == "POST" and path.endswith("/messages/count_tokens"):
+            self.counts["count_tokens"] += 1
+            await self.send_json(writer, "200 OK", {"input_tokens": max(1, len(request.body) // 4)})
         elif request.method == "GET" and request.path == "/stats":
             stats = {**self.counts, "peak_streams": self.peak_streams}
             await self.send_json(writer, "200 OK", stats)

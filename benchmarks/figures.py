@@ -120,9 +120,10 @@ def describe_errors(errors: Counter[str]) -> str:
     return ", ".join(f"{kind} x{n}" for kind, n in errors.most_common()) or "none"
 
 
-def print_table(rows: list[list[str]], header: list[str], indent: str = "  ") -> None:
+def print_table(rows: list[list[str]], header: list[str], indent: str = "  ", left: int = 1) -> None:
+    """Columns padded to their widest cell: the first `left` aligned left, the others right."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    line = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    line = "  ".join(f"{{:<{w}}}" if i < left else f"{{:>{w}}}" for i, w in enumerate(widths))
     out(indent + line.format(*header))
     out(indent + "  ".join("-" * w for w in widths))
     for row in rows:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import httpx
-
 from benchmarks.context import BenchContext
 from benchmarks.figures import Stats, describe_errors, divide, mean, ms, out, print_table, times
 from benchmarks.procstat import CpuMeter
@@ -44,7 +42,7 @@ def window_stats(label: str, sent: list[Sent]) -> Stats:
 async def fill_session(ctx: BenchContext, count: int) -> list[Sent]:
     sent: list[Sent] = []
     session_id = ""
-    async with httpx.AsyncClient(timeout=httpx.Timeout(120.0)) as client:
+    async with ctx.target.client() as client:
         for number in range(1, count + 1):
             if ctx.deadline.left() <= 0:
                 out(f"  time budget spent: stopped at message {number - 1} of {count}")
@@ -86,9 +84,12 @@ async def long_session_phase(ctx: BenchContext) -> None:
     errors = window_stats("all", sent).errors
     if errors:
         out(f"  errors over the session: {describe_errors(errors)}")
-    ctx.goal(f"message {late.label} vs {early.label}: time to done (mean)", done_ratio, GOAL)
-    ctx.goal(f"message {late.label} vs {early.label}: CPU per message", cpu_ratio, GOAL)
-    ctx.goal(f"long session: failed messages of {count}", float(sum(errors.values())), 0, "errors")
+    done_note = f"{ms(late.done_mean())} vs {ms(early.done_mean())} ms"
+    cpu_note = f"{ms(late.cpu_per_message)} vs {ms(early.cpu_per_message)} ms"
+    ctx.goal(f"message {late.label} vs {early.label}: time to done (mean)", done_ratio, GOAL, note=done_note)
+    ctx.goal(f"message {late.label} vs {early.label}: CPU per message", cpu_ratio, GOAL, note=cpu_note)
+    error_count = float(sum(errors.values()))
+    ctx.goal(f"long session: failed messages of {count}", error_count, 0, "errors", describe_errors(errors))
     ctx.log.check("long session")
 
 

@@ -6,16 +6,22 @@ session), so the benchmark measures any engine behind it the same way.
 
 from __future__ import annotations
 
+import asyncio
+import codecs
 import json
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import jwt
 
+from benchmarks.http_client import Client, HttpError
 from benchmarks.server import BenchServer
+
+STREAM_TIMEOUT_SECONDS = 300.0
+CHAT_PATH = "/chat/stream"
+BARE_PATH = "/bench/bare-sse"
 
 
 @dataclass
@@ -97,21 +103,21 @@ class FrameReader:
         self.frames.append(item)
 
 
-async def run_stream(client: httpx.AsyncClient, url: str, *, headers: dict[str, str], body: dict) -> StreamResult:
+async def run_stream(
+    client: Client, path: str, *, headers: dict[str, str], body: dict[str, Any], timeout: float = STREAM_TIMEOUT_SECONDS
+) -> StreamResult:
     started = time.perf_counter()
     reader = FrameReader(started)
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        async with client.stream("POST", url, json=body, headers=headers) as response:
-            if response.status_code != 200:
-                raw = await response.aread()
-                return StreamResult(
-                    time.perf_counter() - started, problem=f"HTTP {response.status_code} {error_kind(raw)}"
-                )
-            async for chunk in response.aiter_text():
-                reader.feed(chunk)
-    except (httpx.HTTPError, OSError, ValueError) as exc:
-        cause = exc.__cause__ or exc.__context__
-        kind = f"client {type(exc).__name__}" + (f" ({type(cause).__name__})" if cause else "")
+        async with asyncio.timeout(timeout), client.post(path, body, headers) as response:
+            if response.status != 200:
+                raw = await response.read()
+                return StreamResult(time.perf_counter() - started, problem=f"HTTP {response.status} {error_kind(raw)}")
+            async for chunk in response.chunks():
+                reader.feed(decoder.decode(chunk))
+    except (HttpError, OSError, EOFError, asyncio.LimitOverrunError, ValueError, TimeoutError) as exc:
+        kind = f"client {type(exc).__name__}"
         kind += " after the first frame" if reader.frames else " before any frame"
         return StreamResult(time.perf_counter() - started, reader.first_frame, reader.done, reader.frames, kind)
     result = StreamResult(time.perf_counter() - started, reader.first_frame, reader.done, reader.frames)
@@ -139,17 +145,19 @@ class Target:
             )
             for i in range(scopes)
         ]
-        self.chat_url = f"{server.base_url}/chat/stream"
-        self.bare_url = f"{server.base_url}/bench/bare-sse"
+
+    def client(self) -> Client:
+        """A client of the server: one keep-alive connection per request in flight."""
+        return Client(self.server.base_url)
 
     def headers(self, index: int) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[index % len(self.tokens)]}"}
 
-    async def chat(self, client: httpx.AsyncClient, message: str, index: int, session_id: str = "") -> StreamResult:
+    async def chat(self, client: Client, message: str, index: int, session_id: str = "") -> StreamResult:
         """A message in scope `index` (modulo the scopes): a new session, or `session_id` continued."""
         body = {"message": message, **({"session_id": session_id} if session_id else {})}
-        return await run_stream(client, self.chat_url, headers=self.headers(index), body=body)
+        return await run_stream(client, CHAT_PATH, headers=self.headers(index), body=body)
 
-    async def bare(self, client: httpx.AsyncClient, message: str, index: int, session_id: str = "") -> StreamResult:
+    async def bare(self, client: Client, message: str, index: int, session_id: str = "") -> StreamResult:
         body = {"message": message, **({"session_id": session_id} if session_id else {})}
-        return await run_stream(client, self.bare_url, headers={}, body=body)
+        return await run_stream(client, BARE_PATH, headers={}, body=body)
