@@ -59,10 +59,11 @@ test: services check test-sqlite test-postgres
 services:
 	bash .ci/services
 
-# Benchmarks print their figures and ratios against a baseline measured in the same run.
+# Benchmarks print their figures and ratios against a baseline measured in the same run (README
+# "Benchmarks"); extra options in BENCH_ARGS, e.g. `make bench BENCH_ARGS=--quick`.
 bench: install
-	$(PY) -m benchmarks.chat
+	$(PY) -m benchmarks.chat $(BENCH_ARGS)
 
 bench-postgres: install
-	$(PY) -m benchmarks.chat --postgres
+	$(PY) -m benchmarks.chat --postgres $(BENCH_ARGS)
 	DATABASE_URL=$(PG_URL) $(PY) -m benchmarks.store_query
