@@ -76,7 +76,7 @@ DEFAULTS = {
     "single_streams": 10,
     "slow_ms": 50,
     "slow_words": 20,
-    "db_cost_messages": 20,
+    "db_cost_messages": 50,
 }
 QUICK = {
     **DEFAULTS,
@@ -86,7 +86,7 @@ QUICK = {
     "concurrency": 100,
     "single_streams": 3,
     "slow_words": 10,
-    "db_cost_messages": 10,
+    "db_cost_messages": 0,
 }
 
 
@@ -225,7 +225,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--messages", type=int, help="[1] measured messages per row and kind (100)")
     add("--rounds", type=int, help="[1] rounds the messages are split into, bare block then chat block (2)")
     add("--warmup", type=int, help="[1] warm-up messages per row and kind, not counted (5)")
-    add("--db-cost-messages", type=int, help="[1] PostgreSQL: messages per row for conns/xacts per message (20)")
+    add(
+        "--db-cost-messages",
+        type=int,
+        help="[1] PostgreSQL: messages per row for conns/xacts per message (50; 0 skips)",
+    )
     add("--long-messages", type=int, help="[2] messages of the long session (400)")
     add("--window", type=int, help="[2] messages compared at the start and the end of the session (10)")
     add("--concurrency", type=int, help="[3] streams at once (500)")

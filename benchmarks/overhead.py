@@ -102,12 +102,15 @@ class Overhead:
                 row.chat = row.chat.merged(await self.block(self.ctx.target.chat, row.kind, jobs))
         return rows
 
-    async def pg_cost(self, row: Row, count: int) -> None:
-        """Connections opened and transactions run per chat message of the row (pg_stat_database)."""
-        jobs = await self.jobs(row.kind, row.session, count)
-        before = await pg_work(self.ctx.server.database_url)
-        await self.block(self.ctx.target.chat, row.kind, jobs)
-        row.pg = pg_work_per_message(before, await pg_work(self.ctx.server.database_url), count)
+    async def pg_costs(self, rows: list[Row], count: int) -> None:
+        """Connections opened and transactions run per chat message of each row (pg_stat_database), the
+        rows one after another with a reading between them; the sessions to continue are opened first."""
+        jobs = [await self.jobs(row.kind, row.session, count) for row in rows]
+        reading = await pg_work(self.ctx.server.database_url)
+        for row, row_jobs in zip(rows, jobs, strict=True):
+            await self.block(self.ctx.target.chat, row.kind, row_jobs)
+            before, reading = reading, await pg_work(self.ctx.server.database_url)
+            row.pg = pg_work_per_message(before, reading, count)
 
 
 async def overhead_phase(ctx: BenchContext) -> list[Row]:
@@ -122,9 +125,8 @@ async def overhead_phase(ctx: BenchContext) -> list[Row]:
         phase = Overhead(ctx, client)
         await phase.warm_up()
         rows = await phase.rounds()
-        if is_postgres(ctx.server) and args.db_cost_messages and ctx.deadline.left() > 30:
-            for row in rows:
-                await phase.pg_cost(row, args.db_cost_messages)
+        if is_postgres(ctx.server) and args.db_cost_messages and ctx.deadline.left() > 120:
+            await phase.pg_costs(rows, args.db_cost_messages)
     report(ctx, rows)
     ctx.log.check("overhead")
     return rows
