@@ -551,8 +551,14 @@ def test_missing_session_and_busy_session_banners(page, widget_server):
     # A second widget on the same session while the first is still answering: the server waits 5 s for
     # the session, then answers 409 session_busy; the widget offers Retry.
     demo_send(page, GARCIA, "/slow 400 " + " ".join(["busy"] * 40), wait=False)
+    # The first text of the second answer: by then its user message is saved (init leaves before that).
     page.wait_for_function(
-        "() => window.amodalDemo.events['household-garcia'].filter(e => e.type === 'init').length === 2"
+        """() => {
+          const events = window.amodalDemo.events['household-garcia'];
+          const second = events.map(e => e.type).lastIndexOf('init');
+          const inits = events.filter(e => e.type === 'init').length;
+          return inits === 2 && events.slice(second).some(e => e.type === 'text_delta');
+        }"""
     )
     page.evaluate(
         """async () => {
