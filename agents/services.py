@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import (
@@ -30,6 +30,7 @@ from agents.models import (
 )
 from agents.pricing import cost_micros, price_for_model
 from agents.runtime.loop import Turn
+from agents.runtime.providers.base import TokenUsage
 from agents.runtime.records import ContentBlock, ModelMessage, ToolCallRecord, text_block
 from agents.runtime.transcript import Appended, Transcript, TranscriptPart
 from core.agent_folder import current_agent
@@ -40,6 +41,12 @@ from core.validation import check_text
 from scoping.services import touch_scope
 
 TITLE_CHARS = 80
+SESSION_TOTALS_SQL = (
+    'UPDATE "agents_session" SET "message_count" = "message_count" + %s, "input_tokens" = "input_tokens" + %s,'
+    ' "output_tokens" = "output_tokens" + %s, "cache_read_tokens" = "cache_read_tokens" + %s,'
+    ' "cache_write_tokens" = "cache_write_tokens" + %s, "cost_micros" = "cost_micros" + %s,'
+    ' "unpriced_calls" = "unpriced_calls" + %s, "updated_at" = %s WHERE "scope" = %s AND "id" = %s'
+)
 TRANSCRIPT_APPEND_SQL = (
     'UPDATE "agents_sessiontranscript" SET "body" = "body" || %s, "index" = "index" || %s,'
     ' "tokens" = "tokens" + %s WHERE "scope" = %s AND "session_id" = %s'
@@ -168,7 +175,7 @@ def start_message(*, session: Session, text: str, user_part: TranscriptPart) -> 
     with transaction.atomic():
         run_message_hooks(str(session.pk), text)
         Message.objects.create(session=session, seq=seq, role=MessageRole.USER, text=scrub_secrets(text))
-        Session.objects.filter(pk=session.pk).update(message_count=F("message_count") + 1, updated_at=timezone.now())
+        add_to_session(session, messages=1)
         length = append_to_transcript(session, [user_part], at=len(transcript.body))
     return StartedMessage(
         transcript, length, seq + 1, session.input_tokens + session.output_tokens, prompt_sections(current_agent())
@@ -204,6 +211,32 @@ def append_to_transcript(session: Session, parts: list[TranscriptPart], *, at: i
     return at + len(added.body)
 
 
+def add_to_session(
+    session: Session, *, messages: int = 0, usage: TokenUsage | None = None, cost_micros: int | None = 0
+) -> None:
+    """Add to a session's running totals (messages, tokens, cost; an unknown cost counts an unpriced call)
+    and touch its `updated_at`. Plain SQL: the ORM's F() increments cost more to compile than to run."""
+    usage = usage or TokenUsage()
+    now = Session._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
+    session_key = Session._meta.pk.get_db_prep_value(session.pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            SESSION_TOTALS_SQL,
+            [
+                messages,
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+                cost_micros or 0,
+                1 if cost_micros is None else 0,
+                now,
+                session.scope,
+                session_key,
+            ],
+        )
+
+
 def save_partial(*, session: Session, seq: int, text: str, tool_calls: list[ToolCallRecord], exists: bool) -> None:
     """A checkpoint of the model call that is streaming: saved as an interrupted message until it ends,
     so a process that dies leaves at most the last checkpoint's worth of text unsaved."""
@@ -215,7 +248,7 @@ def save_partial(*, session: Session, seq: int, text: str, tool_calls: list[Tool
         Message.objects.create(
             session=session, seq=seq, role=MessageRole.ASSISTANT, text=text, tool_calls=saved_calls, interrupted=True
         )
-        Session.objects.filter(pk=session.pk).update(message_count=F("message_count") + 1)
+        add_to_session(session, messages=1)
 
 
 @dataclass(frozen=True)
@@ -227,6 +260,8 @@ class CallToRecord:
     context_dropped: int
     checkpointed: bool  # its message row exists already (save_partial)
     finished: bool  # nothing more will happen in it: no tools to run, or cut off
+    release_token: str = ""  # the last call of its message: release the session's lease with it
+    release_status: str = SessionStatus.IDLE
 
 
 def record_call(
@@ -270,17 +305,10 @@ def record_call(
             latency_ms=turn.latency_ms,
             cost_micros=cost,
         )
-        Session.objects.filter(pk=session.pk).update(
-            message_count=F("message_count") + (0 if call.checkpointed else 1),
-            input_tokens=F("input_tokens") + usage.input_tokens,
-            output_tokens=F("output_tokens") + usage.output_tokens,
-            cache_read_tokens=F("cache_read_tokens") + usage.cache_read_tokens,
-            cache_write_tokens=F("cache_write_tokens") + usage.cache_write_tokens,
-            cost_micros=F("cost_micros") + (cost or 0),
-            unpriced_calls=F("unpriced_calls") + (1 if cost is None else 0),
-            updated_at=timezone.now(),
-        )
+        add_to_session(session, messages=0 if call.checkpointed else 1, usage=usage, cost_micros=cost)
         length = append_to_transcript(session, parts, at=at)
+        if call.release_token:
+            release_lock(session_id=session.pk, lock_token=call.release_token, status=call.release_status)
     return cost, length
 
 

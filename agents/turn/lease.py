@@ -26,10 +26,11 @@ POLL_SECONDS = 0.1
 _last_sweep = 0.0  # when this process last released expired leases (a throttle, nothing else)
 
 
-@dataclass(frozen=True)
+@dataclass
 class SessionLease:
     session_id: uuid.UUID
     token: str
+    released: bool = False  # given back, possibly with the message's last write (TurnRecorder)
 
     async def wait(self) -> None:
         """Wait up to 5 s for the message holding the lease (so a resend right after Stop works), else 409."""
@@ -42,8 +43,10 @@ class SessionLease:
     async def keep(self) -> None:
         """Renew the lease until cancelled. A failed renewal is logged and tried again at the next tick:
         the lease lasts three ticks."""
-        while True:
+        while not self.released:
             await asyncio.sleep(settings.AMODAL_LEASE_SECONDS / 3)
+            if self.released:
+                return
             try:
                 if not await db_call(services.renew_lock)(session_id=self.session_id, lock_token=self.token):
                     logger.warning("session %s: the lease was lost (taken over after it expired)", self.session_id)
@@ -54,6 +57,9 @@ class SessionLease:
     async def release(self, status: str) -> None:
         """Give the session back with its new status. Never raises: if the database is down the lease
         expires by itself, and the stream must still end."""
+        if self.released:
+            return
+        self.released = True
         try:
             await db_call(services.release_lock)(session_id=self.session_id, lock_token=self.token, status=status)
         except Exception as exc:

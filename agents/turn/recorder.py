@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from agents import services
-from agents.models import Session
+from agents.models import Session, SessionStatus
 from agents.runtime.loop import Turn
 from agents.runtime.records import ModelMessage, text_block
 from agents.runtime.transcript import TranscriptPart
+from agents.turn.lease import SessionLease
 from core.db import db_call
 
 
@@ -27,6 +28,7 @@ class TurnRecorder:
     """Implements the agent loop's `Recorder` for one message of one session (it holds the lease)."""
 
     session: Session
+    lease: SessionLease
     provider: str
     next_seq: int  # of the next message row
     transcript_length: int  # of the stored transcript body
@@ -51,12 +53,26 @@ class TurnRecorder:
         self._last_saved = time.monotonic()
 
     async def call_ended(self, turn: Turn, *, finished: bool) -> int | None:
-        call = services.CallToRecord(turn, self.provider, self.context_dropped, self._checkpointed, finished)
+        # A finished call that asked for no tool and was not cut off ends the message (the model stopped,
+        # or failed): its write also gives the lease back, one trip to the database fewer.
+        last = finished and not turn.tool_uses and not turn.interrupted
+        status = SessionStatus.ERROR if turn.error_code else SessionStatus.IDLE
+        call = services.CallToRecord(
+            turn,
+            self.provider,
+            self.context_dropped,
+            self._checkpointed,
+            finished,
+            release_token=self.lease.token if last else "",
+            release_status=status,
+        )
         parts = [part] if finished and (part := transcript_part(turn)) is not None else []
         cost, self.transcript_length = await db_call(services.record_call)(
             session=self.session, seq=self._seq, call=call, parts=parts, at=self.transcript_length
         )
         self._checkpointed = True
+        if last:
+            self.lease.released = True
         return cost
 
     async def tool_finished(self, turn: Turn, *, last: bool) -> None:

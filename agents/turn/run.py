@@ -164,6 +164,7 @@ class ChatRun:
             emit=self.stream.emit,
             recorder=TurnRecorder(
                 session=self.session,
+                lease=self.lease,
                 provider=self.model.provider,
                 next_seq=started.next_seq,
                 transcript_length=started.transcript_length,

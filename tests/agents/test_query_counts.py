@@ -21,8 +21,8 @@ from scoping.context import scope
 # section, the user message with its transcript part (transaction of 3), the model call's price and
 # record (transaction of 4), the lease's release (1).
 STATEMENT_BUDGET = 18
-# db_call hand-offs: open the session, start the message, record the call, release the lease.
-DB_HANDOFFS = 4
+# db_call hand-offs: open the session, start the message, record the call (which releases the lease).
+DB_HANDOFFS = 3
 
 
 class QueryCounter:
