@@ -12,7 +12,9 @@ RUN_ENV := DEBUG=1 AMODAL_DEMO_API=1 FINANCE_API_URL=http://127.0.0.1:8000/demo/
 # daphne's timeouts, pinned (README "Production"): a WebSocket lives at most a day, finishes its handshake
 # in 5 s and is closed 30 s after an unanswered ping (sent after 20 s idle); an app gets 10 s after a
 # client disconnects to save what it has. No --http-timeout: it only starts once a request is complete,
-# so it cannot stop a slow client, and it cuts every longer response, event streams included.
+# so it cannot stop a slow client, and it cuts every longer response, event streams included. `make run`
+# listens with a backlog of 1024 (`-e tcp:...:backlog=`): with Twisted's default of 50 the kernel drops
+# connections when hundreds arrive at once.
 DAPHNE_FLAGS := --websocket_timeout 86400 --websocket_connect_timeout 5 --ping-interval 20 --ping-timeout 30 --application-close-timeout 10
 
 .PHONY: install run test test-sqlite test-postgres lint check services bench bench-postgres schemas
@@ -30,7 +32,7 @@ run: install
 	$(RUN_ENV) $(PY) manage.py seed_store categories examples/seed/finance-categories.json
 	$(RUN_ENV) $(PY) manage.py generate_demo_data --scopes 40 --sessions 400 --usage-rows 2000
 	$(RUN_ENV) $(PY) manage.py demo_setup
-	$(RUN_ENV) $(VENV)/bin/daphne -b 127.0.0.1 -p 8000 $(DAPHNE_FLAGS) amodal_site.asgi:application
+	$(RUN_ENV) $(VENV)/bin/daphne -e tcp:port=8000:interface=127.0.0.1:backlog=1024 $(DAPHNE_FLAGS) amodal_site.asgi:application
 
 lint: install
 	$(VENV)/bin/ruff check .
