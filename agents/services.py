@@ -271,13 +271,7 @@ def record_call(
     (and its transcript part when it is finished). Returns its cost and the transcript's new length."""
     turn, usage = call.turn, call.turn.usage
     assert usage is not None, "AgentLoop sets the usage before recording a call"
-    cost = cost_micros(
-        price_for_model(turn.model),
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-    )
+    cost = cost_micros(price_for_model(turn.model), **usage.counts())
     fields = {
         "text": turn.text,
         "tool_calls": [c.saved() for c in turn.tool_calls],
@@ -298,10 +292,7 @@ def record_call(
             deploy_id=session.deploy_id,
             provider=call.provider,
             model=turn.model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
+            **usage.counts(),
             latency_ms=turn.latency_ms,
             cost_micros=cost,
         )

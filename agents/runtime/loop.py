@@ -243,17 +243,7 @@ class AgentLoop:
         self.usage.add(usage, cost)
         self.all_text.append(turn.text)
         if not turn.interrupted:
-            await self.emit(
-                event(
-                    "usage",
-                    model=turn.model,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cache_read_tokens=usage.cache_read_tokens,
-                    cache_write_tokens=usage.cache_write_tokens,
-                    cost_micros=cost,
-                )
-            )
+            await self.emit(event("usage", model=turn.model, **usage.counts(), cost_micros=cost))
 
 
 def elapsed_ms(started: float) -> int:

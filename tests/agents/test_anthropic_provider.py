@@ -10,19 +10,11 @@ import pytest
 
 from agents.models import Message, ModelPrice, Session, SessionStatus, UsageRecord
 from agents.pricing import PRICE_TABLE, Price, cost_micros, price_for_model, price_from_table, usd
-from agents.runtime.providers.anthropic import MAX_RETRIES, AnthropicProvider
+from agents.runtime.providers.anthropic import MAX_RETRIES
 from core.tools import Tool, ToolResult
 from tests.conftest import write_agent_folder
 
 EPHEMERAL = {"type": "ephemeral"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_clients():
-    """SDK clients are shared per endpoint; each test's asyncio.run has its own event loop."""
-    AnthropicProvider._shared.clear()
-    yield
-    AnthropicProvider._shared.clear()
 
 
 @pytest.fixture

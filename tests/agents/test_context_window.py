@@ -9,18 +9,10 @@ import pytest
 from django.urls import reverse
 
 from agents.models import Message, MessageRole
-from agents.runtime.providers.anthropic import AnthropicProvider
 from core.tools import Tool, ToolResult
 from tests.conftest import write_agent_folder
 
 LONG = "x" * 2000  # about 500 tokens a message
-
-
-@pytest.fixture(autouse=True)
-def fresh_clients():
-    AnthropicProvider._shared.clear()
-    yield
-    AnthropicProvider._shared.clear()
 
 
 @pytest.fixture

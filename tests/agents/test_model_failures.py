@@ -23,7 +23,6 @@ import anthropic._base_client as sdk_client
 import pytest
 from django.test import Client
 
-from agents.runtime.providers.anthropic import AnthropicProvider
 from tests.conftest import write_agent_folder
 from tests.fakes.anthropic_api import FakeAnthropic
 
@@ -35,14 +34,6 @@ STREAM_DEADLINE_SECONDS = 20.0
 # (up to 9); what is left over is discarded before the next message.
 HTTP_500_ANSWERS = 10
 STALLED_ATTEMPTS = 10
-
-
-@pytest.fixture(autouse=True)
-def fresh_clients():
-    """SDK clients are shared per endpoint; each test's asyncio.run has its own event loop."""
-    AnthropicProvider._shared.clear()
-    yield
-    AnthropicProvider._shared.clear()
 
 
 @pytest.fixture

@@ -186,13 +186,17 @@ def test_expired_leases_are_released_as_interrupted_by_the_sweep(db):
 # --- The database failing ------------------------------------------------------------------------
 
 
+def assert_service_unavailable(result) -> None:
+    assert result.status == 503
+    assert result.json()["error"]["code"] == "service_unavailable"
+    assert "Retry-After" in result.headers
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_database_failure_before_the_stream_is_503_json(test_agent, chat, jwt_header, failing):
     failing("open_session")
     result = chat.stream({"message": "/say hi"}, jwt_header("tenant-a"))
-    assert result.status == 503
-    assert result.json()["error"]["code"] == "service_unavailable"
-    assert "Retry-After" in result.headers
+    assert_service_unavailable(result)
     assert not Session.all_scopes.exists()
 
 
@@ -228,9 +232,7 @@ def test_a_database_failure_mid_stream_still_ends_the_stream(test_agent, chat, j
 def test_sync_answers_503_when_the_database_fails_mid_message(test_agent, chat, jwt_header, failing):
     failing("record_call")
     result = chat.sync({"message": "/say hello"}, jwt_header("tenant-a"))
-    assert result.status == 503
-    assert result.json()["error"]["code"] == "service_unavailable"
-    assert "Retry-After" in result.headers
+    assert_service_unavailable(result)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -61,6 +61,15 @@ class TokenUsage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
 
+    def counts(self) -> dict[str, int]:
+        """The four counts by name, as the usage row, the `usage` event and the price function take them."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+        }
+
 
 @dataclass(frozen=True)
 class UsageSoFar:
