@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from agents.models import Message, MessageRole, Session, SessionTag
+from agents.models import Message, MessageRole, Session, SessionStatus, SessionTag
 from core.errors import ValidationFailed
 from core.validation import check_text, parse_whole_number
 
@@ -103,18 +103,26 @@ def history_tool_call(call: dict[str, Any]) -> dict[str, Any]:
     return shaped
 
 
-def history_message(message: Message) -> dict[str, Any]:
+def history_message(message: Message, *, streaming: bool = False) -> dict[str, Any]:
+    """One message as the widget shows it; `streaming`: the answer being written right now, saved so far
+    by its checkpoints (stored as interrupted until it ends), is not shown as interrupted."""
     return {
         "id": str(message.pk),
         "role": message.role,
         "type": "user" if message.role == MessageRole.USER else "assistant_text",
         "text": message.text or "",
         "timestamp": message.created_at.isoformat(),
-        "interrupted": message.interrupted,
+        "interrupted": message.interrupted and not streaming,
         "toolCalls": [history_tool_call(call) for call in message.tool_calls],
     }
 
 
 def session_detail(session: Session) -> dict[str, Any]:
-    messages = Message.objects.filter(session=session).order_by("seq")
-    return {**session_summary(session), "messages": [history_message(m) for m in messages]}
+    messages = list(Message.objects.filter(session=session).order_by("seq"))
+    # While a message runs (a live lease), what follows its user message is still being written.
+    running = session.shown_status == SessionStatus.RUNNING
+    last_user = max((m.seq for m in messages if m.role == MessageRole.USER), default=-1)
+    return {
+        **session_summary(session),
+        "messages": [history_message(m, streaming=running and m.seq > last_user) for m in messages],
+    }

@@ -244,3 +244,45 @@ def test_a_failing_checkpoint_ends_the_stream_with_service_unavailable(
     assert [e["type"] for e in result.events][-2:] == ["error", "done"]
     assert result.events[-2]["code"] == "service_unavailable"
     assert len(result.of_type("text_delta")) < len(WORDS)  # it stopped at the failed checkpoint
+
+
+# --- What the history shows of a message that is still running, or whose process died ----------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_history_shows_a_running_answer_as_running_and_a_dead_one_as_interrupted(
+    test_agent, chat, jwt_header, quick_checkpoints
+):
+    from django.test import AsyncClient
+
+    headers = jwt_header("tenant-a")
+    seen: list[dict] = []
+
+    async def on_event(item):
+        if item["type"] == "init":
+            on_event.session_id = item["session_id"]
+        elif item["type"] == "text_delta":
+            on_event.deltas += 1
+            if on_event.deltas == 20:  # 0.4 s in: the answer has been checkpointed
+                response = await AsyncClient().get(f"/sessions/history/{on_event.session_id}", headers=headers)
+                seen.append(response.json())
+
+    on_event.deltas = 0
+    asyncio.run(chat.astream({"message": SLOW_MESSAGE}, headers, on_event=on_event))
+
+    [during] = seen
+    assert during["status"] == "running"
+    assert [m["interrupted"] for m in during["messages"]] == [False, False]  # the user's, the partial answer
+    assert during["messages"][1]["text"]
+    # The process dies mid-answer: its checkpointed row stays interrupted and its lease expires.
+    Session.all_scopes.filter(pk=on_event.session_id).update(
+        status=SessionStatus.RUNNING, lock_token="dead", lock_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    Message.all_scopes.filter(session_id=on_event.session_id, role=MessageRole.ASSISTANT).update(interrupted=True)
+
+    async def read():
+        return (await AsyncClient().get(f"/sessions/history/{on_event.session_id}", headers=headers)).json()
+
+    dead = asyncio.run(read())
+    assert dead["status"] == "interrupted"
+    assert [m["interrupted"] for m in dead["messages"]] == [False, True]
