@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from agents.models import Deployment, Message, MessageRole, Session, UsageRecord
+from agents.models import Deployment, Message, MessageRole, Session, SessionStatus, UsageRecord
 
 REPLAY_PAGE_MESSAGES = 400
 
@@ -27,6 +27,7 @@ class Turn:
     calls: list[ModelCall] = field(default_factory=list)
     previous: str = ""  # anchor of the previous turn on this page
     next: str = ""
+    running: bool = False  # the session's message in progress: its checkpointed calls are not cut off
 
     @property
     def started_at(self) -> datetime | None:
@@ -35,7 +36,7 @@ class Turn:
 
     @property
     def interrupted(self) -> bool:
-        return any(call.message.interrupted for call in self.calls)
+        return not self.running and any(call.message.interrupted for call in self.calls)
 
     @property
     def context_dropped(self) -> int:
@@ -133,6 +134,8 @@ def session_replay(session: Session, *, from_seq: int | None = None, limit: int 
         turns[-1].calls.append(ModelCall(row, usage, [normalise_tool_call(call) for call in calls]))
     for before, after in zip(turns, turns[1:], strict=False):
         before.next, after.previous = after.anchor, before.anchor
+    if turns and later_from is None and session.shown_status == SessionStatus.RUNNING:
+        turns[-1].running = True
     first_seq = rows[0].seq if rows else None
     earlier_from = max(0, first_seq - limit) if first_seq else None
     return Replay(session, deployment, turns, earlier_from, later_from)

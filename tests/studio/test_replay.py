@@ -4,11 +4,13 @@ interrupted and errored turns, safe rendering, and stepping through turns."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from agents.models import Session, SessionStatus
 from studio.selectors import replay as replay_selectors
 from tests.studio.factories import Call, Turn, tool
 
@@ -175,3 +177,24 @@ def test_long_sessions_come_in_windows(staff_client, make_session, monkeypatch):
 def test_a_session_without_messages(staff_client, make_session):
     session = make_session(scope="empty", turns=[])
     assert "This session has no messages." in page(staff_client, session)
+
+
+@pytest.mark.parametrize(("lease_left_seconds", "badge"), [(10, "running"), (-1, "interrupted")])
+def test_the_answer_being_written_is_running_until_its_lease_expires(
+    staff_client, make_session, lease_left_seconds, badge
+):
+    session = make_session(
+        scope=SCOPE,
+        title="Still answering",
+        at=START,
+        turns=[Turn("Tell me a long story", [Call(text="Once upon a", interrupted=True)])],  # a checkpoint
+    )
+    Session.all_scopes.filter(pk=session.pk).update(
+        status=SessionStatus.RUNNING,
+        lock_token="live",
+        lock_expires_at=timezone.now() + timedelta(seconds=lease_left_seconds),
+    )
+    content = page(staff_client, session)
+    assert f'<span class="badge badge-{badge}">{badge}</span>' in content
+    other = "interrupted" if badge == "running" else "running"
+    assert f'<span class="badge badge-{other}">{other}</span>' not in content
