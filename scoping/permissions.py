@@ -43,16 +43,21 @@ def required_permissions(table: Mapping[str, tuple[str, ...]], method: str) -> t
     return None
 
 
+BODILESS_METHODS = ("GET", "HEAD")
+
+
 class ScopePolicy(OperatorPermissions):
     """The operator permissions above, then the caller's scope, resolved by the one rule
     (scoping.authentication.resolve_scope) from the body's `scope_id` when the body is a JSON object that
-    has one, else the query's. The result is `view.resolved`; a view whose target has no scope (a shared
-    store) says so with `scope_optional(request)`."""
+    has one (never on a GET), else the query's. The result is `view.resolved`; a view whose target has no
+    scope (a shared store) says so with `scope_optional(request)`."""
 
     def has_permission(self, request: Request, view: Any) -> bool:  # a scoping.api.ScopedAPIView
         if not super().has_permission(request, view):
             return False
-        body = request.data if isinstance(request.data, dict) else {}
+        # A GET has no body to read (a client that sends one anyway, even malformed, is not refused for it).
+        body = {} if request.method in BODILESS_METHODS else request.data
+        body = body if isinstance(body, dict) else {}
         scope_id = body["scope_id"] if "scope_id" in body else request.query_params.get("scope_id")
         caller = request.user
         assert isinstance(caller, Caller)  # BearerAuthentication made it

@@ -314,3 +314,20 @@ def test_a_cursor_returned_by_the_api_still_pages(client, error_agent, jwt_heade
 def test_an_odd_memory_entry_id_is_a_404_like_a_missing_one(client, error_agent, jwt_header, entry_id):
     response = client.delete(f"/api/memory/{entry_id}", headers=jwt_header("tenant-a"))
     assert_error(response, 404, "memory_entry_not_found")
+
+
+@pytest.mark.parametrize("body", ["{not json", '{"scope_id": "tenant-b"}'])
+@pytest.mark.parametrize("path", ["/api/memory", "/sessions/history"])
+@pytest.mark.django_db
+def test_a_get_with_a_body_is_answered_from_its_query_and_token_alone(client, error_agent, api_key_header, body, path):
+    """A GET's body is never read: neither refused when malformed nor allowed to choose the scope."""
+    response = client.generic(
+        "GET", path + "?scope_id=tenant-a", body, content_type="application/json", headers=api_key_header()
+    )
+    assert response.status_code == 200, response.content
+    with scope("tenant-b"):
+        MemoryEntry.objects.create(content="tenant-b's secret")
+    again = client.generic(
+        "GET", path + "?scope_id=tenant-a", body, content_type="application/json", headers=api_key_header()
+    )
+    assert "tenant-b" not in again.content.decode()
