@@ -8,6 +8,10 @@ processes, so without both this module is skipped; CI runs the suite a second ti
 
 from __future__ import annotations
 
+import asyncio
+import json
+
+import httpx
 import pytest
 
 from tests.e2e.helpers import check_stream, events_of, iter_frames, poll, text_of
@@ -95,3 +99,44 @@ def test_cancel_sent_to_another_process_stops_the_stream_and_saves_the_turn(two_
         again = client.post("/chat/sync", json={"message": "/say next", "session_id": session_id}, headers=headers)
     assert again.status_code == 200, again.text
     assert again.json()["response"] == "next"
+
+
+BURST = 150  # more messages at once than redis-py's connection pool (100) holds
+
+
+def test_a_cancel_reaches_a_message_started_in_a_burst_of_many(two_processes):
+    """Every message of a burst listens for cancels (joining its group would exhaust the Redis pool if
+    they all did it at once): a cancel sent to the other process stops the one it names."""
+    runner, other = two_processes
+    headers = runner.headers(GARCIA, {"household_id": GARCIA})
+    words = " ".join(f"w{i}" for i in range(40))  # 40 words, 100 ms apart: about 4 s
+
+    async def one(client: httpx.AsyncClient, index: int, started: asyncio.Queue) -> list[dict]:
+        events = []
+        body = {"message": f"/slow 100 {words}"}
+        async with client.stream("POST", "/chat/stream", json=body, headers=headers) as response:
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line[len("data: ") :]))
+                    if events[-1]["type"] == "text_delta" and len(events) == 3:
+                        await started.put(events[0]["session_id"])
+        return events
+
+    async def burst() -> tuple[list[list[dict]], str]:
+        started: asyncio.Queue = asyncio.Queue()
+        limits = httpx.Limits(max_connections=BURST + 10)
+        async with httpx.AsyncClient(base_url=runner.base_url, timeout=60, limits=limits, trust_env=False) as client:
+            tasks = [asyncio.create_task(one(client, i, started)) for i in range(BURST)]
+            for _ in range(BURST):  # every message is streaming (and so listening) before the cancel
+                target = await started.get()
+            async with httpx.AsyncClient(base_url=other.base_url, timeout=30, trust_env=False) as canceller:
+                response = await canceller.post(f"/sessions/{target}/cancel", headers=headers)
+                assert response.status_code == 200 and response.json()["running"] is True
+            return await asyncio.gather(*tasks), target
+
+    results, target = asyncio.run(burst())
+    reasons = {events[0]["session_id"]: events[-1]["reason"] for events in results}
+    assert reasons.pop(target) == "user_abort"
+    assert set(reasons.values()) == {"model_stop"}
+    assert "cannot listen for cancels" not in runner.log()
