@@ -61,6 +61,8 @@ class Session(ScopedModel):
         indexes = [
             models.Index(fields=["scope", "-updated_at"], name="session_scope_updated"),
             models.Index(fields=["-updated_at"], name="session_updated"),
+            # The lease sweep (services.release_expired_leases) reads only the few sessions holding a lease.
+            models.Index(fields=["lock_expires_at"], condition=models.Q(lock_token__gt=""), name="session_leased"),
         ]
 
     def __str__(self) -> str:
