@@ -33,6 +33,8 @@ from core.tools import Tool, ToolContext, ToolResult
 
 logger = logging.getLogger(__name__)
 
+HTTP_ERROR_STATUS = 400
+
 TOOL_NAME = "request"
 
 
@@ -140,4 +142,6 @@ async def call_connection(context: ToolContext, arguments: dict[str, Any]) -> To
         result.status,
         (time.monotonic() - started) * 1000,
     )
-    return ToolResult(shaped_result(result, call.secrets))
+    # A 4xx/5xx is a result the model reads (`{status, data}`), and a failed call: marked as an error, so
+    # the event, the history, replay and the widget do not show a 404 page as a success.
+    return ToolResult(shaped_result(result, call.secrets), is_error=result.status >= HTTP_ERROR_STATUS)

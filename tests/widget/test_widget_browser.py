@@ -588,3 +588,17 @@ def test_missing_session_and_busy_session_banners(page, widget_server):
     busy.get_by_role("button", name="Retry").click()  # the session is free again: the retry goes through
     second.get_by_role("log").get_by_text("me too", exact=True).wait_for()
     assert busy.is_hidden()
+
+
+def test_an_http_error_from_a_connection_is_shown_as_failed(page, widget_server):
+    """A 404 from the SaaS's API is a result the model reads, and a failed call the user sees as such."""
+    open_demo(page, widget_server)
+    missing = {"connection": "app-api", "method": "GET", "endpoint": "/accounts/no-such-account"}
+    events = demo_send(page, GARCIA, f"/tool request {json.dumps(missing)}")
+    result = next(event for event in events if event["type"] == "tool_call_result")
+    assert result["status"] == "error"
+    assert json.loads(result["error"])["status"] == 404
+    row = household(page, GARCIA).locator(".amc-tool").last
+    assert row.get_attribute("data-status") == "error"
+    assert row.locator(".amc-tool-status").inner_text() == "failed"
+    assert done_of(events)["reason"] == "model_stop"
