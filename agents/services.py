@@ -38,6 +38,7 @@ from core.errors import ApiError
 from core.events import scrub_secrets
 from core.tools import prompt_sections, run_message_hooks
 from core.validation import check_text
+from scoping.context import active_scope
 from scoping.services import touch_scope
 
 TITLE_CHARS = 80
@@ -200,13 +201,8 @@ def append_to_transcript(session: Session, parts: list[TranscriptPart], *, at: i
     if not parts:
         return at
     added = Appended.of(parts, at=at)
-    # Written as SQL, not as a Concat() update: compiling that expression cost more than running it, on
-    # every message. The scope is in the WHERE clause, as the scoped manager would put it.
-    session_key = SessionTranscript._meta.pk.get_db_prep_value(session.pk, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(TRANSCRIPT_APPEND_SQL, [added.body, added.index, added.tokens, session.scope, session_key])
-        updated = cursor.rowcount
-    if not updated:
+    # Written as SQL, not as a Concat() update: compiling that expression cost more than running it.
+    if not update_session_row(TRANSCRIPT_APPEND_SQL, [added.body, added.index, added.tokens], session):
         SessionTranscript.objects.create(session=session, body=added.body, index=added.index, tokens=added.tokens)
     return at + len(added.body)
 
@@ -218,37 +214,35 @@ def add_to_session(
     and touch its `updated_at`. Plain SQL: the ORM's F() increments cost more to compile than to run."""
     usage = usage or TokenUsage()
     now = Session._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
+    values = [*usage.counts().values(), cost_micros or 0, 1 if cost_micros is None else 0, now]
+    update_session_row(SESSION_TOTALS_SQL, [messages, *values], session)
+
+
+def update_session_row(sql: str, values: list[Any], session: Session) -> int:
+    """Run one of the UPDATEs above on this session's row, in the active scope (as the scoped manager
+    filters: no active scope raises, another scope's row is not touched). Returns the rows updated."""
     session_key = Session._meta.pk.get_db_prep_value(session.pk, connection)
     with connection.cursor() as cursor:
-        cursor.execute(
-            SESSION_TOTALS_SQL,
-            [
-                messages,
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cache_read_tokens,
-                usage.cache_write_tokens,
-                cost_micros or 0,
-                1 if cost_micros is None else 0,
-                now,
-                session.scope,
-                session_key,
-            ],
-        )
+        cursor.execute(sql, [*values, active_scope(), session_key])
+        return cursor.rowcount
 
 
-def save_partial(*, session: Session, seq: int, text: str, tool_calls: list[ToolCallRecord], exists: bool) -> None:
+def save_partial(
+    *, session: Session, seq: int, text: str, tool_calls: list[ToolCallRecord], message_id: int | None
+) -> int:
     """A checkpoint of the model call that is streaming: saved as an interrupted message until it ends,
-    so a process that dies leaves at most the last checkpoint's worth of text unsaved."""
+    so a process that dies leaves at most the last checkpoint's worth of text unsaved. Returns the
+    message's id (`message_id`: the row an earlier checkpoint made)."""
     saved_calls = [call.saved() for call in tool_calls]
-    if exists:
-        Message.objects.filter(session=session, seq=seq).update(text=text, tool_calls=saved_calls)
-        return
+    if message_id is not None:
+        Message.objects.filter(pk=message_id).update(text=text, tool_calls=saved_calls)
+        return message_id
     with transaction.atomic():
-        Message.objects.create(
+        message = Message.objects.create(
             session=session, seq=seq, role=MessageRole.ASSISTANT, text=text, tool_calls=saved_calls, interrupted=True
         )
         add_to_session(session, messages=1)
+    return message.pk
 
 
 @dataclass(frozen=True)
@@ -258,17 +252,17 @@ class CallToRecord:
     turn: Turn
     provider: str
     context_dropped: int
-    checkpointed: bool  # its message row exists already (save_partial)
+    message_id: int | None  # its row, when a checkpoint made it (save_partial)
     finished: bool  # nothing more will happen in it: no tools to run, or cut off
     release_token: str = ""  # the last call of its message: release the session's lease with it
-    release_status: str = SessionStatus.IDLE
 
 
 def record_call(
     *, session: Session, seq: int, call: CallToRecord, parts: list[TranscriptPart], at: int
-) -> tuple[int | None, int]:
+) -> tuple[int, int | None, int]:
     """A model call that ended: its message, its usage row and the session's totals, in one transaction
-    (and its transcript part when it is finished). Returns its cost and the transcript's new length."""
+    (and its transcript part when it is finished). Returns its message's id, its cost and the
+    transcript's new length."""
     turn, usage = call.turn, call.turn.usage
     assert usage is not None, "AgentLoop sets the usage before recording a call"
     cost = cost_micros(price_for_model(turn.model), **usage.counts())
@@ -281,14 +275,14 @@ def record_call(
         "context_dropped": call.context_dropped,
     }
     with transaction.atomic():
-        if call.checkpointed:
-            Message.objects.filter(session=session, seq=seq).update(**fields)
-            message = Message.objects.only("pk").get(session=session, seq=seq)
+        if call.message_id is not None:
+            Message.objects.filter(pk=call.message_id).update(**fields)
+            message_id = call.message_id
         else:
-            message = Message.objects.create(session=session, seq=seq, role=MessageRole.ASSISTANT, **fields)
+            message_id = Message.objects.create(session=session, seq=seq, role=MessageRole.ASSISTANT, **fields).pk
         UsageRecord.objects.create(
             session=session,
-            message=message,
+            message_id=message_id,
             deploy_id=session.deploy_id,
             provider=call.provider,
             model=turn.model,
@@ -296,11 +290,12 @@ def record_call(
             latency_ms=turn.latency_ms,
             cost_micros=cost,
         )
-        add_to_session(session, messages=0 if call.checkpointed else 1, usage=usage, cost_micros=cost)
+        add_to_session(session, messages=0 if call.message_id is not None else 1, usage=usage, cost_micros=cost)
         length = append_to_transcript(session, parts, at=at)
         if call.release_token:
-            release_lock(session_id=session.pk, lock_token=call.release_token, status=call.release_status)
-    return cost, length
+            status = SessionStatus.ERROR if turn.error_code else SessionStatus.IDLE
+            release_lock(session_id=session.pk, lock_token=call.release_token, status=status)
+    return message_id, cost, length
 
 
 def record_tool_calls(

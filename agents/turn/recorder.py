@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from agents import services
-from agents.models import Session, SessionStatus
+from agents.models import Session
 from agents.runtime.loop import Turn
 from agents.runtime.records import ModelMessage, text_block
 from agents.runtime.transcript import TranscriptPart
@@ -34,43 +34,39 @@ class TurnRecorder:
     transcript_length: int  # of the stored transcript body
     context_dropped: int  # earlier exchanges the window left out
     _seq: int = 0  # the row of the model call in progress
-    _checkpointed: bool = False  # that row exists
+    _message_id: int | None = None  # that row, once a checkpoint or the call's end made it
     _last_saved: float = field(default=0.0)
 
     def begin_call(self) -> None:
         self._seq, self.next_seq = self.next_seq, self.next_seq + 1
-        self._checkpointed = False
+        self._message_id = None
         self._last_saved = time.monotonic()
 
     def checkpoint_due(self) -> bool:
         return time.monotonic() - self._last_saved >= settings.AMODAL_CHECKPOINT_SECONDS
 
     async def checkpoint(self, turn: Turn) -> None:
-        await db_call(services.save_partial)(
-            session=self.session, seq=self._seq, text=turn.text, tool_calls=turn.tool_calls, exists=self._checkpointed
+        self._message_id = await db_call(services.save_partial)(
+            session=self.session, seq=self._seq, text=turn.text, tool_calls=turn.tool_calls, message_id=self._message_id
         )
-        self._checkpointed = True
         self._last_saved = time.monotonic()
 
     async def call_ended(self, turn: Turn, *, finished: bool) -> int | None:
         # A finished call that asked for no tool and was not cut off ends the message (the model stopped,
         # or failed): its write also gives the lease back, one trip to the database fewer.
         last = finished and not turn.tool_uses and not turn.interrupted
-        status = SessionStatus.ERROR if turn.error_code else SessionStatus.IDLE
         call = services.CallToRecord(
             turn,
             self.provider,
             self.context_dropped,
-            self._checkpointed,
+            self._message_id,
             finished,
             release_token=self.lease.token if last else "",
-            release_status=status,
         )
         parts = [part] if finished and (part := transcript_part(turn)) is not None else []
-        cost, self.transcript_length = await db_call(services.record_call)(
+        self._message_id, cost, self.transcript_length = await db_call(services.record_call)(
             session=self.session, seq=self._seq, call=call, parts=parts, at=self.transcript_length
         )
-        self._checkpointed = True
         if last:
             self.lease.released = True
         return cost
