@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from urllib.parse import quote, urlsplit, urlunsplit
 
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432"
@@ -40,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--usage-rows", type=int, default=1_000_000)
     parser.add_argument("--sessions", type=int, default=200_000)
     parser.add_argument("--scopes", type=int, default=5_000)
-    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=10, help="Renders per page after a warm-up (default 10).")
     parser.add_argument(
@@ -127,6 +128,7 @@ def pages() -> dict[str, str]:
     """The pages to render, chosen from the data: the busiest scope, a median one, the longest session."""
     from django.db.models import Count
     from django.urls import reverse
+    from django.utils import timezone
 
     from agents.models import Session
     from studio import selectors
@@ -147,6 +149,8 @@ def pages() -> dict[str, str]:
     sessions = reverse("studio:sessions")
     usage = reverse("studio:usage")
     third_page = third_sessions_page()
+    today = timezone.localdate()
+    year = f"from={today - timedelta(days=364)}&to={today}"
     return {
         "baseline: admin index": reverse("admin:index"),
         "sessions": sessions,
@@ -161,6 +165,8 @@ def pages() -> dict[str, str]:
         "usage, 90d": f"{usage}?range=90d",
         "usage, 30d, busiest scope": f"{usage}?scope={quote(busiest, safe='')}",
         "usage, 90d, median scope": f"{usage}?range=90d&scope={quote(median, safe='')}",
+        "usage, 365d": f"{usage}?{year}",
+        "usage, 365d, busiest scope": f"{usage}?{year}&scope={quote(busiest, safe='')}",
         "scopes": reverse("studio:scopes"),
         "scopes, search": f"{reverse('studio:scopes')}?q=org_",
         "scope overview, busiest": f"{reverse('studio:scope')}?scope={quote(busiest, safe='')}",
