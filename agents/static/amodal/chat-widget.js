@@ -269,6 +269,9 @@ async function errorFromResponse(response) {
 
 /** What the banner says for an error, and which action it offers ("retry", "new" or none). */
 function describeError(error, serverUrl) {
+  if (error.kind === "network" && typeof navigator !== "undefined" && navigator.onLine === false) {
+    return { title: "You're offline", detail: "Reconnect to the internet, then retry: the message was not sent.", action: "retry" };
+  }
   if (error.kind === "network") {
     return {
       title: "Can't reach the assistant",
@@ -415,19 +418,30 @@ function ensureStylesheet(doc, href) {
  * - user: {id?, name?} shown on the user's messages.
  * - sessionId: resume this session (its history is loaded and shown).
  * - onSessionCreated(id), onNewConversation(), onEvent(event), onError(error): callbacks.
- * - theme: {primaryColor, onPrimaryColor, headerText, subtitle, placeholder}.
+ * - theme: {mode, primaryColor, onPrimaryColor, headerText, subtitle, placeholder}. `mode` is "auto" (the
+ *   default: light or dark as the visitor's system prefers, `prefers-color-scheme`), "light" or "dark".
  * - showHistory: a drawer listing this scope's earlier conversations.
  * - suggestions: short prompts shown as buttons while the conversation is empty.
  * - stylesheet: URL of the CSS (default: chat-widget.css next to this module); false to skip.
  * - idleTimeoutMs: treat a silent stream as lost after this long (default 45 s; keep-alives reset it).
- * Returns a controller: {sessionId, send(text), stop(), newConversation(), openSession(id), focus(), destroy()}.
+ * Returns a controller: {sessionId, send(text), stop(), newConversation(), openSession(id), setThemeMode(mode),
+ * focus(), destroy()}.
  */
+const THEME_MODES = ["auto", "light", "dark"];
+
+function checkedThemeMode(mode) {
+  if (mode === undefined || mode === null) return "auto";
+  if (!THEME_MODES.includes(mode)) throw new TypeError(`mountChatWidget: theme.mode must be one of ${THEME_MODES.join(", ")}, not ${JSON.stringify(mode)}.`);
+  return mode;
+}
+
 export function mountChatWidget(element, options = {}) {
   if (!element || typeof element.appendChild !== "function") throw new TypeError("mountChatWidget: element must be a DOM element.");
   const doc = element.ownerDocument || document;
   const opts = { ...options };
   const serverUrl = String(opts.serverUrl || "").replace(/\/+$/, "");
   const theme = opts.theme || {};
+  const themeMode = checkedThemeMode(theme.mode);
   const uid = `amc-${(instanceCounter += 1)}`;
   const idleTimeoutMs = opts.idleTimeoutMs === undefined ? DEFAULT_IDLE_TIMEOUT_MS : Number(opts.idleTimeoutMs);
 
@@ -496,8 +510,18 @@ export function mountChatWidget(element, options = {}) {
   const root = h("section", { class: "amc-root", "aria-labelledby": `${uid}-title`, "data-amodal-chat": VERSION },
     header, banner, h("div", { class: "amc-body" }, log, historyPanel), form, status);
   root.style.visibility = "hidden";
+  // data-amc-theme is the mode asked for; data-amc-scheme the one shown (the stylesheet reads it).
+  const darkQuery = doc.defaultView && doc.defaultView.matchMedia ? doc.defaultView.matchMedia("(prefers-color-scheme: dark)") : null;
+  const showScheme = () => {
+    const mode = root.dataset.amcTheme;
+    root.dataset.amcScheme = mode === "auto" ? (darkQuery && darkQuery.matches ? "dark" : "light") : mode;
+  };
+  root.dataset.amcTheme = themeMode;
+  showScheme();
+  if (darkQuery) darkQuery.addEventListener("change", showScheme);
   if (theme.primaryColor) root.style.setProperty("--amc-primary", theme.primaryColor);
-  if (theme.onPrimaryColor) root.style.setProperty("--amc-on-primary", theme.onPrimaryColor);
+  // A host's own primary keeps the light scheme's white text in both schemes unless it names another.
+  if (theme.primaryColor || theme.onPrimaryColor) root.style.setProperty("--amc-on-primary", theme.onPrimaryColor || "#ffffff");
   log.append(emptyState);
   element.append(root);
 
@@ -989,6 +1013,10 @@ export function mountChatWidget(element, options = {}) {
     stop,
     newConversation,
     openSession: (id) => openSession(id),
+    setThemeMode(mode) {
+      root.dataset.amcTheme = checkedThemeMode(mode);
+      showScheme();
+    },
     focus: () => input.focus(),
     destroy() {
       if (state.destroyed) return;
@@ -1000,6 +1028,7 @@ export function mountChatWidget(element, options = {}) {
       input.removeEventListener("keydown", onKeyDown);
       input.removeEventListener("input", autosize);
       root.removeEventListener("keydown", onRootKeyDown);
+      if (darkQuery) darkQuery.removeEventListener("change", showScheme);
       root.remove();
     },
   };
