@@ -1,153 +1,199 @@
-"""A tiny, safe Markdown renderer for conversation text in Studio.
+"""Conversation text as safe HTML: CommonMark parsed by markdown-it-py, then sanitised by nh3.
 
-Safety comes from the order of work: every piece of the input is HTML-escaped *before* any markup is
-added, and the only markup added is a fixed set of tags (`p`, `br`, `strong`, `em`, `code`, `pre`,
-`ul`/`ol`/`li`, `blockquote`, `h4`-`h6`, and `a` with an http(s) URL). Raw HTML in a message is shown as
-text, never interpreted. Anything the renderer does not understand is left as (escaped) text.
+What is rendered: CommonMark (paragraphs, headings, lists nested to any depth, quotes, code spans and
+blocks, emphasis, links), plus GitHub-style tables and ~~strikethrough~~, and bare http(s) URLs made links
+(linkify-it-py, without "fuzzy" links: `report.py` stays text). A single newline is a line break, as in a
+chat. Headings start at `<h4>`, below the page's own.
 
-Supported: paragraphs and line breaks, `#` headings, `-`/`*`/`+` and `1.` lists (flat), `>` quotes,
-fenced code blocks, inline code, **bold** / __bold__, *italic* / _italic_, [links](https://...) and bare
-http(s) URLs.
+Safety, in layers:
+1. markdown-it-py runs with `html` disabled: raw HTML in a message is text (escaped), never markup.
+2. Links (inline, reference, autolink, linkified) are made only for http, https and mailto URLs; any other
+   scheme (javascript:, data:, vbscript:, file:, relative paths...) leaves the Markdown as text. The check
+   runs on the URL after entity and percent decoding, as markdown-it normalises it.
+3. The HTML is then cleaned by nh3 (ammonia) against an allow-list of the tags and attributes this module
+   produces: no `style`, no event attributes, no `src`, only http/https/mailto `href`s (relative ones are
+   dropped), and links get `rel="nofollow noopener noreferrer"` and open in a new tab.
+
+Images are never loaded: `![alt](url)` becomes its alt text, linked to the URL (a plain span inside a
+link). An image fetched from a URL chosen by a user or a model would tell that URL's owner when an operator
+reads the session (a tracking pixel), and the page's Content-Security-Policy (`img-src 'self'`) would block
+it anyway; the alt text and the link keep what the message meant.
+
+Rendering time grows with the text: markdown-it-py takes about 5-15 µs a character of ordinary Markdown
+and up to about 40 µs for the worst shapes (thousands of unclosed `[` or `![`). So only the first
+`MAX_MARKDOWN_CHARS` of a message are parsed as Markdown, and a page may share a `MarkdownBudget` among its
+messages; past either limit the text is shown whole, as escaped plain text, after a note.
 """
 
 from __future__ import annotations
 
-import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import nh3
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
+from markdown_it.utils import OptionsDict
 
-FENCE_RE = re.compile(r"^\s*(```|~~~)")
-HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-BULLET_RE = re.compile(r"^\s*[-*+]\s+(.*)$")
-ORDERED_RE = re.compile(r"^\s*\d{1,9}[.)]\s+(.*)$")
-QUOTE_RE = re.compile(r"^\s*>\s?(.*)$")
-# Inline tokens found in the raw text; the text between them is escaped, then bold/italic applied.
-INLINE_RE = re.compile(
-    r"(?P<code>(`+)(?P<code_text>.+?)(?<!`)\2(?!`))"
-    r"|(?P<link>\[(?P<link_text>[^\]\n]+)\]\((?P<link_url>[^()\s]+)\))"
-    r"|(?P<url>https?://[^\s<>()\[\]\"']*[^\s<>()\[\]\"'.,;:!?])"
+MAX_MARKDOWN_CHARS = 20_000  # about 5k tokens: a long model answer; past it, a message is shown as plain text
+PAGE_MARKDOWN_CHARS = 200_000  # a MarkdownBudget for a page of many messages (replay)
+SAFE_URL_SCHEMES = frozenset({"http", "https", "mailto"})
+HEADING_SHIFT = 3  # `#` is <h4>: the page has h1 (session), h2 (turns) and h3 (tool call parts)
+ALIGN_CLASSES = {"left": "align-left", "center": "align-center", "right": "align-right"}
+
+ALLOWED_TAGS = {
+    "p",
+    "br",
+    "hr",
+    "strong",
+    "em",
+    "s",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h4",
+    "h5",
+    "h6",
+    "div",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "a",
+    "span",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
+ALLOWED_CLASSES = {
+    "div": {"md-table"},
+    "a": {"md-image"},
+    "span": {"md-image"},
+    "th": set(ALIGN_CLASSES.values()),
+    "td": set(ALIGN_CLASSES.values()),
+}
+
+CLEANER = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    clean_content_tags={"script", "style"},
+    attributes=ALLOWED_ATTRIBUTES,
+    allowed_classes=ALLOWED_CLASSES,
+    url_schemes=set(SAFE_URL_SCHEMES),
+    url_relative="deny",
+    link_rel="nofollow noopener noreferrer",
+    set_tag_attribute_values={"a": {"target": "_blank"}},
+    strip_comments=True,
 )
-SAFE_URL_RE = re.compile(r"^https?://[^\s<>\"'`]+$", re.IGNORECASE)
-BOLD_RE = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|__(?=\S)(.+?)(?<=\S)__")
-ITALIC_RE = re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])|(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])")
 
 
-def _emphasis(escaped: str) -> str:
-    """Bold and italic on already-escaped text (the markers survive escaping; no `<` can be in it)."""
-    escaped = BOLD_RE.sub(lambda m: f"<strong>{m.group(1) or m.group(2)}</strong>", escaped)
-    return ITALIC_RE.sub(lambda m: f"<em>{m.group(1) or m.group(2)}</em>", escaped)
-
-
-def _link(url: str, label_html: str) -> str:
-    return f'<a href="{escape(url)}" rel="nofollow noopener noreferrer" target="_blank">{label_html}</a>'
-
-
-def render_inline(text: str) -> str:
-    """One line (or a paragraph's joined lines) of raw text to safe HTML."""
-    out: list[str] = []
-    position = 0
-    for match in INLINE_RE.finditer(text):
-        out.append(_emphasis(escape(text[position : match.start()])))
-        if match.group("code"):
-            out.append(f"<code>{escape(match.group('code_text').strip())}</code>")
-        elif match.group("link"):
-            url = match.group("link_url")
-            label = _emphasis(escape(match.group("link_text")))
-            if SAFE_URL_RE.match(url):
-                out.append(_link(url, label))
-            else:  # javascript:, data:, relative...: shown as the text it is
-                out.append(escape(match.group(0)))
-        else:
-            url = match.group("url")
-            out.append(_link(url, escape(url)))
-        position = match.end()
-    out.append(_emphasis(escape(text[position:])))
-    return "".join(out)
-
-
-def render_markdown(text: str | None) -> SafeString:
-    """Markdown text to safe HTML (see the module docstring for what is understood)."""
-    lines = (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return mark_safe(BlockRenderer().render(lines))  # noqa: S308  (every piece is escaped by the renderer)
-
-
-class BlockRenderer:
-    """Reads lines one at a time, keeping the open paragraph, list or quote until a line ends it."""
+class ConversationMarkdown(MarkdownIt):
+    """CommonMark with tables, strikethrough and linkify, raw HTML off, links to safe schemes only."""
 
     def __init__(self) -> None:
-        self.html: list[str] = []
-        self.paragraph: list[str] = []
-        self.list_kind: str | None = None
-        self.items: list[list[str]] = []
-        self.quote: list[str] = []
+        super().__init__("commonmark", {"html": False, "linkify": True, "breaks": True, "typographer": False})
+        self.enable(["table", "strikethrough", "linkify"])
+        assert self.linkify is not None, "linkify-it-py is a dependency (pyproject.toml)"
+        self.linkify.set({"fuzzy_link": False})  # `report.py` or `main.py` are not links
+        self.core.ruler.push("studio_adjust", adjust_tokens)
+        self.add_render_rule("image", render_image)
+        self.add_render_rule("table_open", render_table_open)
+        self.add_render_rule("table_close", render_table_close)
 
-    def render(self, lines: list[str]) -> str:
-        index = 0
-        while index < len(lines):
-            fence = FENCE_RE.match(lines[index])
-            index = self.code_block(lines, index, fence.group(1)) if fence else self.line(lines[index], index)
-        self.flush_all()
-        return "".join(self.html)
+    def validateLink(self, url: str) -> bool:  # noqa: N802  (markdown-it's name)
+        """Called with every link and image URL, normalised (entities and %-escapes decoded first)."""
+        scheme, colon, _ = url.strip().partition(":")
+        return bool(colon) and scheme.lower() in SAFE_URL_SCHEMES
 
-    def code_block(self, lines: list[str], index: int, marker: str) -> int:
-        """The fenced block opening at `index`; returns the index after its closing fence."""
-        self.flush_all()
-        end = index + 1
-        while end < len(lines) and not lines[end].strip().startswith(marker):
-            end += 1
-        self.html.append("<pre><code>" + escape("\n".join(lines[index + 1 : end])) + "</code></pre>")
-        return end + 1  # past the closing fence (or the end of the text)
 
-    def line(self, line: str, index: int) -> int:
-        heading, quoted = HEADING_RE.match(line), QUOTE_RE.match(line)
-        item = BULLET_RE.match(line) or ORDERED_RE.match(line)
-        if not line.strip():
-            self.flush_all()
-        elif heading:
-            self.flush_all()
-            level = min(len(heading.group(1)) + 3, 6)
-            self.html.append(f"<h{level}>{render_inline(heading.group(2))}</h{level}>")
-        elif item:
-            self.list_item("ul" if BULLET_RE.match(line) else "ol", item.group(1))
-        elif quoted:
-            self.flush_paragraph()
-            self.flush_list()
-            self.quote.append(quoted.group(1))
-        elif self.list_kind and line.startswith((" ", "\t")):
-            self.items[-1].append(line.strip())  # a continuation line of the last item
-        else:
-            self.flush_list()
-            self.flush_quote()
-            self.paragraph.append(line.strip())
-        return index + 1
+def adjust_tokens(state: StateCore) -> None:
+    """Headings moved below the page's own; table cell alignment as a class (the CSP forbids `style`)."""
+    for token in state.tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + HEADING_SHIFT, 6)}"
+        elif token.type in ("th_open", "td_open") and token.attrs.get("style"):
+            align = str(token.attrs.pop("style")).removeprefix("text-align:")
+            if align in ALIGN_CLASSES:
+                token.attrSet("class", ALIGN_CLASSES[align])
 
-    def list_item(self, kind: str, text: str) -> None:
-        self.flush_paragraph()
-        self.flush_quote()
-        if self.list_kind != kind:
-            self.flush_list()
-            self.list_kind = kind
-        self.items.append([text])
 
-    def flush_paragraph(self) -> None:
-        if self.paragraph:
-            self.html.append("<p>" + "<br>".join(render_inline(line) for line in self.paragraph) + "</p>")
-            self.paragraph.clear()
+def render_image(self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: Any) -> str:
+    """An image as its alt text, linked to its URL (see the module docstring for why nothing is loaded)."""
+    token = tokens[idx]
+    label = escapeHtml(self.renderInlineAsText(token.children or [], options, env) or "image")
+    src = token.attrGet("src")
+    if src and not _inside_link(tokens, idx):
+        return f'<a class="md-image" href="{escapeHtml(str(src))}">{label}</a>'
+    return f'<span class="md-image">{label}</span>'
 
-    def flush_list(self) -> None:
-        if self.list_kind:
-            body = "".join("<li>" + "<br>".join(render_inline(part) for part in item) + "</li>" for item in self.items)
-            self.html.append(f"<{self.list_kind}>{body}</{self.list_kind}>")
-            self.items.clear()
-            self.list_kind = None
 
-    def flush_quote(self) -> None:
-        if self.quote:
-            self.html.append("<blockquote>" + "<br>".join(render_inline(line) for line in self.quote) + "</blockquote>")
-            self.quote.clear()
+def _inside_link(tokens: Sequence[Token], idx: int) -> bool:
+    depth = 0
+    for token in tokens[:idx]:
+        depth += {"link_open": 1, "link_close": -1}.get(token.type, 0)
+    return depth > 0
 
-    def flush_all(self) -> None:
-        self.flush_paragraph()
-        self.flush_list()
-        self.flush_quote()
+
+def render_table_open(self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: Any) -> str:
+    """A table in a box of its own that scrolls sideways on a narrow screen, so the page does not."""
+    return '<div class="md-table">' + self.renderToken(tokens, idx, options, env)
+
+
+def render_table_close(self: Any, tokens: Sequence[Token], idx: int, options: OptionsDict, env: Any) -> str:
+    return self.renderToken(tokens, idx, options, env) + "</div>"
+
+
+_local = threading.local()
+
+
+def _parser() -> ConversationMarkdown:
+    """One parser per thread: linkify-it keeps the state of its last match on the instance."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = ConversationMarkdown()
+    return parser
+
+
+def clean_text(text: str) -> str:
+    """Text every later step can encode: lone surrogates (from JSON `\\ud800` escapes) and NUL become U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").replace("\x00", "\ufffd")
+
+
+@dataclass
+class MarkdownBudget:
+    """The characters one page may parse as Markdown, shared by its messages in the order they render."""
+
+    total: int
+    used: int = 0
+
+    def take(self, wanted: int) -> int:
+        granted = max(0, min(wanted, self.total - self.used))
+        self.used += granted
+        return granted
+
+
+def render_markdown(text: str | None, budget: MarkdownBudget | None = None) -> SafeString:
+    """Markdown text to safe HTML (see the module docstring for what is understood and why it is safe).
+    At most `MAX_MARKDOWN_CHARS` (and what is left of `budget`) is parsed; the rest is shown as text."""
+    text = clean_text(text or "")
+    parsed = min(len(text), MAX_MARKDOWN_CHARS)
+    if budget is not None:
+        parsed = budget.take(parsed)
+    head, rest = text[:parsed], text[parsed:]
+    html = CLEANER.clean(_parser().render(head)) if head.strip() else ""
+    if rest:
+        page = f" and {budget.total:,} of a page" if budget is not None else ""
+        html += (
+            f'<p class="md-cut">{"The rest of this message" if parsed else "This message"} is shown as plain text: '
+            f"Markdown is rendered for at most {MAX_MARKDOWN_CHARS:,} characters of a message{page}.</p>"
+            f'<pre class="md-rest">{escape(rest)}</pre>'
+        )
+    return mark_safe(html)  # noqa: S308  (sanitised by nh3, or escaped)

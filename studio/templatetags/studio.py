@@ -11,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 
 from studio import formatting
 from studio.filters import query_string
-from studio.markdown import render_markdown
+from studio.markdown import MarkdownBudget, render_markdown
 
 register = template.Library()
 
@@ -66,8 +66,9 @@ def iso(value: datetime | None) -> str:
 
 
 @register.filter
-def markdown(text: str | None):
-    return render_markdown(text)
+def markdown(text: str | None, budget: MarkdownBudget | None = None):
+    """`{{ text|markdown }}`, or `{{ text|markdown:budget }}` on a page that shares a MarkdownBudget."""
+    return render_markdown(text, budget)
 
 
 @register.filter

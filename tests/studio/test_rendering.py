@@ -1,8 +1,7 @@
-"""The small pieces: the safe Markdown renderer, money/token/scope formatting, date ranges, the chart."""
+"""The small pieces: money/token/scope formatting, date ranges, cursors, the chart (Markdown: test_markdown.py)."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -11,65 +10,7 @@ from django.http import QueryDict
 from studio.charts import daily_chart
 from studio.filters import decode_cursor, encode_cursor, parse_date_range, parse_scope
 from studio.formatting import format_cost, format_tokens, format_usd, short_scope
-from studio.markdown import render_markdown
 from studio.selectors import DayPoint
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("plain", "<p>plain</p>"),
-        ("<script>alert(1)</script>", "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"),
-        (
-            "**bold** and *it* and __b__ _i_",
-            "<p><strong>bold</strong> and <em>it</em> and <strong>b</strong> <em>i</em></p>",
-        ),
-        ("`<b>` code", "<p><code>&lt;b&gt;</code> code</p>"),
-        ("a\nb\n\nc", "<p>a<br>b</p><p>c</p>"),
-        (
-            "- one\n- **two**\n\n1. x\n2. y",
-            "<ul><li>one</li><li><strong>two</strong></li></ul><ol><li>x</li><li>y</li></ol>",
-        ),
-        ("```\n<i>x</i>\n**no**\n```", "<pre><code>&lt;i&gt;x&lt;/i&gt;\n**no**</code></pre>"),
-        ("# Title", "<h4>Title</h4>"),
-        ("> quoted <b>", "<blockquote>quoted &lt;b&gt;</blockquote>"),
-        ("2*3*4 and snake_case_name", "<p>2*3*4 and snake_case_name</p>"),
-    ],
-)
-def test_markdown(text, expected):
-    assert render_markdown(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "[x](javascript:alert(1))",
-        "[x](JAVASCRIPT:alert(1))",
-        "[x](data:text/html,<script>)",
-        "[x](/relative)",
-        '[x](https://e.com/"onmouseover="alert(1))',
-        "[x](vbscript:msgbox)",
-    ],
-)
-def test_markdown_links_are_http_only(text):
-    html = render_markdown(text)
-    hrefs = re.findall(r'<a href="([^"]*)"', html)
-    assert all(href.startswith(("http://", "https://")) for href in hrefs), hrefs
-    assert "<script>" not in html and '"onmouseover' not in html
-    assert len(re.findall(r"<a ", html)) == len(hrefs), "no other anchor shape"
-
-
-def test_markdown_links():
-    html = render_markdown("see [the **report**](https://example.com/a?b=1&c=2) or http://x.org/p.")
-    assert (
-        '<a href="https://example.com/a?b=1&amp;c=2" rel="nofollow noopener noreferrer" target="_blank">'
-        "the <strong>report</strong></a>"
-    ) in html
-    assert '<a href="http://x.org/p" rel="nofollow noopener noreferrer" target="_blank">http://x.org/p</a>.' in html
-
-
-def test_markdown_of_nothing():
-    assert render_markdown("") == "" and render_markdown(None) == ""
 
 
 @pytest.mark.parametrize(
