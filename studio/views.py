@@ -22,7 +22,9 @@ from scoping.context import InvalidScope, validate_scope_id
 from studio import selectors
 from studio.charts import daily_chart
 from studio.filters import RANGE_PRESETS, parse_date_range, parse_int, parse_scope
+from studio.markdown import PAGE_MARKDOWN_CHARS, MarkdownBudget
 from studio.models import VIEW_STUDIO, VIEWERS_GROUP
+from studio.waterfall import turn_waterfall
 
 MAX_SEARCH = 255
 
@@ -127,6 +129,8 @@ def replay(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         session=session,
         replay=conversation,
         turns=conversation.turns,
+        waterfalls={turn.anchor: turn_waterfall(turn.timeline) for turn in conversation.turns},
+        markdown_budget=MarkdownBudget(PAGE_MARKDOWN_CHARS),
     )
 
 

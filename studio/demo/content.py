@@ -56,8 +56,10 @@ ANSWERS = {
     "spending": [
         "You spent **${a:,.2f}** between {d1} and {d2}, across {n} transactions.\n\n"
         "- Largest: *FreshMart* (${b:,.2f})\n- Smallest: corner shop (${c:,.2f})\n\nThat is {p}% of the budget.",
-        "Spending by category (last 30 days):\n\n- Rent: ${a:,.2f}\n- Groceries: ${b:,.2f}\n- Transport: "
-        "${c:,.2f}\n\nDetails: https://app.example.com/reports/spending",
+        "Spending by category (last 30 days):\n\n| Category | Amount | Transactions |\n|:--|--:|--:|\n"
+        "| Rent | ${a:,.2f} | 1 |\n| Groceries | ${b:,.2f} | {n} |\n| Transport | ${c:,.2f} | {p} |\n\n"
+        "- **Fixed costs**\n  - Rent, paid on the 1st\n  - Insurance\n- **Day to day**\n  - Groceries: mostly "
+        "*FreshMart*\n  - Transport\n    - City Transit pass\n\nDetails: https://app.example.com/reports/spending",
         "This month: **${b:,.2f}**; last month: ${a:,.2f}. The difference is mostly `transport` ({p}% lower).",
     ],
     "balance": [
@@ -65,8 +67,10 @@ ANSWERS = {
         "The household has two accounts:\n\n1. Checking: ${a:,.2f}\n2. Savings: ${b:,.2f}",
     ],
     "transactions": [
-        "Here are the transactions over $200:\n\n1. {d1}: Rent, ${a:,.2f}\n2. {d2}: Insurance, ${b:,.2f}\n"
-        "3. {d2}: Electronics store, ${c:,.2f}",
+        "Here are the transactions over $200:\n\n| Date | Merchant | Amount |\n|---|---|--:|\n"
+        "| {d1} | Rent | ${a:,.2f} |\n| {d2} | Insurance | ${b:,.2f} |\n| {d2} | Electronics store | ${c:,.2f} |\n\n"
+        "1. Rent and insurance are **recurring**:\n   - rent monthly\n   - insurance quarterly\n"
+        "2. The electronics purchase is a one-off.",
         "I found it: **Hardware Hub**, ${c:,.2f} on {d2} (card ending 4421).",
         "There are {n} pending transactions on the credit card, ${b:,.2f} in total; they usually settle in 1-3 days.",
     ],

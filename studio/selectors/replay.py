@@ -1,15 +1,47 @@
-"""A session replayed: its messages grouped into turns, each model call with its usage row and tool calls."""
+"""A session replayed: its messages grouped into turns, each model call with its usage row and tool calls,
+and each turn's steps on one time axis (`Turn.timeline`)."""
 
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from agents.models import Deployment, Message, MessageRole, Session, SessionStatus, UsageRecord
+from connections.tools import TOOL_NAME as CONNECTION_TOOL
 
 REPLAY_PAGE_MESSAGES = 400
+# Since issue 13 a connection call answered 4xx/5xx is saved as a failed call; one saved before then says
+# "success" and holds the `{"status": 404, "data": ...}` the model read (connections.outbound.shaped_result).
+LEGACY_HTTP_FAILURE_RE = re.compile(r'^\{"status": [45]\d\d, "data": ')
+
+MILLISECOND = timedelta(milliseconds=1)
+SpanKind = Literal["model", "tool"]
+Timing = Literal["recorded", "derived", "unknown"]
+
+
+@dataclass(frozen=True)
+class Span:
+    """One step of a turn on the turn's time axis: a model call or a tool call, in ms from the turn's start.
+
+    `timing` says where its start and length come from (see `Turn.timeline`): "recorded" (a model call's
+    usage row), "derived" (a tool call: only its length is saved) or "unknown" (nothing recorded)."""
+
+    kind: SpanKind
+    name: str  # the model, or the tool
+    call_number: int  # the model call it is, or belongs to (1, 2, ... in the turn)
+    start_ms: int
+    duration_ms: int
+    failed: bool
+    timing: Timing
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.duration_ms
 
 
 @dataclass
@@ -70,6 +102,51 @@ class Turn:
     def unpriced_calls(self) -> int:
         return sum(1 for call in self.calls if call.usage and call.usage.cost_micros is None)
 
+    @property
+    def timeline(self) -> list[Span]:
+        """The turn's model calls and tool calls in the order they ran, on one axis starting at 0.
+
+        Where the times come from (agents.runtime.loop, agents.turn.recorder, agents.services):
+        - A model call's usage row is written when its stream has ended: `UsageRecord.created_at` is the
+          call's end and `latency_ms` its length, so it started `latency_ms` before that.
+        - Its tool calls ran one after another right after that write, and each saved tool call carries only
+          its `duration_ms`: its start is derived as the model call's end plus the durations of the tool
+          calls before it (the few ms of database writes between them are not recorded). A tool call with
+          no duration saved is drawn as an instant.
+        - A model call without a usage row (a checkpoint left by a process that died) has no recorded
+          length: it is drawn from the end of the step before it to its message's `created_at`.
+        - The axis starts at the user message (or at the first step, when that is earlier or missing)."""
+        steps: list[tuple[datetime, Span]] = []
+        previous_end = self.user.created_at if self.user else None
+        for number, call in enumerate(self.calls, start=1):
+            start, model_span = _model_span(call, number, previous_end)
+            steps.append((start, model_span))
+            end = start + timedelta(milliseconds=model_span.duration_ms)
+            for tool in call.tool_calls:
+                duration = tool["duration_ms"] or 0
+                timing: Timing = "derived" if tool["duration_ms"] is not None else "unknown"
+                span = Span("tool", tool["tool_name"], number, 0, duration, tool["status"] == "error", timing)
+                steps.append((end, span))
+                end += timedelta(milliseconds=duration)
+            previous_end = end
+        if not steps:
+            return []
+        origin = min([start for start, _ in steps] + ([self.user.created_at] if self.user else []))
+        return [replace(span, start_ms=(start - origin) // MILLISECOND) for start, span in steps]
+
+
+def _model_span(call: ModelCall, number: int, previous_end: datetime | None) -> tuple[datetime, Span]:
+    """A model call and the moment it started (see `Turn.timeline`)."""
+    failed = bool(call.message.error_code)
+    usage = call.usage
+    if usage is not None:
+        start = usage.created_at - timedelta(milliseconds=usage.latency_ms)
+        tokens = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+        return start, Span("model", usage.model, number, 0, usage.latency_ms, failed, "recorded", **tokens)
+    end = call.message.created_at
+    start = min(previous_end or end, end)
+    return start, Span("model", "", number, 0, (end - start) // MILLISECOND, failed, "unknown")
+
 
 @dataclass
 class Replay:
@@ -81,20 +158,42 @@ class Replay:
 
 
 def normalise_tool_call(call: Any) -> dict[str, Any]:
-    """A saved tool call as the template shows it, tolerant of missing keys."""
+    """A saved tool call as the template shows it, tolerant of missing keys and odd values. A connection
+    call saved as a success before 4xx/5xx answers were failures (issue 13) is shown as the failure it was."""
     if not isinstance(call, dict):
-        return {"tool_name": "?", "status": "error", "error": repr(call), "parameters": {}, "duration_ms": None}
-    status = call.get("status") or ("error" if "error" in call else "success")
+        return {
+            "tool_id": "",
+            "tool_name": "?",
+            "status": "error",
+            "error": repr(call),
+            "parameters": {},
+            "has_result": False,
+            "result": None,
+            "duration_ms": None,
+        }
+    status = call.get("status")
+    if status not in ("success", "error"):
+        status = "error" if "error" in call else "success"
+    result, error = call.get("result"), call.get("error")
+    if status == "success" and _legacy_http_failure(call.get("tool_name"), result):
+        status, error = "error", result
+    duration = call.get("duration_ms")
     return {
         "tool_id": call.get("tool_id", ""),
-        "tool_name": call.get("tool_name", "?"),
+        "tool_name": str(call.get("tool_name") or "?"),
         "parameters": call.get("parameters", {}),
         "status": status,
         "has_result": "result" in call,
-        "result": call.get("result"),
-        "error": call.get("error"),
-        "duration_ms": call.get("duration_ms"),
+        "result": result,
+        "error": error,
+        "duration_ms": duration
+        if isinstance(duration, int) and not isinstance(duration, bool) and duration >= 0
+        else None,
     }
+
+
+def _legacy_http_failure(tool_name: Any, result: Any) -> bool:
+    return tool_name == CONNECTION_TOOL and isinstance(result, str) and bool(LEGACY_HTTP_FAILURE_RE.match(result))
 
 
 def get_session(session_id: uuid.UUID) -> Session | None:

@@ -1,5 +1,6 @@
 """Session replay: metadata, the conversation in order with real timestamps, tool calls, per-call usage,
-interrupted and errored turns, safe rendering, and stepping through turns."""
+interrupted and errored turns, safe rendering (Markdown tables and lists), stepping through turns, each
+turn's waterfall, and a query count that does not grow with the calls of a turn."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -198,3 +201,105 @@ def test_the_answer_being_written_is_running_until_its_lease_expires(
     assert f'<span class="badge badge-{badge}">{badge}</span>' in content
     other = "interrupted" if badge == "running" else "running"
     assert f'<span class="badge badge-{other}">{other}</span>' not in content
+
+
+def waterfall_bars(content: str) -> list[dict[str, str]]:
+    """The bars of the page's waterfalls, in order, as the attributes of their <rect>s."""
+    return [dict(re.findall(r'([\w-]+)="([^"]*)"', rect)) for rect in re.findall(r"<rect ([^>]*)>", content)]
+
+
+def test_each_turn_has_a_waterfall_of_its_model_and_tool_calls(staff_client, conversation):
+    content = page(staff_client, conversation)
+    figures = re.findall(r'<figure class="waterfall" data-turn="(\d+)">(.*?)</figure>', content, re.S)
+    assert [number for number, _ in figures] == ["1", "2", "3"]
+    first = waterfall_bars(figures[0][1])
+    assert [(bar["data-kind"], bar["data-name"], bar["data-duration-ms"], bar["data-failed"]) for bar in first] == [
+        ("model", "claude-sonnet-4-5", "1830", "0"),
+        ("tool", "request", "231", "0"),
+        ("tool", "query_store", "9", "1"),
+        ("model", "claude-sonnet-4-5", "2410", "0"),
+    ]
+    assert [(bar["data-input-tokens"], bar["data-output-tokens"]) for bar in first] == [
+        ("2100", "57"),
+        ("", ""),
+        ("", ""),
+        ("2300", "88"),
+    ]
+    # The factory writes each call's usage row 7 s after the step before: the first call ends at +7 s.
+    assert [int(bar["data-start-ms"]) for bar in first] == [7000 - 1830, 7000, 7231, 14000 - 2410]
+    assert "wf-failed" in first[2]["class"] and "wf-failed" not in first[1]["class"]
+    assert (
+        "<title>Model call 1 (claude-sonnet-4-5): starts at +5.2 s, 1.8 s, 2,100 in / 57 out tokens</title>" in content
+    )
+    assert "2 model calls and 2 tool calls over 14.0 s" in content, "from the user message"
+    third = waterfall_bars(figures[2][1])
+    assert [(bar["data-kind"], bar["data-failed"]) for bar in third] == [("model", "1")], "the errored call"
+    assert content.count('<tr class="timeline-row-') == 6, "the table of the same figures, a row per bar"
+
+
+def test_the_page_has_no_inline_style_for_the_csp(staff_client, conversation):
+    content = page(staff_client, conversation)
+    assert not re.search(r"<[^>]+\sstyle=", content)
+    assert 'href="/static/studio/replay.css"' in content
+
+
+def test_a_turn_without_model_calls_has_no_waterfall(staff_client, make_session):
+    session = make_session(scope="quiet", turns=[Turn("Anyone there?", [])])
+    content = page(staff_client, session)
+    assert 'class="waterfall"' not in content and "no model call" in content
+
+
+def test_http_failures_agree_in_the_chip_and_the_waterfall(staff_client, make_session):
+    not_found = '{"status": 404, "data": "<html><body>Not Found</body></html>"}'
+    session = make_session(
+        scope="http",
+        turns=[
+            Turn(
+                "Fetch it",
+                [
+                    Call(
+                        tools=[
+                            tool("request", status="error", error=not_found, duration_ms=80),
+                            tool("request", result='{"status": 502, "data": "Bad Gateway"}', duration_ms=30),
+                            tool("request", result='{"status": 200, "data": {"ok": true}}', duration_ms=20),
+                        ]
+                    ),
+                    Call(text="It failed."),
+                ],
+            )
+        ],
+    )
+    content = page(staff_client, session)
+    chips = re.findall(r'<details class="tool-call tool-(\w+)"', content)
+    assert chips == ["error", "error", "success"], "the one saved before issue 13 too"
+    bars = [bar["data-failed"] for bar in waterfall_bars(content) if bar["data-kind"] == "tool"]
+    assert bars == ["1", "1", "0"]
+    assert "2 tool errors" in content
+    assert "&lt;html&gt;&lt;body&gt;Not Found" in content, "the HTML page is shown as text"
+
+
+def test_markdown_tables_and_nested_lists_in_the_conversation(staff_client, make_session):
+    answer = "| Merchant | Amount |\n|---|--:|\n| FreshMart | $412.37 |\n\n- Food\n  - Groceries\n    - FreshMart"
+    session = make_session(scope="md", turns=[Turn("<img src=x onerror=alert(1)>", [Call(text=answer)])])
+    content = page(staff_client, session)
+    assert '<div class="md-table"><table>' in content
+    assert '<td class="align-right">$412.37</td>' in content
+    assert re.search(r"<ul>\s*<li>Food\s*<ul>\s*<li>Groceries\s*<ul>\s*<li>FreshMart</li>", content)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in content and "<img src=x" not in content
+
+
+def count_replay_queries(client, session) -> int:
+    url = reverse("studio:replay", args=[session.pk])
+    client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_query_count_does_not_grow_with_model_calls_and_tool_calls(staff_client, make_session):
+    small = make_session(scope="small", turns=[Turn("q", [Call()])])
+    busy_calls = [Call(tools=[tool(f"t{n}") for n in range(3)]) for _ in range(3)] + [Call(text="done")]
+    busy = make_session(scope="busy", turns=[Turn(f"q{n}", busy_calls) for n in range(5)])
+    assert count_replay_queries(staff_client, small) == count_replay_queries(staff_client, busy)
+    content = page(staff_client, busy)
+    assert len(waterfall_bars(content)) == 5 * (4 + 9), "every model call and tool call is drawn"
