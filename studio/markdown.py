@@ -27,6 +27,7 @@ messages; past either limit the text is shown whole, as escaped plain text, afte
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from markdown_it.utils import OptionsDict
 
 MAX_MARKDOWN_CHARS = 20_000  # about 5k tokens: a long model answer; past it, a message is shown as plain text
 PAGE_MARKDOWN_CHARS = 200_000  # a MarkdownBudget for a page of many messages (replay)
+CACHED_TEXTS = 2048
+CACHED_MAX_CHARS = 4_000
 SAFE_URL_SCHEMES = frozenset({"http", "https", "mailto"})
 HEADING_SHIFT = 3  # `#` is <h4>: the page has h1 (session), h2 (turns) and h3 (tool call parts)
 ALIGN_CLASSES = {"left": "align-left", "center": "align-center", "right": "align-right"}
@@ -167,6 +170,16 @@ def clean_text(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").replace("\x00", "\ufffd")
 
 
+def _html(markdown: str) -> str:
+    return CLEANER.clean(_parser().render(markdown)) if markdown.strip() else ""
+
+
+# A saved message does not change, and an operator comes back to a session (steps through it, reloads it):
+# the HTML of recent short texts is kept, keyed by the text itself (at most CACHED_TEXTS × CACHED_MAX_CHARS
+# characters of text, plus their HTML).
+_cached_html = functools.lru_cache(maxsize=CACHED_TEXTS)(_html)
+
+
 @dataclass
 class MarkdownBudget:
     """The characters one page may parse as Markdown, shared by its messages in the order they render."""
@@ -188,7 +201,7 @@ def render_markdown(text: str | None, budget: MarkdownBudget | None = None) -> S
     if budget is not None:
         parsed = budget.take(parsed)
     head, rest = text[:parsed], text[parsed:]
-    html = CLEANER.clean(_parser().render(head)) if head.strip() else ""
+    html = _cached_html(head) if len(head) <= CACHED_MAX_CHARS else _html(head)
     if rest:
         page = f" and {budget.total:,} of a page" if budget is not None else ""
         html += (

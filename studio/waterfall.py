@@ -1,6 +1,7 @@
 """A turn's timeline as plain SVG geometry: one row per model call and tool call, on one time axis.
 
-The SVG is two nested `<svg>`s (studio/templates/studio/includes/waterfall.html): the outer one is the
+The SVG is two nested `<svg>`s (studio/templates/studio/includes/waterfall.html, its rows from
+`Waterfall.track_markup` and `text_markup`): the outer one is the
 page's width and a fixed height in CSS pixels, and holds the text (each row's label on its own line above
 its bar, the axis labels at percentages of the width), so the text keeps its size at any width; the inner
 one has a `viewBox` TRACK_UNITS wide with `preserveAspectRatio="none"`, and holds the bars and the grid,
@@ -10,6 +11,9 @@ which stretch to the page's width. No inline style: classes from studio/static/s
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 from studio.formatting import format_duration_ms, format_int, format_tokens
 from studio.selectors.replay import Span
@@ -75,6 +79,13 @@ class WaterfallBar:
         return self.top + LABEL_BASELINE
 
     @property
+    def css_class(self) -> str:
+        classes = ["wf-bar", f"wf-{self.kind}"]
+        classes += ["wf-failed"] if self.failed else []
+        classes += ["wf-unknown"] if self.timing == "unknown" else []
+        return " ".join(classes)
+
+    @property
     def bar_y(self) -> int:
         return self.top + BAR_TOP
 
@@ -94,19 +105,67 @@ class Waterfall:
     total_ms: int
     height: int  # px
     rows_height: int  # px: where the axis labels start
-    summary: str  # the text alternative's one line
+    summary: str  # one line: how many steps over how long
+    description: str  # the text alternative: every bar's title
 
     @property
     def track_units(self) -> int:
         return TRACK_UNITS
 
     @property
-    def bar_height(self) -> int:
-        return BAR_HEIGHT
-
-    @property
     def empty(self) -> bool:
         return not self.bars
+
+    # The repeated elements are written here rather than in the template: a turn can have dozens of bars
+    # and a page hundreds, and Django's template engine took about 200 µs a bar (about 30 lookups each).
+
+    def track_markup(self) -> SafeString:
+        """The grid lines and the bars (each with its figures as data attributes and a hover title)."""
+        grid = format_html_join(
+            "",
+            '<line class="wf-grid" x1="{0}" x2="{0}" y1="0" y2="{1}"/>',
+            ((t.x, self.rows_height) for t in self.ticks),
+        )
+        bars = format_html_join(
+            "\n",
+            '<rect class="{}" x="{}" y="{}" width="{}" height="{}" data-kind="{}" data-name="{}" data-start-ms="{}" '
+            'data-duration-ms="{}" data-input-tokens="{}" data-output-tokens="{}" data-failed="{}" data-timing="{}">'
+            "<title>{}</title></rect>",
+            (
+                (
+                    bar.css_class,
+                    bar.x,
+                    bar.bar_y,
+                    bar.width,
+                    BAR_HEIGHT,
+                    bar.kind,
+                    bar.name,
+                    bar.start_ms,
+                    bar.duration_ms,
+                    "" if bar.input_tokens is None else bar.input_tokens,
+                    "" if bar.output_tokens is None else bar.output_tokens,
+                    int(bar.failed),
+                    bar.timing,
+                    bar.title,
+                )
+                for bar in self.bars
+            ),
+        )
+        return grid + bars
+
+    def text_markup(self) -> SafeString:
+        """Each bar's label above it, and the time axis's labels (hidden from screen readers: `desc` says it all)."""
+        labels = format_html_join(
+            "\n",
+            '<text class="wf-label wf-label-{}{}" x="{}" y="{}" aria-hidden="true">{}</text>',
+            ((b.kind, " wf-label-failed" if b.failed else "", b.label_x, b.label_y, b.label) for b in self.bars),
+        )
+        axis = format_html_join(
+            "",
+            '<text class="wf-tick wf-anchor-{}" x="{}%" y="{}" aria-hidden="true">{}</text>',
+            ((tick.anchor, tick.percent, self.height - 6, tick.label) for tick in self.ticks),
+        )
+        return labels + axis
 
 
 def _short(name: str) -> str:
@@ -194,4 +253,5 @@ def turn_waterfall(spans: list[Span]) -> Waterfall:
         height=rows_height + AXIS_HEIGHT if spans else 0,
         rows_height=rows_height,
         summary=summary,
+        description="; ".join(bar.title for bar in bars) + ("." if bars else ""),
     )

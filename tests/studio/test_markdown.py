@@ -388,18 +388,26 @@ def max_depth(nodes: list[Node]) -> int:
     return max((1 + max_depth(node[2]) for node in nodes if not isinstance(node, str)), default=0)
 
 
-def test_only_the_first_max_chars_are_parsed(monkeypatch):
-    seen: list[int] = []
+@pytest.fixture
+def parsed_texts(monkeypatch) -> list[str]:
+    """The texts markdown-it parses from here on (the cache of recent texts emptied first)."""
+    seen: list[str] = []
     original = markdown.ConversationMarkdown.render
 
     def spy(self, src, env=None):
-        seen.append(len(src))
+        seen.append(src)
         return original(self, src, env)
 
     monkeypatch.setattr(markdown.ConversationMarkdown, "render", spy)
+    markdown._cached_html.cache_clear()
+    return seen
+
+
+def test_only_the_first_max_chars_are_parsed(parsed_texts):
+    seen = parsed_texts
     bomb = "[" * (MAX_MARKDOWN_CHARS * 3)
     html = render_markdown(bomb)
-    assert seen == [MAX_MARKDOWN_CHARS], "the parser never sees more than the cap"
+    assert [len(text) for text in seen] == [MAX_MARKDOWN_CHARS], "the parser never sees more than the cap"
     rest = parsed(html).root[-1]
     assert rest[0] == "pre" and rest[1] == {"class": "md-rest"}
     assert rest[2] == ["[" * (MAX_MARKDOWN_CHARS * 2)], "the rest is shown whole, as text"
@@ -408,7 +416,9 @@ def test_only_the_first_max_chars_are_parsed(monkeypatch):
         in html
     )
     seen.clear()
-    assert "md-rest" not in render_markdown("x" * MAX_MARKDOWN_CHARS) and seen == [MAX_MARKDOWN_CHARS]
+    assert "md-rest" not in render_markdown("x" * MAX_MARKDOWN_CHARS) and [len(text) for text in seen] == [
+        MAX_MARKDOWN_CHARS
+    ]
 
 
 def test_the_rest_after_the_cap_is_escaped(monkeypatch):
@@ -420,14 +430,8 @@ def test_the_rest_after_the_cap_is_escaped(monkeypatch):
     assert root[-1][2] == ["<script>alert(1)</script> [x](javascript:alert(1))"]
 
 
-def test_a_page_budget_is_shared_by_its_messages_in_order(monkeypatch):
-    seen: list[str] = []
-    original = markdown.ConversationMarkdown.render
-    monkeypatch.setattr(
-        markdown.ConversationMarkdown,
-        "render",
-        lambda self, src, env=None: seen.append(src) or original(self, src, env),
-    )
+def test_a_page_budget_is_shared_by_its_messages_in_order(parsed_texts):
+    seen = parsed_texts
     budget = MarkdownBudget(total=25)
     first = render_markdown("**first** message", budget)
     second = render_markdown("*second* one, cut here", budget)
@@ -440,6 +444,15 @@ def test_a_page_budget_is_shared_by_its_messages_in_order(monkeypatch):
     assert parsed(third).root[0] == ("p", {"class": "md-cut"}, [text_of(parsed(third).root[0][2])])
     assert "This message is shown as plain text" in third and parsed(third).root[-1][2] == ["**third**"]
     assert budget.used == 25
+
+
+def test_recent_short_texts_are_parsed_once(parsed_texts):
+    first = render_markdown("| a |\n|---|\n| **cached** |")
+    assert render_markdown("| a |\n|---|\n| **cached** |") == first
+    long = "word " * (markdown.CACHED_MAX_CHARS // 5 + 1)
+    render_markdown(long)
+    render_markdown(long)
+    assert parsed_texts == ["| a |\n|---|\n| **cached** |", long, long], "long texts are not kept"
 
 
 def test_very_long_lines():

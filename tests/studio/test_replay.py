@@ -234,7 +234,9 @@ def test_each_turn_has_a_waterfall_of_its_model_and_tool_calls(staff_client, con
     assert "2 model calls and 2 tool calls over 14.0 s" in content, "from the user message"
     third = waterfall_bars(figures[2][1])
     assert [(bar["data-kind"], bar["data-failed"]) for bar in third] == [("model", "1")], "the errored call"
-    assert content.count('<tr class="timeline-row-') == 6, "the table of the same figures, a row per bar"
+    descriptions = re.findall(r'<desc id="timeline-\d+-desc">(.*?)</desc>', content)
+    titles = re.findall(r"<title>(.*?)</title></rect>", figures[0][1])
+    assert len(titles) == 4 and descriptions[0] == "; ".join(titles) + ".", "the text alternative: every figure"
 
 
 def test_the_page_has_no_inline_style_for_the_csp(staff_client, conversation):

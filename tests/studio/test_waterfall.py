@@ -150,6 +150,23 @@ def test_geometry_labels_and_titles():
     assert second.failed and second.label.endswith("· failed"), "a model call that errored"
     assert waterfall.height == 3 * ROW_HEIGHT + (waterfall.height - waterfall.rows_height)
     assert [bar.label_y < bar.bar_y for bar in waterfall.bars] == [True] * 3, "each label above its bar"
+    assert waterfall.description == "; ".join(bar.title for bar in waterfall.bars) + "."
+
+
+def test_markup_escapes_names_and_carries_the_figures():
+    spans = [
+        Span("model", "m<1>", 1, 0, 1000, False, "recorded", 10, 2),
+        Span("tool", '<script>"x"</script>', 1, 1000, 0, True, "unknown"),
+    ]
+    waterfall = turn_waterfall(spans)
+    track, text = waterfall.track_markup(), waterfall.text_markup()
+    assert "<script>" not in track + text and "&lt;script&gt;&quot;x&quot;&lt;/script&gt;" in track
+    assert track.count("<rect ") == 2 and track.count('<line class="wf-grid"') == len(waterfall.ticks)
+    assert 'class="wf-bar wf-tool wf-failed wf-unknown"' in track
+    assert 'data-input-tokens="10" data-output-tokens="2"' in track
+    assert 'data-input-tokens="" data-output-tokens="" data-failed="1" data-timing="unknown"' in track
+    assert text.count('<text class="wf-label') == 2 and 'class="wf-label wf-label-tool wf-label-failed"' in text
+    assert 'x="100.0%"' in text and "1.0 s" in text, "the axis's last label at the end"
 
 
 def test_long_names_are_shortened_in_labels_but_whole_in_titles():
