@@ -65,7 +65,10 @@ def studio_server(studio_database, tmp_path_factory) -> Iterator[LiveServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open it keeps an asyncio loop running in this
+# thread, and every later test of the worker that uses Django's test client then fails ("You cannot use
+# AsyncToSync in the same thread as an async event loop").
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     with launched_chromium() as chromium:
         yield chromium
