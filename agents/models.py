@@ -87,8 +87,12 @@ class MessageRole(models.TextChoices):
 
 class Message(ScopedModel):
     """One message of a session, in order. An assistant message is one model call: its text and the
-    tool calls it made, each with its result or error. It carries its session's scope."""
+    tool calls it made, each with its result or error. It carries its session's scope.
 
+    The history API names a message by `public_id`, a random UUID, never by its integer primary key (a
+    counter shared by every scope: see core.public_ids)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="messages")
     seq = models.PositiveIntegerField()
     role = models.CharField(max_length=16, choices=MessageRole.choices)

@@ -107,7 +107,7 @@ def history_message(message: Message, *, streaming: bool = False) -> dict[str, A
     """One message as the widget shows it; `streaming`: the answer being written right now, saved so far
     by its checkpoints (stored as interrupted until it ends), is not shown as interrupted."""
     return {
-        "id": str(message.pk),
+        "id": str(message.public_id),
         "role": message.role,
         "type": "user" if message.role == MessageRole.USER else "assistant_text",
         "text": message.text or "",

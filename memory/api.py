@@ -1,11 +1,14 @@
 """Memory over HTTP (SPEC §3): `GET|POST /api/memory`, `DELETE /api/memory/<id>`, the caller's scope only.
 
-Routed by memory/urls.py (under /api/). Another scope's entry is 404 memory_entry_not_found, exactly like a
-missing one. The serving agent's settings come from `current_memory_config()` (memory.config).
+Routed by memory/urls.py (under /api/). An entry is named by its public id (a UUID); another scope's entry,
+an integer or any malformed id is 404 memory_entry_not_found, exactly like a missing one. A delete by an
+operator's staff session is recorded (memory.models.MemoryChange). The serving agent's settings come from
+`current_memory_config()` (memory.config).
 """
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -15,20 +18,35 @@ from core.errors import ApiError
 from memory import selectors, services
 from memory.config import current_memory_config
 from scoping.api import ERROR_RESPONSE, ScopedAPIView
+from scoping.authentication import Caller
 
 SCOPE_PARAM = OpenApiParameter("scope_id", str, description="The scope, for API-key callers.")
-ENTRY = inline_serializer(
-    "MemoryEntry",
-    {
-        "id": serializers.IntegerField(),
+ENTRY_ID_PARAM = OpenApiParameter(
+    "entry_id",
+    OpenApiTypes.UUID,
+    OpenApiParameter.PATH,
+    description="The entry's id (a UUID, as listed). Anything else, or another scope's entry, is 404.",
+)
+
+
+def entry_fields() -> dict[str, serializers.Field]:
+    """An entry's fields (new instances each time: a serializer field belongs to one serializer)."""
+    return {
+        "id": serializers.UUIDField(help_text="The entry's id: a random UUID, never a counter."),
         "content": serializers.CharField(),
         "created_at": serializers.DateTimeField(),
-    },
-)
+    }
+
+
+ENTRY = inline_serializer("MemoryEntry", entry_fields())
 ENTRY_LIST = inline_serializer(
     "MemoryEntryList",
     {
-        "entries": serializers.ListField(child=serializers.JSONField()),
+        "entries": inline_serializer(
+            "MemoryEntryListed",
+            {**entry_fields(), "rank": serializers.FloatField(required=False, help_text="With `query`: the match.")},
+            many=True,
+        ),
         "enabled": serializers.BooleanField(),
         "count": serializers.IntegerField(),
         "total_chars": serializers.IntegerField(),
@@ -84,9 +102,11 @@ class MemoryEntryDetail(ScopedAPIView):
 
     @extend_schema(
         operation_id="memory_remove",
-        parameters=[SCOPE_PARAM],
+        parameters=[ENTRY_ID_PARAM, SCOPE_PARAM],
         responses={200: inline_serializer("MemoryOk", {"ok": serializers.BooleanField()}), 404: ERROR_RESPONSE},
     )
     def delete(self, request: Request, entry_id: str) -> Response:
-        self.handle_scoped(services.remove_entry, entry_id=entry_id)
+        caller = request.user
+        operator = caller.staff_user if isinstance(caller, Caller) and caller.kind == "staff" else None
+        self.handle_scoped(services.remove_entry, entry_id=entry_id, changed_by=operator)  # an operator's: audited
         return Response({"ok": True})

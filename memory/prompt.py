@@ -20,7 +20,7 @@ def memory_prompt_section(agent: AgentFolder) -> str | None:
             "remember it with the `memory` tool (action add)."
         )
     usage = memory_usage(config=config)
-    lines = [f"- [{entry.pk}] {entry.content}" for entry in entries]
+    lines = [f"- [{entry.public_id}] {entry.content}" for entry in entries]
     return header + (
         "What you remember about this user (entry ids in brackets; keep it current with the `memory` tool):\n"
         + "\n".join(lines)

@@ -43,7 +43,8 @@ class MemoryUsage:
 
 
 def entry_as_dict(entry: MemoryEntry) -> dict[str, Any]:
-    return {"id": entry.pk, "content": entry.content, "created_at": entry.created_at.isoformat()}
+    """An entry as the API and the tool show it: named by its public id, never its primary key."""
+    return {"id": str(entry.public_id), "content": entry.content, "created_at": entry.created_at.isoformat()}
 
 
 def memory_usage(*, config: MemoryConfig) -> MemoryUsage:

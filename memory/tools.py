@@ -39,7 +39,7 @@ def memory_tools(agent: AgentFolder) -> list[Tool]:
         "properties": {
             "action": {"type": "string", "enum": list(ACTIONS)},
             "content": {"type": "string", "description": "The fact to remember (add)."},
-            "entry_id": {"type": "integer", "description": "The entry to forget (remove)."},
+            "entry_id": {"type": "string", "description": "The id of the entry to forget (remove), as listed."},
             "query": {"type": "string", "description": "Words to look for (search)."},
         },
         "required": ["action"],
@@ -67,13 +67,13 @@ def run_action(action: str, arguments: dict[str, Any], config: MemoryConfig) -> 
         result = add_entry(content=arguments.get("content"), config=config)
         usage = memory_usage(config=config)
         if not result.created:
-            return f"Already remembered as entry {result.entry.pk}: {result.entry.content}"
-        return f"Remembered as entry {result.entry.pk}. Memory: {usage.describe()}."
+            return f"Already remembered as entry {result.entry.public_id}: {result.entry.content}"
+        return f"Remembered as entry {result.entry.public_id}. Memory: {usage.describe()}."
     if action == "remove":
         if arguments.get("entry_id") is None:
             raise memory_invalid("entry_id: is required to remove an entry (see action list).")
         entry = remove_entry(entry_id=arguments.get("entry_id"))
-        return f"Forgot entry {arguments.get('entry_id')}: {entry.content}"
+        return f"Forgot entry {entry.public_id}: {entry.content}"
     if action == "search":
         matches = search_entries(query=arguments.get("query"))
         return json.dumps(

@@ -24,20 +24,23 @@ class RowWriter:
     """Insert tuples of values into a model's table: COPY on PostgreSQL, executemany elsewhere.
 
     `fields` are attribute names in tuple order; JSON values arrive as JSON text. Fields of the model that
-    are not given get their default (so a column added later does not break the generator)."""
+    are not given get their default (so a column added later does not break the generator): one value for
+    all rows, except for a unique field (a public id), whose default is called for each row."""
 
     def __init__(self, model: type[models.Model], fields: Sequence[str]) -> None:
         self.model = model
         opts = model._meta
         self.fields = [concrete_field(model, name) for name in fields]
         given = {f.attname for f in self.fields}
-        self.extra = [
+        extra = [
             f
             for f in opts.concrete_fields
             if f.attname not in given and not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
         ]
+        self.per_row = [f for f in extra if f.unique]
+        self.extra = [f for f in extra if not f.unique]
         self.extra_values = tuple(self._default(f) for f in self.extra)
-        self.columns = [str(f.column) for f in self.fields + self.extra]
+        self.columns = [str(f.column) for f in self.fields + self.extra + self.per_row]
         self.postgres = connection.vendor == "postgresql"
         qn = connection.ops.quote_name
         self.table = qn(opts.db_table)
@@ -63,19 +66,18 @@ class RowWriter:
         rows = list(rows)
         if not rows:
             return 0
-        extra = self.extra_values
         if self.postgres:
             with (
                 connection.cursor() as cursor,
                 cursor.cursor.copy(f"COPY {self.table} ({self.column_sql}) FROM STDIN") as copy,
             ):
                 for row in rows:
-                    copy.write_row(row + extra if extra else row)
+                    copy.write_row(row + self._rest())
             return len(rows)
         converters = self.converters
         prepared = [
             tuple(value if convert is None else convert(value) for convert, value in zip(converters, row, strict=True))
-            + extra
+            + self._rest()
             for row in rows
         ]
         placeholders = ", ".join(["%s"] * len(self.columns))
@@ -86,6 +88,12 @@ class RowWriter:
                 prepared,
             )
         return len(rows)
+
+    def _rest(self) -> tuple:
+        """The values of the columns not given, for one row."""
+        if not self.per_row:
+            return self.extra_values
+        return self.extra_values + tuple(self._default(f) for f in self.per_row)
 
 
 def reset_sequences(model_list: list[type[models.Model]]) -> None:

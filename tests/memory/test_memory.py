@@ -63,9 +63,12 @@ def test_add_list_remove_in_one_scope():
     with scope("tenant-b"):
         assert selectors.list_entries() == []
         with pytest.raises(MemoryEntryNotFound):
-            services.remove_entry(entry_id=first.entry.pk)
+            services.remove_entry(entry_id=str(first.entry.public_id))
     with scope("tenant-a"):
-        services.remove_entry(entry_id=first.entry.pk)
+        for internal in (first.entry.pk, str(first.entry.pk)):  # the primary key is not an entry's id
+            with pytest.raises(MemoryEntryNotFound):
+                services.remove_entry(entry_id=internal)
+        services.remove_entry(entry_id=str(first.entry.public_id))
         assert [e.content for e in selectors.list_entries()] == ["has a cat"]
 
 
@@ -175,7 +178,7 @@ def test_entries_are_in_the_system_prompt_of_the_next_message(chat, memory_agent
         chat.stream({"message": "hi", "session_id": first.events[0]["session_id"]}, a)
     (request,) = script.requests
     assert "# Memory" in request.system
-    assert f"- [{entry.pk}] the budget period is monthly" in request.system
+    assert f"- [{entry.public_id}] the budget period is monthly" in request.system
     assert "memory" in {tool["name"] for tool in request.tools}
 
     with scripted_turns(ScriptedTurn(text="ok")) as script:

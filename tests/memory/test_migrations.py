@@ -1,4 +1,5 @@
-"""MemoryEntry moved from `agents` to `memory` without touching the data (memory 0001, agents 0003).
+"""MemoryEntry moved from `agents` to `memory` without touching the data (memory 0001, agents 0003), then got
+its public id (memory 0002, last test).
 
 Each test migrates this database back to the state before the move (agents 0002, no memory migrations:
 what a database of the earlier code holds), writes there through the historical models, migrates forward
@@ -15,6 +16,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from core import public_ids
 from memory import selectors, services
 from memory.config import MemoryConfig
 from memory.models import MemoryEntry
@@ -137,3 +139,24 @@ def test_a_memory_content_type_made_in_between_is_merged_into_the_old_one(before
     assert Permission.objects.filter(content_type=kept, codename="archive_memoryentry").exists()
     assert Permission.objects.filter(content_type=kept, codename="view_memoryentry").count() == 1
     assert LogEntry.objects.get(pk=log.pk).content_type_id == kept.pk
+
+
+def test_existing_entries_get_their_own_random_public_ids(transactional_db, monkeypatch):
+    """memory 0002 adds `public_id` to a filled table: every row gets its own UUID (version 4), then the
+    column is unique and required; new entries get one too. (Batches of 2 here, so several are filled.)"""
+    monkeypatch.setattr(public_ids, "BACKFILL_BATCH", 2)
+    try:
+        old_apps = migrate(ONLY_MEMORY_0001)
+        OldEntry = old_apps.get_model("memory", "MemoryEntry")
+        old = [OldEntry.objects.create(scope=f"tenant-{n % 2}", content=f"fact {n}") for n in range(5)]
+        migrate()
+        ids = dict(MemoryEntry.all_scopes.values_list("pk", "public_id"))
+        assert sorted(ids) == sorted(entry.pk for entry in old)
+        assert len(set(ids.values())) == 5 and all(value.version == 4 for value in ids.values())
+        with scope("tenant-0"):
+            added = services.add_entry(content="prefers EUR", config=CONFIG).entry
+        assert added.public_id.version == 4 and added.public_id not in ids.values()
+        field = MemoryEntry._meta.get_field("public_id")
+        assert field.unique and not field.null
+    finally:
+        migrate()

@@ -41,7 +41,7 @@ GLOBAL, TENANT_A, TENANT_B = "", "tenant-a", "tenant-b"
 SCOPES = (GLOBAL, TENANT_A, TENANT_B)
 TIMEOUT = 10
 UNKNOWN_SESSION = "00000000-0000-4000-8000-000000000000"
-UNKNOWN_MEMORY_ID = "987654321"
+UNKNOWN_MEMORY_ID = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 BODY_CONTEXT = {"household_id": TENANT_A, "role": "admin"}
 MEMORY = {"enabled": True, "maxEntries": 10, "maxTotalChars": 2000}
 
@@ -124,7 +124,7 @@ def malformed_token(case: str) -> str:
 class Seed:
     scope_id: str
     session_id: str
-    memory_id: int
+    memory_id: str  # the entry's public id (a UUID)
     headers: dict[str, str]
 
 
@@ -725,7 +725,7 @@ def test_unscoped_token_memory_sees_and_writes_only_global_entries(seeds, chat, 
         body={"scope_id": TENANT_A, "context": BODY_CONTEXT, "content": "attacker fact"},
     )
     assert added.status == 201, added.text
-    assert MemoryEntry.all_scopes.get(pk=added.json()["id"]).scope == GLOBAL
+    assert MemoryEntry.all_scopes.get(public_id=added.json()["id"]).scope == GLOBAL
 
     tenant = call(chat, "delete", f"/api/memory/{seeds[TENANT_A].memory_id}", headers, query=query)
     unknown = call(chat, "delete", f"/api/memory/{UNKNOWN_MEMORY_ID}", headers, query=query)
@@ -1085,7 +1085,7 @@ def assert_staff_write_applied(name: str, seeds: dict[str, Seed]) -> None:
     elif name == "memory-add":
         assert MemoryEntry.all_scopes.filter(scope=TENANT_A, content="pwned fact").exists()
     elif name == "memory-delete":
-        assert not MemoryEntry.all_scopes.filter(pk=a.memory_id).exists()
+        assert not MemoryEntry.all_scopes.filter(public_id=a.memory_id).exists()
     else:
         raise AssertionError(name)
 
