@@ -1,7 +1,10 @@
 """Studio: the operators' pages, inside Django admin. Thin views over studio.selectors.
 
-Who sees them: staff with `studio.view_studio` (SPEC §8). Every page only reads, and every filter is a
-GET parameter (forms and links), so the pages work without JavaScript.
+Who sees them: staff with `studio.view_studio` (SPEC §8). The pages only read, and every filter is a GET
+parameter (forms and links), so they work without JavaScript. The one exception is a scope's memory: an
+entry is edited or deleted through a form page of its own (POST, with the admin's CSRF protection), which
+also needs the model permission of that change; memory.services validates it, checks the budgets and
+records it with who and when.
 """
 
 from __future__ import annotations
@@ -10,15 +13,23 @@ import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
-from django.contrib import admin
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib import admin, messages
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from agents.models import SessionStatus
-from scoping.context import InvalidScope, validate_scope_id
+from core.errors import ApiError
+from memory import services as memory_services
+from memory.config import current_memory_config
+from memory.errors import MemoryEntryNotFound
+from scoping.context import InvalidScope, scope, validate_scope_id
 from studio import selectors
 from studio.charts import daily_chart
 from studio.filters import RANGE_PRESETS, parse_date_range, parse_int, parse_scope
@@ -27,12 +38,16 @@ from studio.models import VIEW_STUDIO, VIEWERS_GROUP
 from studio.waterfall import turn_waterfall
 
 MAX_SEARCH = 255
+CHANGE_MEMORY = "memory.change_memoryentry"
+DELETE_MEMORY = "memory.delete_memoryentry"
+VIEW_MEMORY_CHANGES = "memory.view_memorychange"
 
 
 def studio_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """The gate of every Studio page. The admin's own gate first: anonymous users and non-staff are sent
     to the admin login, nothing is cached. Then staff without `studio.view_studio` get a 403 page inside
-    the admin (superusers have every permission). GET and HEAD only: Studio changes nothing."""
+    the admin (superusers have every permission). GET and HEAD only: a page that changes something has
+    its own gate (`studio_form_view`)."""
 
     read_only = require_safe(view)
 
@@ -45,15 +60,37 @@ def studio_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     return admin.site.admin_view(gated)
 
 
-def forbidden(request: HttpRequest) -> HttpResponse:
+def studio_form_view(permission: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """The gate of a Studio page that changes something: `studio_view`'s gate, then `permission` (a model
+    permission, e.g. memory.change_memoryentry) or a 403 page naming it. GET shows the form, POST applies
+    it (the admin's gate also checks the CSRF token)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        allowed_methods = require_http_methods(["GET", "HEAD", "POST"])(view)
+
+        @wraps(view)
+        def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.has_perm(VIEW_STUDIO):
+                return forbidden(request)
+            if not request.user.has_perm(permission):
+                return forbidden(request, permission)
+            return allowed_methods(request, *args, **kwargs)
+
+        return admin.site.admin_view(gated)
+
+    return decorate
+
+
+def forbidden(request: HttpRequest, permission: str = VIEW_STUDIO) -> HttpResponse:
+    """The 403 page: Studio itself (ask for the viewers group), or a change this account may not make."""
     return render(
         request,
         "studio/forbidden.html",
         {
             **admin.site.each_context(request),
             "title": "Studio needs a permission",
-            "permission": VIEW_STUDIO,
-            "group": VIEWERS_GROUP,
+            "permission": permission,
+            "group": VIEWERS_GROUP if permission == VIEW_STUDIO else None,
         },
         status=403,
     )
@@ -192,8 +229,105 @@ def scope_detail(request: HttpRequest) -> HttpResponse:
 def scope_memory(request: HttpRequest) -> HttpResponse:
     scope_id = required_scope(request)
     memory = selectors.memory_page(scope_id, after=request.GET.get("after"))
+    user = request.user
     return page(
-        request, "studio/scope_memory.html", "scopes", "Memory", scope_id=scope_id, memory=memory, scope_tab="memory"
+        request,
+        "studio/scope_memory.html",
+        "scopes",
+        "Memory",
+        scope_id=scope_id,
+        memory=memory,
+        budget=current_memory_config(),
+        may_edit=user.has_perm(CHANGE_MEMORY),
+        may_delete=user.has_perm(DELETE_MEMORY),
+        may_view_changes=user.has_perm(VIEW_MEMORY_CHANGES),
+        scope_tab="memory",
+    )
+
+
+def memory_url(scope_id: str, entry_id: uuid.UUID | None = None) -> str:
+    """The scope's memory page (at the entry's row, when given)."""
+    url = reverse("studio:scope_memory") + "?" + urlencode({"scope": scope_id})
+    return url + f"#entry-{entry_id}" if entry_id else url
+
+
+def operator(request: HttpRequest) -> User:
+    """The signed-in staff user (the admin's gate let only such a user through)."""
+    if not isinstance(request.user, User):
+        raise PermissionDenied
+    return request.user
+
+
+def memory_entry_or_404(scope_id: str, entry_id: uuid.UUID) -> Any:
+    """The entry; 404 when it is missing or belongs to another scope (the same answer for both)."""
+    entry = selectors.memory_entry(scope_id, entry_id)
+    if entry is None:
+        raise Http404("No memory entry with this id in this scope.")
+    return entry
+
+
+@studio_form_view(CHANGE_MEMORY)
+def memory_entry_edit(request: HttpRequest, entry_id: uuid.UUID) -> HttpResponse:
+    """GET: the entry in a form. POST: the new content through memory.services (validation, budgets, the
+    record of the change); back to the memory page, or the form again with the error and nothing written."""
+    scope_id = required_scope(request)
+    entry = memory_entry_or_404(scope_id, entry_id)
+    config = current_memory_config()
+    content, error = entry.content, ""
+    if request.method == "POST":
+        content = request.POST.get("content", "")
+        try:
+            with scope(scope_id):
+                result = memory_services.edit_entry(
+                    entry_id=entry_id, content=content, config=config, changed_by=operator(request)
+                )
+        except MemoryEntryNotFound:
+            raise Http404("No memory entry with this id in this scope.") from None  # deleted meanwhile
+        except ApiError as exc:
+            error = exc.message.removeprefix("content: ")  # the form has that one field
+        else:
+            if result.changed:
+                messages.success(request, "The memory entry was saved; the change is recorded below.")
+            else:
+                messages.info(request, "Nothing changed: the content was the same.")
+            return HttpResponseRedirect(memory_url(scope_id, entry_id))
+    return page(
+        request,
+        "studio/memory_entry_edit.html",
+        "scopes",
+        "Edit memory entry",
+        scope_id=scope_id,
+        entry=entry,
+        content=content,
+        error=error,
+        budget=config,
+        totals=selectors.memory_totals(scope_id),
+        scope_tab="memory",
+    )
+
+
+@studio_form_view(DELETE_MEMORY)
+def memory_entry_delete(request: HttpRequest, entry_id: uuid.UUID) -> HttpResponse:
+    """GET: asks to confirm (a page of its own, so it works without JavaScript). POST: deletes the entry
+    through memory.services, which records the delete; back to the memory page."""
+    scope_id = required_scope(request)
+    entry = memory_entry_or_404(scope_id, entry_id)
+    if request.method == "POST":
+        try:
+            with scope(scope_id):
+                memory_services.remove_entry(entry_id=entry_id, changed_by=operator(request))
+        except MemoryEntryNotFound:
+            raise Http404("No memory entry with this id in this scope.") from None  # deleted meanwhile
+        messages.success(request, "The memory entry was deleted; the delete is recorded below.")
+        return HttpResponseRedirect(memory_url(scope_id))
+    return page(
+        request,
+        "studio/memory_entry_delete.html",
+        "scopes",
+        "Delete memory entry",
+        scope_id=scope_id,
+        entry=entry,
+        scope_tab="memory",
     )
 
 

@@ -6,11 +6,13 @@ Memory entries and store documents are looked up with `optional_model`, so their
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Max, Model, Q, Sum
+from django.db.models.functions import Length
 
 from agents.models import Session
 from connections.models import ScopedCredential
@@ -21,6 +23,7 @@ from studio.selectors.sessions import SESSION_LIST_FIELDS
 
 SCOPE_PAGE_SIZE = 50
 MEMORY_PAGE_SIZE = 100
+MEMORY_CHANGES_SHOWN = 20
 DOCUMENT_PAGE_SIZE = 50
 DOCUMENT_VERSIONS_SHOWN = 50
 RECENT_SESSIONS = 10
@@ -153,13 +156,22 @@ def _pk_value(model: type[Model], raw: str) -> Any:
         return None
 
 
-def memory_page(scope_id: str, *, after: str | None = None, size: int = MEMORY_PAGE_SIZE) -> RowPage:
-    """A scope's memory entries, newest first, keyset-paginated on (created_at, pk). Two queries."""
+@dataclass
+class MemoryPage(RowPage):
+    """A page of a scope's memory entries, with the scope's totals and its latest recorded changes."""
+
+    chars: int = 0
+    changes: list[Any] = field(default_factory=list)
+
+
+def memory_page(scope_id: str, *, after: str | None = None, size: int = MEMORY_PAGE_SIZE) -> MemoryPage:
+    """A scope's memory entries, newest first, keyset-paginated on (created_at, pk); the scope's entry
+    count and characters; its latest operator changes. Three queries."""
     model = optional_model("memory", "MemoryEntry")
     if model is None:
-        return RowPage([], 0, None, True, available=False)
+        return MemoryPage([], 0, None, True, available=False)
     queryset = every_scope(model).filter(scope=scope_id)
-    total = queryset.count()
+    totals = memory_totals(scope_id)
     values = decode_cursor(after, 2)
     moment = parse_moment(values[0]) if values else None
     key = _pk_value(model, values[1]) if values else None
@@ -168,9 +180,45 @@ def memory_page(scope_id: str, *, after: str | None = None, size: int = MEMORY_P
     rows = list(queryset.order_by("-created_at", "-pk")[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
-    return RowPage(
-        rows, total, encode_cursor(rows[-1].created_at, rows[-1].pk) if rows and more else None, at_start=moment is None
+    return MemoryPage(
+        rows,
+        totals.entries,
+        encode_cursor(rows[-1].created_at, rows[-1].pk) if rows and more else None,
+        at_start=moment is None,
+        chars=totals.chars,
+        changes=memory_changes(scope_id),
     )
+
+
+@dataclass(frozen=True)
+class MemoryTotals:
+    entries: int
+    chars: int
+
+
+def memory_totals(scope_id: str) -> MemoryTotals:
+    """How many entries a scope holds and their characters (what the budgets count). One query."""
+    model = optional_model("memory", "MemoryEntry")
+    if model is None:
+        return MemoryTotals(0, 0)
+    totals = every_scope(model).filter(scope=scope_id).aggregate(entries=Count("pk"), chars=Sum(Length("content")))
+    return MemoryTotals(totals["entries"], totals["chars"] or 0)
+
+
+def memory_entry(scope_id: str, public_id: uuid.UUID) -> Any | None:
+    """The entry with this public id in this scope; None when it is missing or another scope's."""
+    model = optional_model("memory", "MemoryEntry")
+    if model is None:
+        return None
+    return every_scope(model).filter(scope=scope_id, public_id=public_id).first()
+
+
+def memory_changes(scope_id: str, *, limit: int = MEMORY_CHANGES_SHOWN) -> list[Any]:
+    """The scope's latest recorded memory changes (operators' edits and deletes), newest first."""
+    model = optional_model("memory", "MemoryChange")
+    if model is None:
+        return []
+    return list(every_scope(model).filter(scope=scope_id).order_by("-at", "-pk")[:limit])
 
 
 def document_stores(scope_id: str) -> list[dict[str, Any]] | None:

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import ModelPrice, Session
+from memory.models import MemoryEntry
 from stores.models import StoreDocument
 from studio import urls as studio_urls
 from tests.studio.conftest import logged_in, q
@@ -23,6 +24,12 @@ from tests.studio.conftest import logged_in, q
 viewers_migration = importlib.import_module("studio.migrations.0002_studio_viewers_group")
 
 URL_NAMES = [pattern.name for pattern in studio_urls.urlpatterns]
+# Pages that change something: each needs a model permission besides studio.view_studio.
+CHANGE_PAGES = {
+    "memory_entry_edit": "memory.change_memoryentry",
+    "memory_entry_delete": "memory.delete_memoryentry",
+}
+READ_NAMES = [name for name in URL_NAMES if name not in CHANGE_PAGES]
 
 
 @pytest.fixture
@@ -39,7 +46,11 @@ def studio_urls_by_name(make_session, db) -> dict[str, str]:
         created_at=now,
         updated_at=now,
     )
+    entry = MemoryEntry.all_scopes.create(scope="tenant-a", content="prefers EUR")
+    entry_query = "?scope=tenant-a"
     return {
+        "memory_entry_edit": reverse("studio:memory_entry_edit", args=[entry.public_id]) + entry_query,
+        "memory_entry_delete": reverse("studio:memory_entry_delete", args=[entry.public_id]) + entry_query,
         "index": reverse("studio:index"),
         "sessions": reverse("studio:sessions") + "?scope=" + q("tenant-a"),
         "replay": reverse("studio:replay", args=[session.pk]),
@@ -54,19 +65,25 @@ def studio_urls_by_name(make_session, db) -> dict[str, str]:
 
 @pytest.fixture
 def pages(studio_urls_by_name) -> list[str]:
+    """The pages that only read."""
     return [
-        *studio_urls_by_name.values(),
+        *(studio_urls_by_name[name] for name in READ_NAMES),
         reverse("studio:sessions"),
         reverse("studio:usage"),
         reverse("studio:scope") + "?scope=",
     ]
 
 
+@pytest.fixture
+def every_page(pages, studio_urls_by_name) -> list[str]:
+    return [*pages, *(studio_urls_by_name[name] for name in CHANGE_PAGES)]
+
+
 def test_every_studio_url_name_has_a_url_in_these_tests(studio_urls_by_name):
     assert sorted(studio_urls_by_name) == sorted(URL_NAMES)
 
 
-@pytest.mark.parametrize("name", URL_NAMES)
+@pytest.mark.parametrize("name", READ_NAMES)
 def test_staff_with_the_permission_see_every_page(staff_client, studio_urls_by_name, name):
     response = staff_client.get(studio_urls_by_name[name])
     assert response.status_code == 200
@@ -87,7 +104,7 @@ def test_staff_without_the_permission_get_a_403_page(plain_staff_client, studio_
     assert f'href="{reverse("studio:usage")}"' not in content, "no Studio navigation"
 
 
-@pytest.mark.parametrize("name", URL_NAMES)
+@pytest.mark.parametrize("name", READ_NAMES)
 def test_the_permission_through_the_studio_viewers_group(make_staff, studio_urls_by_name, name):
     viewers_migration.create_viewers_group(apps, SimpleNamespace(connection=connection))
     user = make_staff("group-member")
@@ -108,15 +125,32 @@ def test_users_who_are_not_staff_are_sent_to_the_login_even_with_the_permission(
     assert response["Location"].startswith(reverse("admin:login") + "?next=")
 
 
-def test_anonymous_users_are_sent_to_the_admin_login(client, pages):
-    for url in pages:
+@pytest.mark.parametrize("name", CHANGE_PAGES)
+def test_a_change_page_needs_its_model_permission_too(make_staff, studio_urls_by_name, name):
+    """A Studio viewer without the change's permission gets a 403 page naming it (for the form and for a
+    POST alike); with it, the page opens."""
+    viewer = make_staff("viewer", studio=True)
+    for method in ("get", "post"):
+        response = getattr(logged_in(viewer), method)(studio_urls_by_name[name], {"content": "pwned"})
+        assert response.status_code == 403
+        content = response.content.decode()
+        assert CHANGE_PAGES[name] in content and "Studio viewers" not in content
+        assert "prefers EUR" not in content
+    app_label, codename = CHANGE_PAGES[name].split(".")
+    viewer.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    assert logged_in(viewer).get(studio_urls_by_name[name]).status_code == 200
+    assert MemoryEntry.all_scopes.get().content == "prefers EUR"
+
+
+def test_anonymous_users_are_sent_to_the_admin_login(client, every_page):
+    for url in every_page:
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith(reverse("admin:login") + "?next="), url
 
 
-def test_logged_in_users_who_are_not_staff_get_no_access(user_client, pages):
-    for url in pages:
+def test_logged_in_users_who_are_not_staff_get_no_access(user_client, every_page):
+    for url in every_page:
         response = user_client.get(url)
         assert response.status_code in (302, 403), url
         if response.status_code == 302:
