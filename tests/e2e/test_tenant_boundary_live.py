@@ -238,7 +238,8 @@ def test_live_unscoped_token_sees_and_touches_no_tenant_memory(server, tenant_a,
     assert SECRET_A not in listed.text and SECRET_A not in searched.text
     assert_json_error(removed, 404, "memory_entry_not_found")
     assert added.status_code == 201
-    assert server.database.query("SELECT scope FROM agents_memoryentry WHERE id = %s", (added.json()["id"],)) == [("",)]
+    added_id = server.database.uuid_param(added.json()["id"])
+    assert server.database.query("SELECT scope FROM agents_memoryentry WHERE public_id = %s", (added_id,)) == [("",)]
     assert tenant_rows(server) == before
 
 
