@@ -311,7 +311,7 @@ def test_a_cursor_returned_by_the_api_still_pages(client, error_agent, jwt_heade
 
 @pytest.mark.parametrize(
     "entry_id",
-    ["²", "99999999999999999999", "-1", "0", "1", "1e3", "not-a-uuid", "6f1c2a3b-4d5e-4f60-8a7b", "f" * 70, "%00"],
+    ["²", "99999999999999999999", "-1", "0", "1", "1e3", "not-a-uuid", "6f1c2a3b-4d5e-4f60-8a7b", "f" * 70],
 )
 @pytest.mark.django_db
 def test_an_odd_memory_entry_id_is_a_404_like_a_missing_one(client, error_agent, jwt_header, entry_id):
