@@ -265,9 +265,12 @@ def check_answer(entry: str, scope_id: str, status: int, text: str, seeded: dict
             assert status == 404 and body["error"]["code"] == "document_not_found", text
     elif entry == "memory-list":
         assert status == 200, text
-        assert [e["id"] for e in body["entries"]] == list(
-            MemoryEntry.all_scopes.filter(scope=scope_id).order_by("created_at", "id").values_list("pk", flat=True)
-        )
+        assert [e["id"] for e in body["entries"]] == [
+            str(public_id)
+            for public_id in MemoryEntry.all_scopes.filter(scope=scope_id)
+            .order_by("created_at", "id")
+            .values_list("public_id", flat=True)
+        ]
     elif entry == "chat-sync":
         assert status == 200, text
         assert Session.all_scopes.get(pk=body["session_id"]).scope == scope_id
