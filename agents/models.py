@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.db import models
 from django.utils import timezone
@@ -53,6 +54,10 @@ class Session(ScopedModel):
     cache_write_tokens = models.BigIntegerField(default=0)
     cost_micros = models.BigIntegerField(default=0)
     unpriced_calls = models.PositiveIntegerField(default=0)
+    # Model calls and their summed latency, kept with each call: the mean latency per call is then a
+    # column expression (Studio filters on it) with no aggregation of the usage rows.
+    model_calls = models.PositiveIntegerField(default=0)
+    model_latency_ms = models.BigIntegerField(default=0)
     # The per-session lease: a running message holds it; it expires if its process dies.
     lock_token = models.CharField(max_length=32, blank=True)
     lock_expires_at = models.DateTimeField(null=True, blank=True)
@@ -73,11 +78,30 @@ class Session(ScopedModel):
         return self.input_tokens + self.output_tokens
 
     @property
+    def mean_latency_ms(self) -> int | None:
+        """The mean latency of its model calls (None before the first call)."""
+        return round(self.model_latency_ms / self.model_calls) if self.model_calls else None
+
+    @property
     def shown_status(self) -> str:
-        """The status to show: `running` with an expired lease is a message whose process died (until the
-        lease sweep, services.release_expired_leases, stores that)."""
-        expired = self.lock_expires_at is not None and self.lock_expires_at < timezone.now()
-        return SessionStatus.INTERRUPTED if self.status == SessionStatus.RUNNING and expired else self.status
+        return shown_status(self.status, self.lock_expires_at, timezone.now())
+
+
+def shown_status(status: str, lock_expires_at: datetime | None, now: datetime) -> str:
+    """The status to show: `running` with an expired lease is a message whose process died (until the
+    lease sweep, services.release_expired_leases, stores that). `shown_status_filter` is its SQL twin."""
+    expired = lock_expires_at is not None and lock_expires_at < now
+    return SessionStatus.INTERRUPTED if status == SessionStatus.RUNNING and expired else status
+
+
+def shown_status_filter(status: str, now: datetime) -> models.Q:
+    """The sessions whose `shown_status` at `now` is `status`: a filter that agrees with what lists show."""
+    lease_expired = models.Q(lock_expires_at__lt=now)
+    if status == SessionStatus.INTERRUPTED:
+        return models.Q(status=SessionStatus.INTERRUPTED) | (models.Q(status=SessionStatus.RUNNING) & lease_expired)
+    if status == SessionStatus.RUNNING:
+        return models.Q(status=SessionStatus.RUNNING) & ~lease_expired
+    return models.Q(status=status)
 
 
 class MessageRole(models.TextChoices):

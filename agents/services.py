@@ -46,7 +46,8 @@ SESSION_TOTALS_SQL = (
     'UPDATE "agents_session" SET "message_count" = "message_count" + %s, "input_tokens" = "input_tokens" + %s,'
     ' "output_tokens" = "output_tokens" + %s, "cache_read_tokens" = "cache_read_tokens" + %s,'
     ' "cache_write_tokens" = "cache_write_tokens" + %s, "cost_micros" = "cost_micros" + %s,'
-    ' "unpriced_calls" = "unpriced_calls" + %s, "updated_at" = %s WHERE "scope" = %s AND "id" = %s'
+    ' "unpriced_calls" = "unpriced_calls" + %s, "model_calls" = "model_calls" + %s,'
+    ' "model_latency_ms" = "model_latency_ms" + %s, "updated_at" = %s WHERE "scope" = %s AND "id" = %s'
 )
 TRANSCRIPT_APPEND_SQL = (
     'UPDATE "agents_sessiontranscript" SET "body" = "body" || %s, "index" = "index" || %s,'
@@ -208,13 +209,20 @@ def append_to_transcript(session: Session, parts: list[TranscriptPart], *, at: i
 
 
 def add_to_session(
-    session: Session, *, messages: int = 0, usage: TokenUsage | None = None, cost_micros: int | None = 0
+    session: Session,
+    *,
+    messages: int = 0,
+    usage: TokenUsage | None = None,
+    cost_micros: int | None = 0,
+    call_latency_ms: int | None = None,
 ) -> None:
-    """Add to a session's running totals (messages, tokens, cost; an unknown cost counts an unpriced call)
-    and touch its `updated_at`. Plain SQL: the ORM's F() increments cost more to compile than to run."""
+    """Add to a session's running totals (messages, tokens, cost; an unknown cost counts an unpriced call;
+    `call_latency_ms`: one more model call, that long) and touch its `updated_at`. Plain SQL: the ORM's F()
+    increments cost more to compile than to run."""
     usage = usage or TokenUsage()
     now = Session._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
-    values = [*usage.counts().values(), cost_micros or 0, 1 if cost_micros is None else 0, now]
+    calls = [0, 0] if call_latency_ms is None else [1, call_latency_ms]
+    values = [*usage.counts().values(), cost_micros or 0, 1 if cost_micros is None else 0, *calls, now]
     update_session_row(SESSION_TOTALS_SQL, [messages, *values], session)
 
 
@@ -290,7 +298,13 @@ def record_call(
             latency_ms=turn.latency_ms,
             cost_micros=cost,
         )
-        add_to_session(session, messages=0 if call.message_id is not None else 1, usage=usage, cost_micros=cost)
+        add_to_session(
+            session,
+            messages=0 if call.message_id is not None else 1,
+            usage=usage,
+            cost_micros=cost,
+            call_latency_ms=turn.latency_ms,
+        )
         length = append_to_transcript(session, parts, at=at)
         if call.release_token:
             status = SessionStatus.ERROR if turn.error_code else SessionStatus.IDLE

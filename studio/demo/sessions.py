@@ -79,6 +79,8 @@ ROW_FIELDS: dict[type[models.Model], list[str]] = {
         "cache_write_tokens",
         "cost_micros",
         "unpriced_calls",
+        "model_calls",
+        "model_latency_ms",
     ],
     Message: [
         "id",
@@ -170,7 +172,7 @@ class SessionMaker:
         )
         start = min(start, self.now - timedelta(seconds=60 + duration))
         deploy_id = self.deploy_at(start)
-        totals = [0, 0, 0, 0, 0, 0]  # input, output, cache read, cache write, cost, unpriced
+        totals = [0, 0, 0, 0, 0, 0, 0, 0]  # input, output, cache read, cache write, cost, unpriced, calls, latency
         for seq, event in enumerate(events):
             moment = start + timedelta(seconds=event.offset)
             message_id = self.message_id
@@ -227,6 +229,8 @@ class SessionMaker:
                 totals[5] += 1
             else:
                 totals[4] += cost
+            totals[6] += 1
+            totals[7] += event.latency_ms
         updated = start + timedelta(seconds=events[-1].offset)
         tags = rng.sample(TAGS, rng.choice([0, 0, 0, 1, 1, 2]))
         title = " ".join(first_prompt.split())[:80]

@@ -138,6 +138,9 @@ def test_done_usage_is_the_sum_of_usage_events_and_of_usage_rows(test_agent, cha
     assert session.input_tokens == done["usage"]["input_tokens"]
     assert session.output_tokens == done["usage"]["output_tokens"]
     assert session.cost_micros == done["usage"]["cost_micros"]
+    # The per-session latency figure (Studio's latency filter) is kept with each call, like the cost.
+    assert session.model_calls == 2
+    assert session.model_latency_ms == sum(row.latency_ms for row in rows)
 
 
 @pytest.mark.django_db(transaction=True)
