@@ -27,6 +27,13 @@ def format_usd(micros: int) -> str:
     return f"{sign}${usd:,.2f}"
 
 
+def format_dollars(micros: int) -> str:
+    """Micro-dollars as a plain decimal number of dollars, exact (for CSV): "1.234567", "0.000600"."""
+    sign = "-" if micros < 0 else ""
+    whole, fraction = divmod(abs(micros), MICROS_PER_USD)
+    return f"{sign}{whole}.{fraction:06d}"
+
+
 def format_cost(micros: int | None, unpriced_calls: int = 0) -> str:
     """A cost that may be partly or wholly unpriced. Unpriced is never shown as $0.
 

@@ -6,6 +6,7 @@ app_name = "studio"
 urlpatterns = [
     path("", views.sessions, name="index"),
     path("sessions/", views.sessions, name="sessions"),
+    path("sessions/export.csv", views.sessions_csv, name="sessions_csv"),
     path("sessions/<uuid:session_id>/", views.replay, name="replay"),
     path("usage/", views.usage, name="usage"),
     path("scopes/", views.scopes, name="scopes"),

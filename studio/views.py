@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
@@ -18,13 +19,15 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 
-from agents.models import SessionStatus
+from agents.models import Deployment, SessionStatus
 from core.errors import ApiError
 from memory import services as memory_services
 from memory.config import current_memory_config
@@ -32,9 +35,11 @@ from memory.errors import MemoryEntryNotFound
 from scoping.context import InvalidScope, scope, validate_scope_id
 from studio import selectors
 from studio.charts import daily_chart
-from studio.filters import RANGE_PRESETS, parse_date_range, parse_int, parse_scope
+from studio.csv_export import csv_chunks, csv_response
+from studio.filters import RANGE_PRESETS, ParamError, parse_date_range, parse_int, parse_scope, query_string
 from studio.markdown import PAGE_MARKDOWN_CHARS, MarkdownBudget
 from studio.models import VIEW_STUDIO, VIEWERS_GROUP
+from studio.session_query import SessionQuery, export_filename, form_values, parse_session_query, sort_headers
 from studio.waterfall import turn_waterfall
 
 MAX_SEARCH = 255
@@ -43,7 +48,7 @@ DELETE_MEMORY = "memory.delete_memoryentry"
 VIEW_MEMORY_CHANGES = "memory.view_memorychange"
 
 
-def studio_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def studio_view(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """The gate of every Studio page. The admin's own gate first: anonymous users and non-staff are sent
     to the admin login, nothing is cached. Then staff without `studio.view_studio` get a 403 page inside
     the admin (superusers have every permission). GET and HEAD only: a page that changes something has
@@ -52,7 +57,7 @@ def studio_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     read_only = require_safe(view)
 
     @wraps(view)
-    def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.has_perm(VIEW_STUDIO):
             return forbidden(request)
         return read_only(request, *args, **kwargs)
@@ -96,7 +101,9 @@ def forbidden(request: HttpRequest, permission: str = VIEW_STUDIO) -> HttpRespon
     )
 
 
-def page(request: HttpRequest, template: str, section: str, title: str, **context: Any) -> HttpResponse:
+def page(
+    request: HttpRequest, template: str, section: str, title: str, *, status: int = 200, **context: Any
+) -> HttpResponse:
     return render(
         request,
         template,
@@ -108,6 +115,7 @@ def page(request: HttpRequest, template: str, section: str, title: str, **contex
             "range_presets": RANGE_PRESETS,
             **context,
         },
+        status=status,
     )
 
 
@@ -121,34 +129,87 @@ def required_scope(request: HttpRequest) -> str:
         raise Http404("Not a scope id.")
 
 
+@dataclass(frozen=True)
+class SessionsForm:
+    """What the sessions page's filter form offers, read before the parameters are checked against it."""
+
+    models: list[str]
+    deploys: list[Deployment]
+
+    @classmethod
+    def load(cls) -> SessionsForm:
+        return cls(selectors.session_models(), selectors.session_deploys())
+
+    def parse(self, params: QueryDict) -> SessionQuery:
+        return parse_session_query(params, models=self.models, deploys=[d.deploy_id for d in self.deploys])
+
+
 @studio_view
 def sessions(request: HttpRequest) -> HttpResponse:
-    params = request.GET
-    status = params.get("status", "")
-    filters = selectors.SessionFilters(
-        scope=parse_scope(params),
-        range=parse_date_range(params, default="all"),
-        model=params.get("model", "").strip()[:100],
-        status=status if status in SessionStatus.values else "",
+    """The sessions list. Invalid parameters (and a page past the last) answer 400 with the page and the
+    errors beside the filter form, so the operator can fix them; nothing is dropped silently."""
+    form = SessionsForm.load()
+    query = form.parse(request.GET)
+    if query.errors:
+        return sessions_page(request, form, query, status=400)
+    now = timezone.now()
+    counts = selectors.session_counts(query.filters, search=query.scope_search, now=now)
+    pages = selectors.SessionPage([], counts.total, 1, query.size).page_count
+    if query.page > pages:
+        error = ParamError("page", str(query.page), f"past the last page ({pages:,} of {counts.total:,} sessions)")
+        return sessions_page(request, form, replace(query, errors=[error]), counts=counts, last_page=pages, status=400)
+    session_page = selectors.session_page(
+        query.filters, query.sort, number=query.page, size=query.size, total=counts.total, now=now
     )
-    size = parse_int(params.get("per"), default=selectors.SESSION_PAGE_SIZE, low=5, high=200)
-    session_page = selectors.session_page(filters, after=params.get("after"), before=params.get("before"), size=size)
-    search = params.get("find", "").strip()[:MAX_SEARCH]
-    chips = selectors.scope_chips(
-        filters, search=search, selected_count=session_page.total if filters.scope.selected else None
-    )
+    return sessions_page(request, form, query, counts=counts, rows=session_page)
+
+
+def sessions_page(
+    request: HttpRequest,
+    form: SessionsForm,
+    query: SessionQuery,
+    *,
+    counts: selectors.SessionCounts | None = None,
+    rows: selectors.SessionPage | None = None,
+    last_page: int | None = None,
+    status: int = 200,
+) -> HttpResponse:
     return page(
         request,
         "studio/sessions.html",
         "sessions",
         "Sessions",
-        filters=filters,
-        page=session_page,
-        chips=chips,
-        search=search,
-        models=selectors.session_models(),
+        query=query,
+        filters=query.filters,
+        errors=query.errors,
+        invalid={error.name for error in query.errors},
+        without_invalid=query_string(request.GET, **{error.name: None for error in query.errors}),
+        counts=counts,
+        chips=counts.chips if counts else [],
+        page=rows,
+        search=query.scope_search,
+        models=form.models,
+        deploys=form.deploys,
         statuses=SessionStatus.values,
+        page_sizes=sorted({10, 25, 50, 100, 200, query.size}),
+        headers=sort_headers(query.sort),
+        last_page=last_page,
+        values=form_values(request.GET),
+        postgres=connection.vendor == "postgresql",
+        status=status,
     )
+
+
+@studio_view
+def sessions_csv(request: HttpRequest) -> HttpResponseBase:
+    """The filtered sessions list as CSV, every page of it in the page's order, streamed."""
+    form = SessionsForm.load()
+    query = form.parse(request.GET)
+    if query.errors:
+        return sessions_page(request, form, query, status=400)
+    rows = selectors.session_csv_rows(query.filters, query.sort, now=timezone.now())
+    chunks = csv_chunks(selectors.SESSION_CSV_HEADER, rows)
+    return csv_response(request, chunks, filename=export_filename(query))
 
 
 @studio_view

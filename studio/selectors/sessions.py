@@ -1,123 +1,202 @@
-"""The sessions list: filters, keyset pages of sessions and the scope chips above them."""
+"""The sessions list: filters, sorting by any column, numbered pages with a total, the scope chips above
+them, and every row of the filtered list for the CSV export.
+
+Full-text search matches a session when any of its messages matches, or its title does. On PostgreSQL it is
+`to_tsvector('english', ...) @@ websearch_to_tsquery('english', ...)`, the very expressions of the GIN
+indexes of studio/migrations/0003_message_search_index.py (so users may type "quoted phrases", `or` and
+-words). The 'english' configuration stems words (refund finds refunds and refunded) and leaves common words
+out of the index, so no search has to visit half of all messages to count a word like "the". Elsewhere
+(SQLite) it is a case-insensitive substring match of the whole query.
+"""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import BooleanField, Count, F, Func, OrderBy, Q, QuerySet, Value
+from django.db.models.expressions import CombinedExpression
+from django.db.models.sql.compiler import SQLCompiler
+from django.utils import timezone
 
-from agents.models import Session
+from agents.models import Deployment, Message, Session, SessionTag, shown_status, shown_status_filter
 from scoping.models import Scope
-from studio.filters import DateRange, ScopeParam, decode_cursor, encode_cursor, parse_moment
+from studio.filters import DateRange, ScopeParam
+from studio.formatting import format_dollars
 
 SESSION_PAGE_SIZE = 50
+PAGE_SIZE_MIN = 5
+PAGE_SIZE_MAX = 200
 SCOPE_CHIPS = 12
+SEARCH_CONFIG = "english"
+CSV_CHUNK_ROWS = 2000
 
 
 @dataclass(frozen=True)
 class SessionFilters:
+    """What the list shows. Costs are micro-dollars; latencies are the mean per model call, in ms."""
+
     scope: ScopeParam
     range: DateRange
     model: str = ""
     status: str = ""
+    search: str = ""
+    user: str = ""
+    tags: tuple[str, ...] = ()
+    deploy: str = ""
+    cost_min: int | None = None
+    cost_max: int | None = None
+    latency_min: int | None = None
+    latency_max: int | None = None
 
 
-def sessions_matching(filters: SessionFilters, *, with_scope: bool = True) -> QuerySet[Session]:
-    """Sessions whose last activity falls in the range, of the model/status/scope chosen."""
-    queryset = Session.all_scopes.filter(**filters.range.filter_kwargs("updated_at"))
-    if filters.model:
-        queryset = queryset.filter(model=filters.model)
+class TextSearch(Func):
+    """`to_tsvector(config, column) @@ websearch_to_tsquery(config, query)`, written exactly as the GIN
+    indexes are, so PostgreSQL uses them. The configuration is a constant of the SQL, never a parameter: a
+    parameter would hide the index's expression from the planner."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, column: str, query: str) -> None:
+        super().__init__(F(column), Value(query))
+
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
+        column_sql, column_params = compiler.compile(self.source_expressions[0])
+        query_sql, query_params = compiler.compile(self.source_expressions[1])
+        sql = (
+            f"to_tsvector('{SEARCH_CONFIG}'::regconfig, {column_sql})"
+            f" @@ websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, {query_sql})"
+        )
+        return sql, (*column_params, *query_params)
+
+
+def search_filter(search: str) -> Q:
+    """Sessions with a message matching `search`, or whose title does."""
+    if connection.vendor == "postgresql":
+        messages = Message.all_scopes.filter(TextSearch("text", search))
+        titles = Session.all_scopes.filter(TextSearch("title", search))
+    else:
+        messages = Message.all_scopes.filter(text__icontains=search)
+        titles = Session.all_scopes.filter(title__icontains=search)
+    # One IN over a UNION of the two index scans, not `IN (messages) OR title matches`: PostgreSQL can join
+    # a short list of matches to sessions by id (a rare word costs a millisecond), where an OR is a test
+    # of every session row.
+    matching = messages.order_by().values("session_id").union(titles.order_by().values("pk"))
+    return Q(pk__in=matching)
+
+
+def search_has_words(search: str) -> bool:
+    """Whether the search has any word the index holds (PostgreSQL leaves out common words such as "the":
+    a query of only those would match nothing). Elsewhere any text is searched as it is."""
+    if connection.vendor != "postgresql":
+        return bool(search)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT numnode(websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)) > 0", [search])
+        return bool(cursor.fetchone()[0])
+
+
+def _range_filter(filters: SessionFilters) -> Q:
+    """Cost and latency ranges. The mean latency (total / calls) is compared as total against bound × calls,
+    so no division; a session without model calls has no mean and is left out by any latency bound."""
+    q = Q()
+    if filters.cost_min is not None:
+        q &= Q(cost_micros__gte=filters.cost_min)
+    if filters.cost_max is not None:
+        q &= Q(cost_micros__lte=filters.cost_max)
+    if filters.latency_min is not None or filters.latency_max is not None:
+        q &= Q(model_calls__gt=0)
+    if filters.latency_min is not None:
+        q &= Q(model_latency_ms__gte=F("model_calls") * filters.latency_min)
+    if filters.latency_max is not None:
+        q &= Q(model_latency_ms__lte=F("model_calls") * filters.latency_max)
+    return q
+
+
+def _field_filter(filters: SessionFilters, now: datetime) -> Q:
+    q = Q(**filters.range.filter_kwargs("updated_at"))
+    for name, value in (("model", filters.model), ("deploy_id", filters.deploy), ("user_sub", filters.user)):
+        if value:
+            q &= Q(**{name: value})
     if filters.status:
-        queryset = queryset.filter(status=filters.status)
+        q &= shown_status_filter(filters.status, now)
+    if filters.tags:
+        q &= Q(pk__in=SessionTag.all_scopes.filter(tag__in=filters.tags).values("session_id"))
+    return q
+
+
+def sessions_matching(
+    filters: SessionFilters, *, with_scope: bool = True, now: datetime | None = None
+) -> QuerySet[Session]:
+    """Sessions whose last activity falls in the range and that pass every other filter (and the scope,
+    unless `with_scope` is False: the chips count every scope). The status is the shown one at `now`."""
+    queryset = Session.all_scopes.filter(_field_filter(filters, now or timezone.now()), _range_filter(filters))
+    if filters.search:
+        queryset = queryset.filter(search_filter(filters.search))
     if with_scope and filters.scope.selected:
         queryset = queryset.filter(scope=filters.scope.scope_id)
     return queryset
 
 
-@dataclass
-class SessionPage:
-    sessions: list[Session]
-    total: int
-    older: str | None  # cursor of the next page (older sessions)
-    newer: str | None  # cursor of the previous page (newer sessions)
-    at_start: bool
+# --- sorting -------------------------------------------------------------------------------------------------
+
+SORT_COLUMNS: dict[str, F | CombinedExpression] = {
+    "last_active": F("updated_at"),
+    "created": F("created_at"),
+    "cost": F("cost_micros"),
+    "tokens": F("input_tokens") + F("output_tokens"),
+    "messages": F("message_count"),
+}
+DEFAULT_SORT = "-last_active"
 
 
-SESSION_LIST_FIELDS = (
-    "id",
-    "scope",
-    "title",
-    "status",
-    "lock_expires_at",  # for shown_status
-    "model",
-    "provider",
-    "deploy_id",
-    "created_at",
-    "updated_at",
-    "message_count",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost_micros",
-    "unpriced_calls",
-)
+@dataclass(frozen=True)
+class SessionSort:
+    """A column of SORT_COLUMNS and a direction; the session id breaks ties, in the same direction, so
+    the order is total and pages neither repeat nor skip a row. In the URL: `sort=cost` or `sort=-cost`."""
+
+    column: str = "last_active"
+    descending: bool = True
+
+    @classmethod
+    def parse(cls, value: str) -> SessionSort | None:
+        column = value.removeprefix("-")
+        return cls(column, value.startswith("-")) if column in SORT_COLUMNS else None
+
+    @property
+    def param(self) -> str:
+        return f"-{self.column}" if self.descending else self.column
+
+    def order_by(self) -> list[OrderBy]:
+        return [
+            OrderBy(SORT_COLUMNS[self.column], descending=self.descending),
+            OrderBy(F("id"), descending=self.descending),
+        ]
+
+    def link(self, column: str) -> str:
+        """The `sort` of a column header's link: this column reversed, or another column largest first."""
+        if column == self.column:
+            return column if self.descending else f"-{column}"
+        return f"-{column}"
 
 
-def _session_position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    moment = parse_moment(values[0])
-    try:
-        return (moment, uuid.UUID(values[1])) if moment else None
-    except ValueError:
-        return None
+def sort_choices() -> list[str]:
+    return [value for column in SORT_COLUMNS for value in (f"-{column}", column)]
 
 
-def session_page(
-    filters: SessionFilters, *, after: str | None = None, before: str | None = None, size: int = SESSION_PAGE_SIZE
-) -> SessionPage:
-    """One page of sessions, newest activity first, keyset-paginated on (updated_at, id).
-
-    `after` continues to older sessions; `before` goes back to newer ones. Two queries: the page and the
-    total count.
-    """
-    queryset = sessions_matching(filters).only(*SESSION_LIST_FIELDS)
-    total = queryset.count()
-    newer_position = _session_position(before)
-    older_position = None if newer_position else _session_position(after)
-    if newer_position:
-        moment, key = newer_position
-        rows = list(
-            queryset.filter(Q(updated_at__gt=moment) | Q(updated_at=moment, id__gt=key)).order_by("updated_at", "id")[
-                : size + 1
-            ]
-        )
-        more_newer = len(rows) > size
-        rows = rows[:size][::-1]
-        return SessionPage(
-            rows,
-            total,
-            older=encode_cursor(rows[-1].updated_at, rows[-1].pk) if rows else None,
-            newer=encode_cursor(rows[0].updated_at, rows[0].pk) if rows and more_newer else None,
-            at_start=not more_newer,
-        )
-    if older_position:
-        moment, key = older_position
-        queryset = queryset.filter(Q(updated_at__lt=moment) | Q(updated_at=moment, id__lt=key))
-    rows = list(queryset.order_by("-updated_at", "-id")[: size + 1])
-    more_older = len(rows) > size
-    rows = rows[:size]
-    return SessionPage(
-        rows,
-        total,
-        older=encode_cursor(rows[-1].updated_at, rows[-1].pk) if rows and more_older else None,
-        newer=encode_cursor(rows[0].updated_at, rows[0].pk) if rows and older_position else None,
-        at_start=older_position is None,
-    )
+# --- counts and scope chips -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -127,35 +206,239 @@ class ScopeChip:
     selected: bool
 
 
-def scope_chips(
-    filters: SessionFilters, *, search: str = "", selected_count: int | None = None, limit: int = SCOPE_CHIPS
-) -> list[ScopeChip]:
-    """The most active scopes under the other filters (or the scopes whose id contains `search`), each
-    with its number of sessions. A chip's count is the number of sessions the list shows once selected.
-    One or two queries."""
-    base = sessions_matching(filters, with_scope=False).order_by()
-    if search:
-        matching = Scope.objects.filter(scope_id__icontains=search).order_by("-last_seen_at")
-        candidates = list(matching.values_list("scope_id", flat=True)[:limit])
-        if "global".startswith(search.lower()) and "" not in candidates:
-            candidates.append("")
-        counts = dict(
-            base.filter(scope__in=candidates).values("scope").annotate(n=Count("pk")).values_list("scope", "n")
-        )
-        rows = sorted(((scope_id, counts.get(scope_id, 0)) for scope_id in candidates), key=lambda r: (-r[1], r[0]))
+@dataclass(frozen=True)
+class SessionCounts:
+    total: int  # the sessions the list shows (of the selected scope, when one is)
+    chips: list[ScopeChip]
+
+
+COUNTS_SQL = (
+    'SELECT "scope", "n", SUM("n") OVER () AS "every", SUM(CASE WHEN "scope" = %s THEN "n" ELSE 0 END) OVER ()'
+    ' AS "selected", {preferred} AS "preferred" FROM ({per_scope}) AS "per_scope"'
+    ' ORDER BY "preferred" DESC, "n" DESC, "scope" LIMIT %s'
+)
+
+
+def session_counts(
+    filters: SessionFilters, *, search: str = "", limit: int = SCOPE_CHIPS, now: datetime | None = None
+) -> SessionCounts:
+    """The total and the scope chips, from one grouped count: sessions per scope under every filter but the
+    scope, with the sum over all scopes and the selected scope's count alongside (window functions), so
+    the total costs no second pass over the matching sessions. The chips are the most active scopes, or
+    with `search` the scopes whose id contains it (one more query, on the Scope table). A chip's count is
+    the number of sessions the list shows once it is selected."""
+    candidates = _scope_candidates(search, limit) if search else None
+    rows = _counts_by_scope(filters, candidates, limit, now)
+    every, selected = (int(rows[0][2]), int(rows[0][3])) if rows else (0, 0)
+    if candidates is None:
+        ranked = [(scope_id, n) for scope_id, n, *_ in rows]
     else:
-        ranked = base.values("scope").annotate(n=Count("pk")).order_by("-n", "scope")
-        rows = list(ranked.values_list("scope", "n")[:limit])
-    chips = [
-        ScopeChip(scope_id, count, filters.scope.selected and scope_id == filters.scope.scope_id)
-        for scope_id, count in rows
-    ]
-    if filters.scope.selected and not any(chip.selected for chip in chips):
-        count = selected_count if selected_count is not None else base.filter(scope=filters.scope.scope_id).count()
-        chips.insert(0, ScopeChip(filters.scope.scope_id, count, True))
-    return chips
+        counts = {scope_id: n for scope_id, n, *_ in rows}
+        ranked = sorted(((scope_id, counts.get(scope_id, 0)) for scope_id in candidates), key=lambda r: (-r[1], r[0]))
+    scope = filters.scope
+    chips = [ScopeChip(scope_id, n, scope.selected and scope_id == scope.scope_id) for scope_id, n in ranked]
+    if scope.selected and not any(chip.selected for chip in chips):
+        chips.insert(0, ScopeChip(scope.scope_id, selected, True))
+    return SessionCounts(selected if scope.selected else every, chips)
+
+
+def _counts_by_scope(
+    filters: SessionFilters, candidates: list[str] | None, limit: int, now: datetime | None
+) -> list[tuple[Any, ...]]:
+    """Rows (scope, sessions, sessions of every scope, sessions of the selected scope, preferred): the
+    candidates first when given, then the busiest scopes; at least one row whenever any session matches."""
+    per_scope = sessions_matching(filters, with_scope=False, now=now).order_by().values("scope").annotate(n=Count("pk"))
+    per_scope_sql, per_scope_params = per_scope.query.sql_with_params()
+    preferred = "0"
+    if candidates:
+        preferred = f'CASE WHEN "scope" IN ({", ".join(["%s"] * len(candidates))}) THEN 1 ELSE 0 END'
+    sql = COUNTS_SQL.format(preferred=preferred, per_scope=per_scope_sql)
+    rows_wanted = limit if candidates is None else len(candidates)
+    params = [filters.scope.scope_id, *(candidates or []), *per_scope_params, max(rows_wanted, 1)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _scope_candidates(search: str, limit: int) -> list[str]:
+    """Up to `limit` scope ids containing `search`, most recently active first; "global" finds the global
+    scope (the empty id)."""
+    matching = Scope.objects.filter(scope_id__icontains=search).order_by("-last_seen_at")
+    candidates = list(matching.values_list("scope_id", flat=True)[:limit])
+    if "global".startswith(search.lower()) and "" not in candidates:
+        candidates.append("")
+    return candidates
+
+
+# --- pages --------------------------------------------------------------------------------------------------
+
+
+SESSION_LIST_FIELDS = (
+    "id",
+    "scope",
+    "title",
+    "tags",
+    "status",
+    "lock_expires_at",  # for shown_status
+    "model",
+    "provider",
+    "deploy_id",
+    "user_sub",
+    "created_at",
+    "updated_at",
+    "message_count",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_micros",
+    "unpriced_calls",
+    "model_calls",
+    "model_latency_ms",
+)
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    """Page `number` (from 1) of `size` sessions out of `total`."""
+
+    sessions: list[Session]
+    total: int
+    number: int
+    size: int
+    window: int = field(default=2, repr=False)  # page links shown on each side of the current one
+
+    @property
+    def page_count(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def first_shown(self) -> int:
+        return (self.number - 1) * self.size + 1 if self.sessions else 0
+
+    @property
+    def last_shown(self) -> int:
+        return (self.number - 1) * self.size + len(self.sessions)
+
+    @property
+    def previous(self) -> int | None:
+        return self.number - 1 if self.number > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        return self.number + 1 if self.number < self.page_count else None
+
+    def links(self) -> list[int | None]:
+        """Page numbers to link: the first, the last and a window around the current one; None marks a gap."""
+        shown = {1, self.page_count, *range(self.number - self.window, self.number + self.window + 1)}
+        numbers = sorted(n for n in shown if 1 <= n <= self.page_count)
+        links: list[int | None] = []
+        for n in numbers:
+            if links and n - (links[-1] or 0) > 1:
+                links.append(None)
+            links.append(n)
+        return links
+
+
+def session_page(
+    filters: SessionFilters,
+    sort: SessionSort,
+    *,
+    number: int = 1,
+    size: int = SESSION_PAGE_SIZE,
+    total: int,
+    now: datetime | None = None,
+) -> SessionPage:
+    """Page `number` of the sessions in `sort` order (one query, LIMIT/OFFSET: the sort's index makes a page
+    near the start cheap; `total` comes from session_counts)."""
+    offset = (number - 1) * size
+    queryset = sessions_matching(filters, now=now).only(*SESSION_LIST_FIELDS).order_by(*sort.order_by())
+    return SessionPage(list(queryset[offset : offset + size]), total, number, size)
+
+
+# --- every row, for the CSV export ------------------------------------------------------------------------------
+
+SESSION_CSV_HEADER = (
+    "session id",
+    "scope",
+    "title",
+    "user",
+    "model",
+    "deploy",
+    "status",
+    "messages",
+    "tokens",
+    "cost (USD)",
+    "unpriced calls",
+    "created (UTC)",
+    "last active (UTC)",
+)
+CSV_FIELDS = (
+    "id",
+    "scope",
+    "title",
+    "user_sub",
+    "model",
+    "deploy_id",
+    "status",
+    "lock_expires_at",
+    "message_count",
+    "input_tokens",
+    "output_tokens",
+    "cost_micros",
+    "unpriced_calls",
+    "created_at",
+    "updated_at",
+)
+
+
+def session_csv_rows(filters: SessionFilters, sort: SessionSort, *, now: datetime | None = None) -> Iterator[list[Any]]:
+    """Every session of the filtered list in the page's order, as rows under SESSION_CSV_HEADER. Read
+    through a database iterator CSV_CHUNK_ROWS rows at a time (a server-side cursor on PostgreSQL), never
+    as one list. The cost is the priced part in dollars, empty when every call was unpriced; the status is
+    the one the list shows."""
+    now = now or timezone.now()
+    queryset = sessions_matching(filters, now=now).order_by(*sort.order_by()).values_list(*CSV_FIELDS)
+    for row in queryset.iterator(chunk_size=CSV_CHUNK_ROWS):
+        (
+            pk,
+            scope,
+            title,
+            user,
+            model,
+            deploy,
+            status,
+            lease,
+            messages,
+            tokens_in,
+            tokens_out,
+            cost,
+            unpriced,
+            created,
+            updated,
+        ) = row
+        yield [
+            str(pk),
+            scope,
+            title,
+            user,
+            model,
+            deploy,
+            shown_status(status, lease, now),
+            messages,
+            tokens_in + tokens_out,
+            "" if cost == 0 and unpriced else format_dollars(cost),
+            unpriced,
+            created.astimezone(UTC).isoformat(),
+            updated.astimezone(UTC).isoformat(),
+        ]
 
 
 def session_models() -> list[str]:
     """Every model a session has used (a short list: one DISTINCT query)."""
     return sorted(filter(None, Session.all_scopes.order_by().values_list("model", flat=True).distinct()))
+
+
+def session_deploys() -> list[Deployment]:
+    """Every deploy, newest first (a short table: one row per agent folder version)."""
+    return list(Deployment.objects.order_by("-first_seen_at", "deploy_id"))

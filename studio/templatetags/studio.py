@@ -94,7 +94,9 @@ def get_item(mapping: dict, key: Any) -> Any:
 
 @register.simple_tag(takes_context=True)
 def qs(context, **changes: Any) -> str:
-    """The current query string with parameters changed: `{% qs after=page.older before=None %}`."""
+    """The current query string with parameters changed: `{% qs after=page.older before=None %}`. A link
+    that changes anything else starts again at the first page (drops `page`)."""
+    changes.setdefault("page", None)
     return query_string(context["request"].GET, **changes)
 
 
@@ -111,13 +113,21 @@ def scope_tag(scope_id: str, link: str = "") -> str:
 
 @register.simple_tag(takes_context=True)
 def hidden_params(context, *excluded: str) -> str:
-    """Hidden inputs carrying the current GET parameters except `excluded` (and any page cursor), so a
-    filter form changes one thing and keeps the rest. An empty `scope` is kept: it means the global scope."""
-    skip = {*excluded, "after", "before"}
+    """Hidden inputs carrying the current GET parameters except `excluded` (and any page number or
+    cursor), so a filter form changes one thing and keeps the rest. An empty `scope` is kept: it means the
+    global scope. A value with a NUL character is left out (no page accepts one, and HTML cannot hold it)."""
+    skip = {*excluded, "after", "before", "page"}
+    params = context["request"].GET.lists()
     return format_html_join(
         "",
         '<input type="hidden" name="{}" value="{}">',
-        ((name, value) for name, values in context["request"].GET.lists() if name not in skip for value in values),
+        (
+            (name, value)
+            for name, values in params
+            if name not in skip and "\x00" not in name
+            for value in values
+            if "\x00" not in value
+        ),
     )
 
 

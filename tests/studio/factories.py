@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from agents.models import Deployment, Message, Session, UsageRecord
+from agents.models import Deployment, Message, Session, SessionTag, UsageRecord
 from scoping.models import Scope
 
 
@@ -83,15 +83,27 @@ def make_session(
     turns: list[Turn] | None = None,
     step_seconds: int = 30,
     tags: list[str] | None = None,
+    user_sub: str = "",
+    lock_expires_at: datetime | None = None,
 ) -> Session:
     """A session whose first message is at `at` (default: an hour ago) and each next one `step_seconds`
-    later; totals are the sums of its usage rows."""
+    later; totals are the sums of its usage rows; its tags are also SessionTag rows."""
     start = at or timezone.now() - timedelta(hours=1)
     turns = turns if turns is not None else [Turn("Hello")]
     Deployment.objects.get_or_create(deploy_id=deploy_id, defaults={"agent_name": "test-agent", "agent_version": "1.0"})
     session = Session.all_scopes.create(
-        scope=scope, title=title, model=model, provider=provider, deploy_id=deploy_id, status=status, tags=tags or []
+        scope=scope,
+        title=title,
+        model=model,
+        provider=provider,
+        deploy_id=deploy_id,
+        status=status,
+        tags=tags or [],
+        user_sub=user_sub,
+        lock_expires_at=lock_expires_at,
+        lock_token="t" * 32 if lock_expires_at else "",
     )
+    SessionTag.all_scopes.bulk_create([SessionTag(scope=scope, session=session, tag=tag) for tag in tags or []])
     seq = 0
     moment = start
     totals = {
@@ -101,6 +113,8 @@ def make_session(
         "cache_write_tokens": 0,
         "cost_micros": 0,
         "unpriced_calls": 0,
+        "model_calls": 0,
+        "model_latency_ms": 0,
     }
     for turn in turns:
         user = Message.all_scopes.create(scope=scope, session=session, seq=seq, role="user", text=turn.user)
@@ -137,6 +151,8 @@ def make_session(
             seq += 1
             for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
                 totals[name] += getattr(call, name)
+            totals["model_calls"] += 1
+            totals["model_latency_ms"] += call.latency_ms
             if call.cost_micros is None:
                 totals["unpriced_calls"] += 1
             else:

@@ -53,6 +53,7 @@ def studio_urls_by_name(make_session, db) -> dict[str, str]:
         "memory_entry_delete": reverse("studio:memory_entry_delete", args=[entry.public_id]) + entry_query,
         "index": reverse("studio:index"),
         "sessions": reverse("studio:sessions") + "?scope=" + q("tenant-a"),
+        "sessions_csv": reverse("studio:sessions_csv") + "?scope=" + q("tenant-a"),
         "replay": reverse("studio:replay", args=[session.pk]),
         "usage": reverse("studio:usage") + "?range=7d&scope=tenant-a",
         "scopes": reverse("studio:scopes"),
@@ -87,6 +88,10 @@ def test_every_studio_url_name_has_a_url_in_these_tests(studio_urls_by_name):
 def test_staff_with_the_permission_see_every_page(staff_client, studio_urls_by_name, name):
     response = staff_client.get(studio_urls_by_name[name])
     assert response.status_code == 200
+    if response.streaming:  # a download
+        assert response["Content-Type"].startswith("text/csv")
+        assert "tenant-a" in b"".join(response.streaming_content).decode()
+        return
     content = response.content.decode()
     assert 'id="header"' in content, "inside the admin's chrome"
     assert 'class="breadcrumbs"' in content
