@@ -32,10 +32,10 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def csv_chunks(
-    header: Sequence[str], rows: Iterable[Sequence[Any]], *, rows_per_chunk: int = ROWS_PER_CHUNK
-) -> Iterator[str]:
-    """The CSV text of `header` and `rows`, `rows_per_chunk` rows a chunk, every cell made safe."""
+def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], *, rows_per_chunk: int = 0) -> Iterator[str]:
+    """The CSV text of `header` and `rows`, `rows_per_chunk` (default ROWS_PER_CHUNK) rows a chunk, every
+    cell made safe."""
+    rows_per_chunk = rows_per_chunk or ROWS_PER_CHUNK
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)

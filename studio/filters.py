@@ -134,6 +134,10 @@ def _date_range(params: QueryDict, default: str, now: datetime | None) -> tuple[
             ),
             errors,
         )
+    if key in RANGE_PRESETS or key == ALL_TIME:
+        for name, day in (("from", first), ("to", last)):
+            if day:
+                errors.append(ParamError(name, params.get(name, ""), f"cannot be combined with range={key}"))
     if key not in RANGE_PRESETS and key != ALL_TIME:
         key = default
     if key == ALL_TIME:

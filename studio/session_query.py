@@ -120,7 +120,9 @@ def _days(date_range: DateRange) -> str:
 def _bounds(name: str, low: int | None, high: int | None, show: Callable[[int], str]) -> list[str]:
     if low is None and high is None:
         return []
-    return [f"{name}-{show(low) if low is not None else ''}-{show(high) if high is not None else ''}"]
+    if high is None:
+        return [f"{name}-from-{show(low)}"] if low is not None else []
+    return [f"{name}-{show(low)}-to-{show(high)}" if low is not None else f"{name}-to-{show(high)}"]
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,20 @@ MAX_QUERIES = 16
 def page_urls() -> dict[str, str]:
     busiest = Session.all_scopes.order_by("-message_count").first()
     scope = busiest.scope
+    sessions = reverse("studio:sessions")
     return {
-        "sessions": reverse("studio:sessions"),
-        "sessions of a scope": reverse("studio:sessions") + "?scope=" + q(scope),
-        "sessions filtered": reverse("studio:sessions") + "?range=30d&model=claude-haiku-4-5&find=house",
+        "sessions": sessions,
+        "sessions of a scope": sessions + "?scope=" + q(scope),
+        "sessions filtered": sessions + "?range=30d&model=claude-haiku-4-5&find=house",
+        **{f"sessions by {sort}": sessions + f"?sort={sort}" for sort in ("-cost", "tokens", "-messages", "created")},
+        "sessions searched": sessions + "?q=budget&sort=-cost",
+        "sessions, every filter": sessions
+        + "?q=budget&user=user-1&tag=budget&deploy=&status=idle&cost_min=0.001&cost_max=5&latency_min=1"
+        + "&latency_max=100000&range=90d&scope="
+        + q(scope),
+        "sessions page 2": sessions + "?per=5&page=2",
+        "sessions invalid": sessions + "?cost_min=x&page=0",
+        "sessions csv": reverse("studio:sessions_csv") + "?q=budget&sort=-cost",
         "replay": reverse("studio:replay", args=[busiest.pk]),
         "usage": reverse("studio:usage"),
         "usage of a scope": reverse("studio:usage") + "?range=90d&scope=" + q(scope),
@@ -36,7 +46,9 @@ def count_queries(client) -> dict[str, int]:
         client.get(url)  # warm: the session row and the user are loaded the same way each time
         with CaptureQueriesContext(connection) as queries:
             response = client.get(url)
-        assert response.status_code == 200, url
+            if response.streaming:
+                b"".join(response.streaming_content)
+        assert response.status_code == (400 if "invalid" in name else 200), url
         counts[name] = len(queries)
     return counts
 
@@ -53,6 +65,45 @@ def test_query_counts_do_not_grow_with_rows(staff_client, demo_data):
 @pytest.mark.django_db
 def test_query_counts_with_django_assert(staff_client, demo_data, django_assert_max_num_queries):
     demo_data(scopes=5, sessions=20, usage_rows=80, days=20, seed=8)
-    for url in page_urls().values():
+    for name, url in page_urls().items():
         with django_assert_max_num_queries(MAX_QUERIES):
-            assert staff_client.get(url).status_code == 200
+            assert staff_client.get(url).status_code == (400 if "invalid" in name else 200)
+
+
+SESSION_PAGE_QUERIES = {
+    # the login's session and user, the user's permissions (direct and through groups), the models and
+    # deploys of the filter form, the counts (total and chips in one), the page
+    "": 8,
+    "?sort=-tokens&per=5&page=2": 8,
+    "?find=house": 9,  # + the scopes whose id matches, for the chips
+    "?q=budget": 8,  # + on PostgreSQL: whether the search has a word the index holds
+    "?user=u&tag=a&tag=b&status=running&cost_min=1&latency_max=9&range=7d&scope=": 8,
+    "?cost_min=x&sort=y": 6,  # invalid: no counts, no page
+    "?page=99": 7,  # past the last page: the counts, no page
+}
+
+
+@pytest.mark.parametrize("query, expected", SESSION_PAGE_QUERIES.items())
+def test_sessions_page_query_counts(staff_client, demo_data, query, expected):
+    demo_data(scopes=5, sessions=20, usage_rows=80, days=20, seed=8)
+    url = reverse("studio:sessions") + query
+    staff_client.get(url)
+    search_check = 1 if "q=" in query and connection.vendor == "postgresql" else 0
+    with CaptureQueriesContext(connection) as queries:
+        staff_client.get(url)
+    assert len(queries) == expected + search_check, [entry["sql"][:120] for entry in queries]
+
+
+def test_the_csv_costs_the_same_queries_as_a_page_whatever_its_length(staff_client, demo_data):
+    """The form's lists and one query for every row (an iterator, read in chunks: on PostgreSQL a
+    server-side cursor's fetches are not separate queries)."""
+    url = reverse("studio:sessions_csv") + "?sort=-cost"
+    counts = []
+    for sessions in (10, 120):
+        demo_data(scopes=5, sessions=sessions, usage_rows=sessions * 4, days=20, seed=9, clear=True)
+        with CaptureQueriesContext(connection) as queries:
+            response = staff_client.get(url)
+            rows = b"".join(response.streaming_content).decode().count("\n") - 1
+        assert rows == sessions
+        counts.append(len(queries))
+    assert counts[0] == counts[1] == 7
