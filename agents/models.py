@@ -66,6 +66,9 @@ class Session(ScopedModel):
         indexes = [
             models.Index(fields=["scope", "-updated_at"], name="session_scope_updated"),
             models.Index(fields=["-updated_at"], name="session_updated"),
+            # Studio's "most expensive first" (both directions; the id breaks ties). The other sorts of its
+            # list (tokens, messages, created) scan instead: each index is one more write per model call.
+            models.Index(fields=["cost_micros", "id"], name="session_cost"),
             # The lease sweep (services.release_expired_leases) reads only the few sessions holding a lease.
             models.Index(fields=["lock_expires_at"], condition=models.Q(lock_token__gt=""), name="session_leased"),
         ]

@@ -21,13 +21,13 @@ from django.http import HttpRequest, StreamingHttpResponse
 
 ROWS_PER_CHUNK = 500
 # A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection"): prefixed with '.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = frozenset("=+-@\t\r")
 FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_FILENAME = 150
 
 
 def safe_cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    if type(value) is str and value[:1] in FORMULA_STARTS:
         return f"'{value}"
     return value
 

@@ -3,7 +3,8 @@ reported by name, none is silently dropped.
 
     scope, range, from, to        the scope chip and the last-activity range (studio.filters)
     q                             full-text search over message text and titles
-    model, deploy, status, user   exact values (status as the list shows it: see Session.shown_status)
+    model, deploy, status, user   exact values (status as the list shows it: see Session.shown_status;
+                                  deploy and status must be known ones)
     tag                           any of these tags (repeat the parameter or separate with commas)
     cost_min, cost_max            dollars, e.g. 0.05
     latency_min, latency_max      mean latency per model call, ms
@@ -35,6 +36,7 @@ from studio.selectors.sessions import (
 MAX_SEARCH = 200
 MAX_SCOPE_SEARCH = 255
 MAX_TEXT = 255
+MAX_MODEL = 100
 MAX_TAG = 64
 MAX_TAGS = 20
 MAX_DOLLARS = 1_000_000_000
@@ -61,14 +63,15 @@ class SessionQuery:
         return any((f.search, f.model, f.deploy, f.status, f.user, f.tags)) or any(v is not None for v in ranges)
 
 
-def parse_session_query(params: QueryDict, *, models: Iterable[str], deploys: Iterable[str]) -> SessionQuery:
-    """The filters, sort and page of `params`. `models` and `deploys` are the values the filters may take
-    (what sessions used). A search without any searchable word is an error too (see search_has_words)."""
+def parse_session_query(params: QueryDict, *, deploys: Iterable[str]) -> SessionQuery:
+    """The filters, sort and page of `params`. `deploys` are the deploy ids the filter may take. The model
+    and the user are exact values: one no session has lists nothing (and the form shows it, selected). A
+    search without any searchable word is an error (see search_has_words)."""
     read = ParamReader(params)
     filters = SessionFilters(
         scope=read.scope(),
         range=read.date_range(default="all"),
-        model=read.choice("model", models, unknown="no session used this model"),
+        model=read.text("model", max_length=MAX_MODEL),
         status=read.choice("status", SessionStatus.values),
         search=read.text("q", max_length=MAX_SEARCH),
         user=read.text("user", max_length=MAX_TEXT),

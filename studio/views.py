@@ -141,7 +141,12 @@ class SessionsForm:
         return cls(selectors.session_models(), selectors.session_deploys())
 
     def parse(self, params: QueryDict) -> SessionQuery:
-        return parse_session_query(params, models=self.models, deploys=[d.deploy_id for d in self.deploys])
+        return parse_session_query(params, deploys=[d.deploy_id for d in self.deploys])
+
+    def model_options(self, query: SessionQuery) -> list[str]:
+        """The models to choose from, with the one filtered on even when no model call used it."""
+        chosen = query.filters.model
+        return sorted({*self.models, chosen}) if chosen and chosen not in self.models else self.models
 
 
 @studio_view
@@ -188,7 +193,7 @@ def sessions_page(
         chips=counts.chips if counts else [],
         page=rows,
         search=query.scope_search,
-        models=form.models,
+        models=form.model_options(query),
         deploys=form.deploys,
         statuses=SessionStatus.values,
         page_sizes=sorted({10, 25, 50, 100, 200, query.size}),

@@ -1,6 +1,7 @@
 """Session.model_calls and Session.model_latency_ms: the number of model calls and their summed latency,
 kept with each call from now on (agents.services.add_to_session) and filled here for existing sessions from
-their usage rows (one UPDATE over a grouped scan; PostgreSQL and SQLite ≥ 3.33 both know UPDATE ... FROM)."""
+their usage rows (one UPDATE over a grouped scan; PostgreSQL and SQLite ≥ 3.33 both know UPDATE ... FROM).
+Also the (cost_micros, id) index of Studio's sort by cost."""
 
 from django.db import migrations, models
 
@@ -35,4 +36,8 @@ class Migration(migrations.Migration):
         ),
         # Backwards there is nothing to undo: reversing the AddFields drops the columns.
         migrations.RunPython(fill_from_usage, migrations.RunPython.noop, elidable=True),
+        migrations.AddIndex(
+            model_name="session",
+            index=models.Index(fields=["cost_micros", "id"], name="session_cost"),
+        ),
     ]

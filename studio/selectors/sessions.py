@@ -23,7 +23,15 @@ from django.db.models.expressions import CombinedExpression
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
-from agents.models import Deployment, Message, Session, SessionTag, shown_status, shown_status_filter
+from agents.models import (
+    Deployment,
+    Message,
+    Session,
+    SessionTag,
+    UsageRecord,
+    shown_status,
+    shown_status_filter,
+)
 from scoping.models import Scope
 from studio.filters import DateRange, ScopeParam
 from studio.formatting import format_dollars
@@ -434,9 +442,22 @@ def session_csv_rows(filters: SessionFilters, sort: SessionSort, *, now: datetim
         ]
 
 
+# A skip scan: one probe of the usage (model, created_at) index per model, where SELECT DISTINCT over the
+# sessions would read all of them (tens of milliseconds at 200,000 sessions, on every page view).
+MODELS_SQL = (
+    'WITH RECURSIVE "models" ("model") AS (SELECT MIN("model") FROM {table} UNION ALL'
+    ' SELECT (SELECT MIN("model") FROM {table} WHERE "model" > "models"."model") FROM "models"'
+    ' WHERE "models"."model" IS NOT NULL) SELECT "model" FROM "models" WHERE "model" IS NOT NULL'
+)
+
+
 def session_models() -> list[str]:
-    """Every model a session has used (a short list: one DISTINCT query)."""
-    return sorted(filter(None, Session.all_scopes.order_by().values_list("model", flat=True).distinct()))
+    """The models of the filter's list: every model a model call used (the usage rows). A session that
+    ended before its first call has a model no usage row names: the filter still takes it, typed in a URL."""
+    table = connection.ops.quote_name(UsageRecord._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(MODELS_SQL.format(table=table))
+        return [model for (model,) in cursor.fetchall() if model]
 
 
 def session_deploys() -> list[Deployment]:
