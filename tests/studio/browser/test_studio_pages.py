@@ -30,7 +30,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 def test_scope_chip_narrows_the_sessions_to_that_scope(page, studio_server):
     database = studio_server.database
-    shoot(page, "studio-sessions.png")
     chips = page.locator("a.chip[data-scope]")
     assert chips.count() >= 5
     total = int(page.get_attribute("#session-total [data-total]", "data-total"))
@@ -54,9 +53,9 @@ def test_scope_chip_narrows_the_sessions_to_that_scope(page, studio_server):
 
 def test_model_filter_and_pagination(page, studio_server):
     database = studio_server.database
-    page.select_option("select[name=model]", "claude-haiku-4-5")
+    page.select_option("#session-filters select[name=model]", "claude-haiku-4-5")
     with page.expect_navigation():
-        page.click("form.filter-row button[type=submit]")
+        page.click("#session-filters button[type=submit]")
     expected = database.query("SELECT COUNT(*) FROM agents_session WHERE model = %s", ("claude-haiku-4-5",))[0][0]
     assert int(page.get_attribute("#session-total [data-total]", "data-total")) == expected
     seen: list[str] = []
