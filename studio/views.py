@@ -159,7 +159,7 @@ def sessions(request: HttpRequest) -> HttpResponse:
         return sessions_page(request, form, query, status=400)
     now = timezone.now()
     counts = selectors.session_counts(query.filters, search=query.scope_search, now=now)
-    pages = selectors.SessionPage([], counts.total, 1, query.size).page_count
+    pages = selectors.page_count(counts.total, query.size)
     if query.page > pages:
         error = ParamError("page", str(query.page), f"past the last page ({pages:,} of {counts.total:,} sessions)")
         return sessions_page(request, form, replace(query, errors=[error]), counts=counts, last_page=pages, status=400)

@@ -318,7 +318,7 @@ class SessionPage:
 
     @property
     def page_count(self) -> int:
-        return max(1, -(-self.total // self.size))
+        return page_count(self.total, self.size)
 
     @property
     def first_shown(self) -> int:
@@ -346,6 +346,11 @@ class SessionPage:
                 links.append(None)
             links.append(n)
         return links
+
+
+def page_count(total: int, size: int) -> int:
+    """The number of pages of `total` rows, `size` a page; an empty list has one (empty) page."""
+    return max(1, -(-total // size))
 
 
 def session_page(
