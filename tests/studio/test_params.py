@@ -21,7 +21,7 @@ from studio.selectors.sessions import SessionSort, search_filter
 from tests.studio.factories import Call, Turn
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
-latency_migration = importlib.import_module("agents.migrations.0006_session_latency")
+latency_migration = importlib.import_module("agents.migrations.0007_session_latency")
 search_migration = importlib.import_module("studio.migrations.0003_message_search_index")
 
 

@@ -20,7 +20,7 @@ def fill_from_usage(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("agents", "0005_session_leased_index"),
+        ("agents", "0006_message_public_id"),
     ]
 
     operations = [
