@@ -10,6 +10,7 @@ urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
     path("studio/", include("studio.urls")),
+    path("api/", include("scoping.urls")),
     path("api/", include("connections.urls")),
     path("api/", include("stores.urls")),
     path("api/", include("memory.urls")),

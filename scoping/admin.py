@@ -1,19 +1,48 @@
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
 
+from scoping.labels import InvalidScopeDetail, ScopeDetailsChange, clean_label, clean_metadata
 from scoping.models import ApiKey, Scope, display_scope
-from scoping.services import create_api_key
+from scoping.services import create_api_key, set_scope_details
+
+T = TypeVar("T")
+
+
+class ScopeDetailsForm(forms.ModelForm[Scope]):
+    """Label and metadata, checked by the same rules as `PUT /api/scopes/<scope id>` (scoping.labels)."""
+
+    class Meta:
+        model = Scope
+        fields = ["label", "metadata"]
+
+    def clean_label(self) -> str:
+        return self._checked(clean_label, self.cleaned_data.get("label", ""))
+
+    def clean_metadata(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("metadata")
+        return self._checked(clean_metadata, {} if value is None else value)  # an empty box: no metadata
+
+    @staticmethod
+    def _checked(clean: Callable[[object], T], value: object) -> T:
+        try:
+            return clean(value)
+        except InvalidScopeDetail as exc:
+            raise forms.ValidationError(str(exc))
 
 
 @admin.register(Scope)
 class ScopeAdmin(admin.ModelAdmin[Scope]):
-    list_display = ["shown_scope", "first_seen_at", "last_seen_at"]
-    search_fields = ["scope_id"]
+    form = ScopeDetailsForm
+    list_display = ["shown_scope", "label", "first_seen_at", "last_seen_at"]
+    search_fields = ["scope_id", "label"]
+    fields = ["scope_id", "label", "metadata", "first_seen_at", "last_seen_at"]
     readonly_fields = ["scope_id", "first_seen_at", "last_seen_at"]
     date_hierarchy = "last_seen_at"
 
@@ -24,6 +53,13 @@ class ScopeAdmin(admin.ModelAdmin[Scope]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # scopes are created on first use
 
+    def save_model(self, request: HttpRequest, obj: Scope, form: forms.ModelForm[Any], change: bool) -> None:
+        # Only the two fields: a whole-row save would put back the last_seen_at read when the form opened.
+        set_scope_details(
+            scope_id=obj.scope_id,
+            change=ScopeDetailsChange(label=form.cleaned_data["label"], metadata=form.cleaned_data["metadata"]),
+        )
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
@@ -33,11 +69,12 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
         "scope_id",
         "shared_write",
         "manage_credentials",
+        "manage_scopes",
         "created_at",
         "last_used_at",
         "active",
     ]
-    list_filter = ["shared_write", "manage_credentials"]
+    list_filter = ["shared_write", "manage_credentials", "manage_scopes"]
     search_fields = ["name", "prefix", "scope_id"]
     actions = ["revoke"]
 
@@ -47,13 +84,14 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
         if obj is None:
-            return ("name", "scope_id", "shared_write", "manage_credentials")
+            return ("name", "scope_id", "shared_write", "manage_credentials", "manage_scopes")
         return (
             "name",
             "prefix",
             "scope_id",
             "shared_write",
             "manage_credentials",
+            "manage_scopes",
             "created_at",
             "last_used_at",
             "revoked_at",
@@ -73,6 +111,7 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
             scope_id=obj.scope_id or None,
             shared_write=obj.shared_write,
             manage_credentials=obj.manage_credentials,
+            manage_scopes=obj.manage_scopes,
         )
         obj.pk = new_key.api_key.pk
         obj.refresh_from_db()

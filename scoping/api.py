@@ -1,19 +1,33 @@
-"""The base of every JSON API view (history, memory, stores, credentials): one place for who calls and in
-which scope, so no view resolves a scope itself."""
+"""The base of every JSON API view (history, memory, stores, credentials, scopes): one place for who calls
+and in which scope, so no view resolves a scope itself. And the scoping app's own endpoint,
+`/api/scopes/<scope id>` (a scope's label and metadata)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from drf_spectacular.utils import inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import permissions, serializers
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scoping.authentication import BearerAuthentication, ResolvedScope
+from core.errors import ApiError, ValidationFailed
+from scoping.authentication import BearerAuthentication, Caller, ResolvedScope
 from scoping.context import scope
+from scoping.labels import (
+    MAX_LABEL_CHARS,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
+    MAX_METADATA_KEY_CHARS,
+    InvalidScopeDetail,
+    parse_scope_details,
+)
+from scoping.models import Scope
 from scoping.permissions import ScopePolicy
+from scoping.selectors import get_scope
+from scoping.services import set_scope_details
 
 T = TypeVar("T")
 
@@ -37,6 +51,9 @@ class ScopedAPIView(APIView):
     permission_classes = [ScopePolicy]
     # What a staff session needs besides studio.view_studio for reads (scoping.permissions).
     operator_permissions: dict[str, tuple[str, ...]] = {}
+    # The URL keyword that names the scope the view acts on (a resource that is a scope); None: the
+    # caller's scope, resolved from its token or the request's `scope_id`.
+    scope_url_kwarg: str | None = None
     resolved: ResolvedScope  # set by ScopePolicy
 
     def scope_optional(self, request: Request) -> bool:
@@ -46,3 +63,122 @@ class ScopedAPIView(APIView):
     def handle_scoped(self, handler: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with scope(self.resolved.scope_id):
             return handler(*args, **kwargs)
+
+
+# --- /api/scopes/<scope id>: a scope's label and metadata (SPEC §10) ----------------------------------------
+
+SCOPE_DETAILS = inline_serializer(
+    "ScopeDetails",
+    {
+        "scope_id": serializers.CharField(help_text='The raw scope id ("" is the global scope).'),
+        "label": serializers.CharField(help_text='Display text for people ("": none).'),
+        "metadata": serializers.DictField(help_text="A small JSON object ({}: none)."),
+        "first_seen_at": serializers.DateTimeField(),
+        "last_seen_at": serializers.DateTimeField(),
+    },
+)
+SCOPE_ID_PARAM = OpenApiParameter(
+    "scope_id",
+    str,
+    OpenApiParameter.PATH,
+    description="The scope id, percent-encoded as one path segment (`/` as `%2F`). The global scope's id is "
+    "empty, so its address is `/api/scopes/` itself.",
+)
+SCOPE_DENIED = OpenApiResponse(
+    ERROR_RESPONSE,
+    description="forbidden: not an API key created with --manage-scopes, or a key restricted to another scope",
+)
+
+
+# The schema of the PUT body; parse_scope_details does the checking (shared with the admin form).
+SCOPE_DETAILS_BODY = inline_serializer(
+    "ScopeDetailsBody",
+    {
+        "label": serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=MAX_LABEL_CHARS,
+            help_text=f'Trimmed; at most {MAX_LABEL_CHARS} printable characters (no NUL or line breaks); "" clears it.',
+        ),
+        "metadata": serializers.DictField(
+            required=False,
+            help_text=f"A JSON object of at most {MAX_METADATA_BYTES} bytes (compact JSON), nested at most "
+            f"{MAX_METADATA_DEPTH} levels, keys of 1 to {MAX_METADATA_KEY_CHARS} printable characters; "
+            "{} clears it.",
+        ),
+    },
+)
+
+
+class ManagesScopes(permissions.BasePermission):
+    message = "Only an API key created with --manage-scopes may read or set a scope's label and metadata."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        caller = request.user
+        return isinstance(caller, Caller) and caller.kind == "api_key" and caller.manage_scopes
+
+
+class ScopeDetail(ScopedAPIView):
+    """`GET|PUT /api/scopes/<scope id>`: a scope's label and metadata, for the SaaS's backend. The scope is the
+    resource here, named by the URL; a key restricted to one scope may manage that scope only. The global
+    scope has a label like any other, whatever requireScope says."""
+
+    permission_classes = [ManagesScopes, *ScopedAPIView.permission_classes]
+    scope_url_kwarg = "scope_id"
+
+    def scope_optional(self, request: Request) -> bool:
+        return True
+
+    @extend_schema(
+        operation_id="scope_details",
+        parameters=[SCOPE_ID_PARAM],
+        responses={
+            200: SCOPE_DETAILS,
+            400: OpenApiResponse(ERROR_RESPONSE, description="invalid_scope"),
+            401: ERROR_RESPONSE,
+            403: SCOPE_DENIED,
+            404: OpenApiResponse(ERROR_RESPONSE, description="scope_not_found: never used, nor set here"),
+        },
+        description="A scope's label and metadata, and when it was first and last seen.",
+    )
+    def get(self, request: Request, scope_id: str) -> Response:
+        scope = get_scope(self.resolved.scope_id)
+        if scope is None:
+            raise ApiError(404, "scope_not_found", "No scope with this id has been seen.")
+        return Response(scope_details_as_dict(scope))
+
+    @extend_schema(
+        operation_id="scope_details_set",
+        parameters=[SCOPE_ID_PARAM],
+        request=SCOPE_DETAILS_BODY,
+        responses={
+            200: SCOPE_DETAILS,
+            400: OpenApiResponse(
+                ERROR_RESPONSE, description="validation_error (naming the field), invalid_json or invalid_scope"
+            ),
+            401: ERROR_RESPONSE,
+            403: SCOPE_DENIED,
+            413: OpenApiResponse(ERROR_RESPONSE, description="request_too_large"),
+        },
+        description="Set a scope's label and/or metadata; a field left out keeps its value. A scope not seen "
+        "yet is created, as its first use would.",
+    )
+    def put(self, request: Request, scope_id: str) -> Response:
+        if request.stream is None:  # an empty body, which DRF would read as {}
+            raise ValidationFailed("body: send a JSON object with label and/or metadata.")
+        try:
+            change = parse_scope_details(request.data)
+        except InvalidScopeDetail as exc:
+            raise ValidationFailed(str(exc))
+        scope = set_scope_details(scope_id=self.resolved.scope_id, change=change)
+        return Response(scope_details_as_dict(scope))
+
+
+def scope_details_as_dict(scope: Scope) -> dict[str, Any]:
+    return {
+        "scope_id": scope.scope_id,
+        "label": scope.label,
+        "metadata": scope.metadata,
+        "first_seen_at": scope.first_seen_at,
+        "last_seen_at": scope.last_seen_at,
+    }

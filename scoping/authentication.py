@@ -23,7 +23,7 @@ from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError
 
 from core.db import db_call
-from core.errors import ApiError, KnownError, ValidationFailed
+from core.errors import ApiError, Forbidden, KnownError, ValidationFailed
 from core.validation import check_json_text
 from scoping.context import GLOBAL_SCOPE, InvalidScope, validate_scope_id
 from scoping.models import ApiKey
@@ -40,6 +40,7 @@ class Caller:
     api_key_scope_id: str | None = None
     shared_write: bool = False
     manage_credentials: bool = False
+    manage_scopes: bool = False
     expires_at: int | None = None  # a JWT's `exp` (seconds since the epoch)
     # The Django user behind a staff session (its permissions decide what it may do: scoping.permissions).
     staff_user: Any = field(default=None, compare=False, repr=False)
@@ -142,6 +143,7 @@ def caller_from_api_key(raw_key: str) -> Caller:
         api_key_scope_id=api_key.scope_id,
         shared_write=api_key.shared_write,
         manage_credentials=api_key.manage_credentials,
+        manage_scopes=api_key.manage_scopes,
     )
 
 
@@ -205,6 +207,23 @@ def resolve_scope(
     if not scope_optional and resolved.scope_id == GLOBAL_SCOPE and scope_is_required():
         raise ScopeRequired()
     return resolved
+
+
+def resolve_addressed_scope(caller: Caller, raw_scope_id: object, *, scope_optional: bool = False) -> ResolvedScope:
+    """The scope a request addresses in its URL, for a resource that is a scope (`/api/scopes/<scope id>`).
+    There `""` is the global scope itself, never "not given" as in a body. A caller acts only where it
+    may: a JWT in its claims' scope, a restricted API key in its own (elsewhere: 403 forbidden)."""
+    try:
+        scope_id = validate_scope_id(raw_scope_id)
+    except InvalidScope as exc:
+        raise ApiError(400, "invalid_scope", str(exc))
+    own = caller.api_key_scope_id if caller.may_choose_scope else (caller.claims_scope_id or GLOBAL_SCOPE)
+    if own is not None and scope_id != own:
+        who = "API key" if caller.kind == "api_key" else "token"
+        raise Forbidden(f"This {who} is restricted to another scope.")
+    if not scope_optional and scope_id == GLOBAL_SCOPE and scope_is_required():
+        raise ScopeRequired()
+    return ResolvedScope(scope_id, {})
 
 
 def _resolve(caller: Caller, body_scope_id: object, body_context: object) -> ResolvedScope:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.db import models
+from django.db.models import Value
 
 from scoping.context import (
     GLOBAL_SCOPE,
@@ -12,12 +13,28 @@ from scoping.context import (
     active_scope,
     active_scope_or_none,
 )
+from scoping.labels import MAX_LABEL_CHARS, MAX_METADATA_BYTES, MAX_METADATA_DEPTH
 
 
 class Scope(models.Model):
-    """One tenant partition, created on first use. `scope_id` is opaque: we never parse it."""
+    """One tenant partition, created on first use. `scope_id` is opaque: we never parse it, and it stays the
+    only key. `label` and `metadata` are for people (SPEC §10), set by the SaaS and checked by
+    scoping.labels; the database defaults let a process that predates them still create scopes."""
 
     scope_id = models.CharField(max_length=MAX_SCOPE_ID_LENGTH, unique=True, blank=True)
+    label = models.CharField(
+        max_length=MAX_LABEL_CHARS,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Shown beside the scope id in Studio, e.g. the customer's name.",
+    )
+    metadata = models.JSONField(
+        blank=True,
+        default=dict,
+        db_default=Value({}, output_field=models.JSONField()),
+        help_text=f"A small JSON object (at most {MAX_METADATA_BYTES} bytes, {MAX_METADATA_DEPTH} levels deep).",
+    )
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -25,11 +42,13 @@ class Scope(models.Model):
         ordering = ["-last_seen_at"]
 
     def __str__(self) -> str:
-        return display_scope(self.scope_id)
+        return display_scope(self.scope_id, self.label)
 
 
-def display_scope(scope_id: str) -> str:
-    return "global" if scope_id == GLOBAL_SCOPE else scope_id
+def display_scope(scope_id: str, label: str = "") -> str:
+    """How a scope reads in one line: "Acme Hotels · tenant_01H...", "tenant_01H...", "global"."""
+    shown = "global" if scope_id == GLOBAL_SCOPE else scope_id
+    return f"{label} · {shown}" if label else shown
 
 
 M = TypeVar("M", bound="ScopedModel")
@@ -108,6 +127,9 @@ class ApiKey(models.Model):
     shared_write = models.BooleanField(default=False, help_text="May write documents in shared stores.")
     manage_credentials = models.BooleanField(
         default=False, help_text="May set, list and delete per-scope credentials through /api/credentials."
+    )
+    manage_scopes = models.BooleanField(
+        default=False, help_text="May read and set a scope's label and metadata through /api/scopes/<scope id>."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -15,7 +15,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from scoping.authentication import Caller, resolve_scope
+from scoping.authentication import Caller, resolve_addressed_scope, resolve_scope
 
 VIEW_STUDIO = "studio.view_studio"
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -49,17 +49,22 @@ BODILESS_METHODS = ("GET", "HEAD")
 class ScopePolicy(OperatorPermissions):
     """The operator permissions above, then the caller's scope, resolved by the one rule
     (scoping.authentication.resolve_scope) from the body's `scope_id` when the body is a JSON object that
-    has one (never on a GET), else the query's. The result is `view.resolved`; a view whose target has no
-    scope (a shared store) says so with `scope_optional(request)`."""
+    has one (never on a GET), else the query's; or, for a view whose URL names the scope it acts on
+    (`scope_url_kwarg`), that one (scoping.authentication.resolve_addressed_scope). The result is
+    `view.resolved`; a view whose target has no scope (a shared store) says so with `scope_optional(request)`."""
 
     def has_permission(self, request: Request, view: Any) -> bool:  # a scoping.api.ScopedAPIView
         if not super().has_permission(request, view):
             return False
+        caller = request.user
+        assert isinstance(caller, Caller)  # BearerAuthentication made it
+        optional = view.scope_optional(request)
+        if view.scope_url_kwarg is not None:
+            view.resolved = resolve_addressed_scope(caller, view.kwargs[view.scope_url_kwarg], scope_optional=optional)
+            return True
         # A GET has no body to read (a client that sends one anyway, even malformed, is not refused for it).
         body = {} if request.method in BODILESS_METHODS else request.data
         body = body if isinstance(body, dict) else {}
         scope_id = body["scope_id"] if "scope_id" in body else request.query_params.get("scope_id")
-        caller = request.user
-        assert isinstance(caller, Caller)  # BearerAuthentication made it
-        view.resolved = resolve_scope(caller, scope_id, None, scope_optional=view.scope_optional(request))
+        view.resolved = resolve_scope(caller, scope_id, None, scope_optional=optional)
         return True

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from scoping.context import validate_scope_id
+from scoping.labels import ScopeDetailsChange
 from scoping.models import ApiKey, Scope
 
 API_KEY_PREFIX = "ak_"
@@ -25,6 +26,22 @@ def touch_scope(*, scope_id: str) -> None:
         )
 
 
+def set_scope_details(*, scope_id: str, change: ScopeDetailsChange) -> Scope:
+    """Create the scope if it was never seen (as its first use would), then write only the fields the change
+    gives, in one UPDATE, so two callers setting different fields do not undo each other. `change` comes
+    from scoping.labels (parse_scope_details, or the admin form), already checked."""
+    validate_scope_id(scope_id)
+    given = {"label": change.label, "metadata": change.metadata}
+    fields = {name: value for name, value in given.items() if value is not None}
+    with transaction.atomic():
+        scope, _ = Scope.objects.get_or_create(scope_id=scope_id)
+        if fields:
+            Scope.objects.filter(pk=scope.pk).update(**fields)
+            for name, value in fields.items():
+                setattr(scope, name, value)
+    return scope
+
+
 def digest_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
@@ -36,7 +53,12 @@ class NewApiKey:
 
 
 def create_api_key(
-    *, name: str, scope_id: str | None = None, shared_write: bool = False, manage_credentials: bool = False
+    *,
+    name: str,
+    scope_id: str | None = None,
+    shared_write: bool = False,
+    manage_credentials: bool = False,
+    manage_scopes: bool = False,
 ) -> NewApiKey:
     if scope_id is not None:
         validate_scope_id(scope_id)
@@ -49,6 +71,7 @@ def create_api_key(
             scope_id=scope_id,
             shared_write=shared_write,
             manage_credentials=manage_credentials,
+            manage_scopes=manage_scopes,
         )
     return NewApiKey(api_key=api_key, raw_key=raw_key)
 

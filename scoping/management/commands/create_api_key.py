@@ -18,6 +18,11 @@ class Command(BaseCommand):
             action="store_true",
             help="Allow setting, listing and deleting per-scope credentials (/api/credentials).",
         )
+        parser.add_argument(
+            "--manage-scopes",
+            action="store_true",
+            help="Allow reading and setting a scope's label and metadata (/api/scopes/<scope id>).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -26,6 +31,7 @@ class Command(BaseCommand):
                 scope_id=options["scope"],
                 shared_write=options["shared_write"],
                 manage_credentials=options["manage_credentials"],
+                manage_scopes=options["manage_scopes"],
             )
         except InvalidScope as exc:
             raise CommandError(str(exc))
