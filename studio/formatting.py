@@ -81,6 +81,12 @@ def short_scope(scope_id: str) -> str:
     return f"{scope_id[:SCOPE_HEAD]}…{scope_id[-SCOPE_TAIL:]}"
 
 
+def display_scope_name(scope_id: str, label: str = "") -> str:
+    """One line of plain text: "Acme Hotels · tenant:acme-3:wo…1c2d3e4f", or the short id alone."""
+    short = short_scope(scope_id)
+    return f"{label} · {short}" if label else short
+
+
 def format_duration_ms(ms: int | None) -> str:
     ms = int(ms or 0)
     if ms < 1000:

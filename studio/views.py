@@ -169,6 +169,15 @@ def sessions(request: HttpRequest) -> HttpResponse:
     return sessions_page(request, form, query, counts=counts, rows=session_page)
 
 
+def shown_scopes(
+    query: SessionQuery, counts: selectors.SessionCounts | None, rows: selectors.SessionPage | None
+) -> list[str]:
+    """Every scope the sessions page names: the chips, the rows, the selected scope."""
+    selected = [query.filters.scope.scope_id] if query.filters.scope.selected else []
+    chips = [chip.scope_id for chip in counts.chips] if counts else []
+    return selected + chips + ([session.scope for session in rows.sessions] if rows else [])
+
+
 def sessions_page(
     request: HttpRequest,
     form: SessionsForm,
@@ -202,6 +211,7 @@ def sessions_page(
         values=form_values(request.GET),
         postgres=connection.vendor == "postgresql",
         status=status,
+        scope_labels=selectors.scope_labels(shown_scopes(query, counts, rows)),
     )
 
 
@@ -234,6 +244,7 @@ def replay(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
         turns=conversation.turns,
         waterfalls={turn.anchor: turn_waterfall(turn.timeline) for turn in conversation.turns},
         markdown_budget=MarkdownBudget(PAGE_MARKDOWN_CHARS),
+        scope_labels=selectors.scope_labels([session.scope]),
     )
 
 
@@ -247,6 +258,8 @@ def usage(request: HttpRequest) -> HttpResponse:
     ranking, scope_count = selectors.scope_ranking(date_range, limit=top)
     by_deploy = selectors.usage_by(date_range, focus, "deploy_id")
     daily = selectors.daily_usage(date_range, focus)
+    top_sessions = selectors.top_sessions(date_range, focus)
+    shown_scopes = [row["scope"] for row in ranking] + [row["object"].scope for row in top_sessions if row["object"]]
     return page(
         request,
         "studio/usage.html",
@@ -264,8 +277,9 @@ def usage(request: HttpRequest) -> HttpResponse:
         deployments=selectors.deployments_by_id([row["deploy_id"] for row in by_deploy]),
         daily=daily,
         chart=daily_chart(daily),
-        top_sessions=selectors.top_sessions(date_range, focus),
+        top_sessions=top_sessions,
         ranking_max=selectors.RANKING_MAX,
+        scope_labels=selectors.scope_labels(shown_scopes + ([scope.scope_id] if scope.selected else [])),
     )
 
 
@@ -273,7 +287,8 @@ def usage(request: HttpRequest) -> HttpResponse:
 def scopes(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:MAX_SEARCH]
     scope_page = selectors.scope_page(search=search, after=request.GET.get("after"))
-    return page(request, "studio/scopes.html", "scopes", "Scopes", page=scope_page, search=search)
+    labels = scope_page.labels
+    return page(request, "studio/scopes.html", "scopes", "Scopes", page=scope_page, search=search, scope_labels=labels)
 
 
 @studio_view
@@ -288,6 +303,7 @@ def scope_detail(request: HttpRequest) -> HttpResponse:
         scope_id=scope_id,
         overview=overview,
         scope_tab="overview",
+        scope_labels=selectors.ScopeLabels.of_rows([overview.scope]),
     )
 
 
@@ -308,6 +324,7 @@ def scope_memory(request: HttpRequest) -> HttpResponse:
         may_delete=user.has_perm(DELETE_MEMORY),
         may_view_changes=user.has_perm(VIEW_MEMORY_CHANGES),
         scope_tab="memory",
+        scope_labels=selectors.scope_labels([scope_id]),
     )
 
 
@@ -369,6 +386,7 @@ def memory_entry_edit(request: HttpRequest, entry_id: uuid.UUID) -> HttpResponse
         budget=config,
         totals=selectors.memory_totals(scope_id),
         scope_tab="memory",
+        scope_labels=selectors.scope_labels([scope_id]),
     )
 
 
@@ -394,6 +412,7 @@ def memory_entry_delete(request: HttpRequest, entry_id: uuid.UUID) -> HttpRespon
         scope_id=scope_id,
         entry=entry,
         scope_tab="memory",
+        scope_labels=selectors.scope_labels([scope_id]),
     )
 
 
@@ -412,6 +431,7 @@ def scope_stores(request: HttpRequest) -> HttpResponse:
         documents=selectors.document_page(scope_id, store=store, after=request.GET.get("after")),
         now=timezone.now(),
         scope_tab="stores",
+        scope_labels=selectors.scope_labels([scope_id]),
     )
 
 
@@ -429,4 +449,5 @@ def document(request: HttpRequest, pk: str) -> HttpResponse:
         detail=detail,
         now=timezone.now(),
         scope_tab="stores",
+        scope_labels=selectors.scope_labels([detail.document.scope]),
     )

@@ -1,11 +1,13 @@
 """Realistic demo data for Studio: many scopes with skewed activity, sessions with tool calls, usage rows.
 
-Used by `manage.py generate_demo_data` (and the Studio benchmark). Everything is drawn from one seeded
-`random.Random`, so a given seed and size give the same data.
+Used by `manage.py generate_demo_data` (and the Studio benchmark). Everything is drawn from seeded
+`random.Random`s, so a given seed and size give the same data.
 
 Shape of the data:
 - `scopes` scope ids of several styles (short household ids, opaque org ids, long tenant paths, e-mail
   like ids) plus the global scope; activity is Zipf-like (a few scopes have most sessions, many have one).
+  About 70% of them have a label ("Birchwood Dental") and metadata (plan, region), as a SaaS would set
+  (SPEC §10), drawn from a second generator seeded from the seed, so the rest of the data does not change.
 - `sessions` sessions over the last `days` days (more recent days busier, weekdays busier than weekends,
   office hours busier than nights), on several deploys (Deployment rows, newer deploys for newer sessions)
   and models: claude-sonnet-4-5 (dated snapshot id), claude-haiku-4-5, claude-opus-4-5, claude-sonnet-4,

@@ -171,6 +171,60 @@ def scope_ids(rng: random.Random, count: int) -> list[str]:
     return ids
 
 
+LABEL_NAMES = [
+    "Acme",
+    "Northwind",
+    "Blue Harbor",
+    "Birchwood",
+    "Summit",
+    "Redwood",
+    "Lakeside",
+    "Pinecrest",
+    "Silver Line",
+    "Harborview",
+    "Maple Street",
+    "Riverbend",
+    "Oakridge",
+    "Granite Peak",
+    "Brightwater",
+    "Evergreen",
+    "Kestrel",
+    "Sunfield",
+]
+LABEL_TRADES = [
+    "Hotels",
+    "Dental",
+    "Bakery",
+    "Logistics",
+    "Fitness",
+    "Accounting",
+    "Realty",
+    "Veterinary",
+    "Coffee",
+    "Consulting",
+    "Outfitters",
+    "Pharmacy",
+    "Studios",
+    "Builders",
+    "Law Group",
+    "Travel",
+    "Farms",
+    "Motors",
+]
+LABEL_PLANS = ["free", "team", "pro", "enterprise"]
+LABEL_REGIONS = ["eu-west", "us-east", "us-west", "ap-south"]
+LABELLED_SHARE = 0.7
+
+
+def scope_label(rng: random.Random, scope_id: str) -> tuple[str, dict[str, str]]:
+    """The label and metadata a SaaS would set for a customer's scope (SPEC §10); about 30% of scopes, and
+    the global scope, have none ("", {})."""
+    if scope_id == GLOBAL_SCOPE or rng.random() >= LABELLED_SHARE:
+        return "", {}
+    name = f"{rng.choice(LABEL_NAMES)} {rng.choice(LABEL_TRADES)}"
+    return name, {"plan": rng.choice(LABEL_PLANS), "region": rng.choice(LABEL_REGIONS)}
+
+
 def money(rng: random.Random, low: float, high: float) -> float:
     return round(rng.uniform(low, high), 2)
 

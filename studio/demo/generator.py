@@ -3,6 +3,7 @@ rows, memory entries and store documents."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from django.utils import timezone
 from agents.models import Deployment, Message, Session, SessionTag, UsageRecord
 from scoping.context import GLOBAL_SCOPE
 from scoping.models import Scope
-from studio.demo.content import scope_ids
+from studio.demo.content import scope_ids, scope_label
 from studio.demo.loading import RowWriter, bulk_load, next_id, reset_sequences
 from studio.demo.memory_and_stores import add_memory_entries, add_store_documents
 from studio.demo.sampling import allocate_calls, cumulative, pick
@@ -163,6 +164,7 @@ class DemoGenerator:
             else set(Scope.objects.values_list("scope_id", flat=True))
         )
         rows = []
+        labels = random.Random(f"{self.options.seed}-labels")  # its own draws: the rest of the data stays as it was
         for scope_id in scopes:
             if scope_id in existing:
                 continue
@@ -172,8 +174,9 @@ class DemoGenerator:
             else:  # a scope seen by the API (e.g. memory or stores) but with no session
                 first = self.start + timedelta(seconds=self.rng.uniform(0, (self.now - self.start).total_seconds()))
                 last = first
-            rows.append((scope_id, first, last))
-        writer = RowWriter(Scope, ["scope_id", "first_seen_at", "last_seen_at"])
+            label, metadata = scope_label(labels, scope_id)
+            rows.append((scope_id, first, last, label, json.dumps(metadata)))
+        writer = RowWriter(Scope, ["scope_id", "first_seen_at", "last_seen_at", "label", "metadata"])
         with transaction.atomic():
             for start in range(0, len(rows), SCOPE_BATCH):
                 writer.write(rows[start : start + SCOPE_BATCH])

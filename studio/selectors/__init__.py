@@ -5,10 +5,13 @@ Operator code: the reads use the explicit `Model.all_scopes` escape (grep for it
 (keyset pagination or a LIMIT) and every number on the Cost & Usage page is aggregated by the database, so
 a page costs a fixed number of queries whatever the number of rows.
 
+Scope labels: each page reads the labels of the scopes it shows in one query (`labels.scope_labels`).
+
 Callers use the names re-exported here; to change a module's constant in a test, patch it on its module
 (e.g. `studio.selectors.replay.REPLAY_PAGE_MESSAGES`).
 """
 
+from studio.selectors.labels import ScopeLabels, scope_labels, scope_search
 from studio.selectors.replay import (
     REPLAY_PAGE_MESSAGES,
     ModelCall,
@@ -106,6 +109,7 @@ __all__ = [
     "Replay",
     "RowPage",
     "ScopeChip",
+    "ScopeLabels",
     "ScopeOverview",
     "ScopePage",
     "SessionCounts",
@@ -125,9 +129,11 @@ __all__ = [
     "memory_totals",
     "normalise_tool_call",
     "page_count",
+    "scope_labels",
     "scope_overview",
     "scope_page",
     "scope_ranking",
+    "scope_search",
     "session_counts",
     "session_csv_rows",
     "session_deploys",

@@ -19,6 +19,7 @@ from connections.models import ScopedCredential
 from scoping.models import Scope
 from studio.filters import decode_cursor, encode_cursor, parse_moment
 from studio.model_access import every_scope, optional_model
+from studio.selectors.labels import ScopeLabels, scope_search
 from studio.selectors.sessions import SESSION_LIST_FIELDS
 
 SCOPE_PAGE_SIZE = 50
@@ -34,6 +35,7 @@ class ScopeRow:
     """A scope as the list shows it: when it was seen, and what its sessions hold."""
 
     scope_id: str
+    label: str
     first_seen_at: datetime
     last_seen_at: datetime
     sessions: int
@@ -49,16 +51,19 @@ class ScopePage:
     older: str | None
     at_start: bool
 
+    @property
+    def labels(self) -> ScopeLabels:
+        """The labels of the listed scopes, read with them."""
+        return ScopeLabels({row.scope_id: row.label for row in self.scopes if row.label})
+
 
 def scope_page(*, search: str = "", after: str | None = None, size: int = SCOPE_PAGE_SIZE) -> ScopePage:
-    """Scopes by latest activity, keyset-paginated on (last_seen_at, id); each with its number of
-    sessions, tokens and cost (one grouped query over the page's scopes). Three queries."""
+    """Scopes by latest activity (or those whose id or label contains `search`), keyset-paginated on
+    (last_seen_at, id); each with its label, number of sessions, tokens and cost (one grouped query over
+    the page's scopes). Three queries."""
     queryset = Scope.objects.all()
     if search:
-        matches = Q(scope_id__icontains=search)
-        if "global".startswith(search.lower()):
-            matches |= Q(scope_id="")
-        queryset = queryset.filter(matches)
+        queryset = queryset.filter(scope_search(search))
     total = queryset.count()
     values = decode_cursor(after, 2)
     moment = parse_moment(values[0]) if values else None
@@ -92,6 +97,7 @@ def scope_page(*, search: str = "", after: str | None = None, size: int = SCOPE_
 def scope_row(scope: Scope, stat: dict[str, Any]) -> ScopeRow:
     return ScopeRow(
         scope.scope_id,
+        scope.label,
         scope.first_seen_at,
         scope.last_seen_at,
         sessions=stat.get("sessions", 0),

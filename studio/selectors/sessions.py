@@ -35,6 +35,7 @@ from agents.models import (
 from scoping.models import Scope
 from studio.filters import DateRange, ScopeParam
 from studio.formatting import format_dollars
+from studio.selectors.labels import scope_search
 
 SESSION_PAGE_SIZE = 50
 PAGE_SIZE_MIN = 5
@@ -233,7 +234,7 @@ def session_counts(
     """The total and the scope chips, from one grouped count: sessions per scope under every filter but the
     scope, with the sum over all scopes and the selected scope's count alongside (window functions), so
     the total costs no second pass over the matching sessions. The chips are the most active scopes, or
-    with `search` the scopes whose id contains it (one more query, on the Scope table). A chip's count is
+    with `search` the scopes whose id or label contains it (one more query, on the Scope table). A chip's count is
     the number of sessions the list shows once it is selected."""
     candidates = _scope_candidates(search, limit) if search else None
     rows = _counts_by_scope(filters, candidates, limit, now)
@@ -269,9 +270,9 @@ def _counts_by_scope(
 
 
 def _scope_candidates(search: str, limit: int) -> list[str]:
-    """Up to `limit` scope ids containing `search`, most recently active first; "global" finds the global
-    scope (the empty id)."""
-    matching = Scope.objects.filter(scope_id__icontains=search).order_by("-last_seen_at")
+    """Up to `limit` scopes whose id or label contains `search` (studio.selectors.labels.scope_search), most
+    recently active first; "global" finds the global scope (the empty id), even without a Scope row."""
+    matching = Scope.objects.filter(scope_search(search)).order_by("-last_seen_at")
     candidates = list(matching.values_list("scope_id", flat=True)[:limit])
     if "global".startswith(search.lower()) and "" not in candidates:
         candidates.append("")

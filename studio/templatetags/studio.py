@@ -1,17 +1,20 @@
-"""Template filters and tags of Studio: money, tokens, scope ids, times, Markdown, JSON, query strings."""
+"""Template filters and tags of Studio: money, tokens, scope names, times, Markdown, JSON, query strings."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from django import template
 from django.utils.html import format_html, format_html_join
 
+from scoping.context import GLOBAL_SCOPE
 from studio import formatting
 from studio.filters import query_string
 from studio.markdown import MarkdownBudget, render_markdown
+from studio.selectors.labels import ScopeLabels
 
 register = template.Library()
 
@@ -100,15 +103,50 @@ def qs(context, **changes: Any) -> str:
     return query_string(context["request"].GET, **changes)
 
 
-@register.simple_tag
-def scope_tag(scope_id: str, link: str = "") -> str:
-    """A scope id shown short, the full id in the title; "global" for the global scope."""
-    label = formatting.short_scope(scope_id)
-    css = "scope-id scope-global" if scope_id == "" else "scope-id"
-    title = "the global scope (empty scope id)" if scope_id == "" else scope_id
+@register.simple_tag(takes_context=True)
+def scope_name(context, scope_id: str, link: str = "", *, hint: str = "", as_text: bool = False) -> str:
+    """A scope as people read it: its label first, then its id shown short ("Acme Hotels · tenant_01H…"), or
+    the id alone when it has no label; "global" for the global scope. The full id is in the title. Labels
+    come from the page's `scope_labels` (studio.selectors.labels: one query per page, never per row).
+    `link`: an address to make it a link (`hint`: what following it does, added to the title); `as_text`:
+    plain text (breadcrumbs, titles)."""
+    label = page_labels(context).of(scope_id)
+    short = formatting.short_scope(scope_id)
+    if as_text:
+        return formatting.display_scope_name(scope_id, label)
+    title = "the global scope (empty scope id)" if scope_id == GLOBAL_SCOPE else scope_id
+    css = "scope-id scope-global" if scope_id == GLOBAL_SCOPE else "scope-id"
+    if label:
+        css += " scope-named"
+        title = f"{label} · {title}"
+        content = format_html(
+            '<span class="scope-label">{}</span><span class="scope-sep" aria-hidden="true"> · </span>'
+            '<span class="scope-raw">{}</span>',
+            label,
+            short,
+        )
+    else:
+        content = format_html("{}", short)
     if link:
-        return format_html('<a class="{}" href="{}" title="{}">{}</a>', css, link, title, label)
-    return format_html('<span class="{}" title="{}">{}</span>', css, title, label)
+        title = f"{title}: {hint}" if hint else title
+        return format_html('<a class="{}" href="{}" title="{}">{}</a>', css, link, title, content)
+    return format_html('<span class="{}" title="{}">{}</span>', css, title, content)
+
+
+@register.simple_tag(takes_context=True)
+def scope_label(context, scope_id: str) -> str:
+    """`{% scope_label scope_id as label %}`: the scope's label from the page's `scope_labels` ("" if none)."""
+    return page_labels(context).of(scope_id)
+
+
+def page_labels(context) -> ScopeLabels:
+    return context.get("scope_labels") or ScopeLabels()
+
+
+@register.filter
+def with_scope(address: str, scope_id: str) -> str:
+    """`{{ base|with_scope:scope_id }}`: a per-scope page's address, `?scope=` with the id percent-encoded."""
+    return f"{address}?scope={quote(scope_id, safe='')}"
 
 
 @register.simple_tag(takes_context=True)
@@ -146,6 +184,11 @@ def cost_html(row: dict[str, Any]) -> str:
             '{} <span class="unpriced-note">+ {} unpriced</span>', formatting.format_usd(cost_value), f"{unpriced:,}"
         )
     return formatting.format_usd(cost_value)
+
+
+@register.filter
+def is_text(value: Any) -> bool:
+    return isinstance(value, str)
 
 
 @register.filter
