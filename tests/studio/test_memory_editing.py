@@ -23,8 +23,9 @@ SCOPE = "tenant-mem"
 OTHER = "tenant-other"
 # The memory page: session, user, the user's and its groups' permissions, the entries' totals, a page of
 # entries, the latest changes. The edit form reads the entry and the totals, the delete form the entry.
-MEMORY_PAGE_QUERIES = 7
-FORM_QUERIES = {"edit": 6, "delete": 5}
+# Each counts the scope's label (one query: studio.selectors.labels).
+MEMORY_PAGE_QUERIES = 8
+FORM_QUERIES = {"edit": 7, "delete": 6}
 
 
 def grant(user, *names: str) -> None:

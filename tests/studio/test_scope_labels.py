@@ -140,6 +140,17 @@ def test_scopes_list_and_scope_pages_show_labels_and_metadata(staff_client, labe
     assert 'id="scope-label"' not in plain and "No label or metadata" in plain
 
 
+@pytest.mark.skipif(MemoryEntry is None, reason="memory.MemoryEntry is not in this build")
+def test_the_memory_entry_forms_show_the_scope_label(labelled, django_user_model, client):
+    operator = django_user_model.objects.create_superuser("root", "root@example.com", "root-pw-8d1f")
+    client.force_login(operator)
+    entry = MemoryEntry.all_scopes.create(scope=ACME, content="prefers invoices in EUR")
+    for name in ("studio:memory_entry_edit", "studio:memory_entry_delete"):
+        content = client.get(reverse(name, args=[entry.public_id]) + "?scope=" + q(ACME)).content.decode()
+        assert f'id="scope-label">{ACME_LABEL}</span>' in content, name
+        assert f"Acme Hotels · {ACME[:14]}" in re.search(r'class="breadcrumbs".*?</div>', content, re.S).group(0)
+
+
 @pytest.mark.skipif(StoreDocument is None, reason="stores.StoreDocument is not in this build")
 def test_a_store_document_page_shows_the_scope_label(staff_client, labelled):
     now = timezone.now()
