@@ -1,13 +1,15 @@
 """Scope labels on every page (SPEC §10): a page collects the scope ids it shows and reads their labels in one
 query (`scope_labels`), and the `scope_name` template tag writes "Acme Hotels · tenant_01H…" from them, so a
-label never costs a query per row. The scope searches match labels as well as ids (`scope_search`)."""
+label never costs a query per row; CSV exports read it in their rows' query (`label_of`). The scope searches
+match labels as well as ids (`scope_search`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from scoping.models import Scope
 
@@ -34,6 +36,13 @@ def scope_labels(scope_ids: Iterable[str]) -> ScopeLabels:
         return ScopeLabels()
     rows = Scope.objects.filter(scope_id__in=wanted).exclude(label="").values_list("scope_id", "label")
     return ScopeLabels(dict(rows))
+
+
+def label_of(scope_field: str = "scope") -> Coalesce:
+    """An annotation: the label of the row's scope ("" when it has none), for exports that stream any number
+    of rows: the database looks it up per row (the scope id is unique), in the rows' own query."""
+    label = Scope.objects.filter(scope_id=OuterRef(scope_field)).values("label")[:1]
+    return Coalesce(Subquery(label), Value(""))
 
 
 def scope_search(text: str) -> Q:

@@ -35,7 +35,7 @@ from agents.models import (
 from scoping.models import Scope
 from studio.filters import DateRange, ScopeParam
 from studio.formatting import format_dollars
-from studio.selectors.labels import scope_search
+from studio.selectors.labels import label_of, scope_search
 
 SESSION_PAGE_SIZE = 50
 PAGE_SIZE_MIN = 5
@@ -375,6 +375,7 @@ def session_page(
 SESSION_CSV_HEADER = (
     "session id",
     "scope",
+    "scope label",
     "title",
     "user",
     "model",
@@ -390,6 +391,7 @@ SESSION_CSV_HEADER = (
 CSV_FIELDS = (
     "id",
     "scope",
+    "scope_label",
     "title",
     "user_sub",
     "model",
@@ -409,14 +411,20 @@ CSV_FIELDS = (
 def session_csv_rows(filters: SessionFilters, sort: SessionSort, *, now: datetime | None = None) -> Iterator[list[Any]]:
     """Every session of the filtered list in the page's order, as rows under SESSION_CSV_HEADER. Read
     through a database iterator CSV_CHUNK_ROWS rows at a time (a server-side cursor on PostgreSQL), never
-    as one list. The cost is the priced part in dollars, empty when every call was unpriced; the status is
-    the one the list shows."""
+    as one list. The scope's label comes with each row (in the same query); the cost is the priced part in
+    dollars, empty when every call was unpriced; the status is the one the list shows."""
     now = now or timezone.now()
-    queryset = sessions_matching(filters, now=now).order_by(*sort.order_by()).values_list(*CSV_FIELDS)
+    queryset = (
+        sessions_matching(filters, now=now)
+        .annotate(scope_label=label_of("scope"))
+        .order_by(*sort.order_by())
+        .values_list(*CSV_FIELDS)
+    )
     for row in queryset.iterator(chunk_size=CSV_CHUNK_ROWS):
         (
             pk,
             scope,
+            scope_label,
             title,
             user,
             model,
@@ -434,6 +442,7 @@ def session_csv_rows(filters: SessionFilters, sort: SessionSort, *, now: datetim
         yield [
             str(pk),
             scope,
+            scope_label,
             title,
             user,
             model,

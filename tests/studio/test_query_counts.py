@@ -72,14 +72,15 @@ def test_query_counts_with_django_assert(staff_client, demo_data, django_assert_
 
 SESSION_PAGE_QUERIES = {
     # the login's session and user, the user's permissions (direct and through groups), the models and
-    # deploys of the filter form, the counts (total and chips in one), the page
-    "": 8,
-    "?sort=-tokens&per=5&page=2": 8,
-    "?find=house": 9,  # + the scopes whose id matches, for the chips
-    "?q=budget": 8,  # + on PostgreSQL: whether the search has a word the index holds
-    "?user=u&tag=a&tag=b&status=running&cost_min=1&latency_max=9&range=7d&scope=": 8,
-    "?cost_min=x&sort=y": 6,  # invalid: no counts, no page
-    "?page=99": 7,  # past the last page: the counts, no page
+    # deploys of the filter form, the counts (total and chips in one), the page, the labels of the scopes
+    # shown (chips and rows: one query, studio.selectors.labels)
+    "": 9,
+    "?sort=-tokens&per=5&page=2": 9,
+    "?find=house": 10,  # + the scopes whose id or label matches, for the chips
+    "?q=budget": 9,  # + on PostgreSQL: whether the search has a word the index holds
+    "?user=u&tag=a&tag=b&status=running&cost_min=1&latency_max=9&range=7d&scope=": 9,
+    "?cost_min=x&sort=y": 6,  # invalid: no counts, no page, no scope shown
+    "?page=99": 8,  # past the last page: the counts and the chips' labels, no page
 }
 
 

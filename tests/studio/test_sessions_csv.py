@@ -16,6 +16,7 @@ from django.test import AsyncClient
 from django.utils import timezone
 
 from agents.models import Session
+from scoping.models import Scope
 from studio import csv_export
 from studio.selectors import sessions as session_selectors
 from tests.studio.factories import Call, Turn
@@ -26,6 +27,7 @@ CSV_URL = "/studio/sessions/export.csv"
 HEADER = [
     "session id",
     "scope",
+    "scope label",
     "title",
     "user",
     "model",
@@ -126,6 +128,7 @@ def test_the_csv_values(staff_client, make_session):
     assert row == {
         "session id": str(session.pk),
         "scope": "tenant-v",
+        "scope label": "",
         "title": 'Budget, "quoted" and\nmultiline',
         "user": "sub-9",
         "model": "claude-sonnet-4-5",
@@ -141,6 +144,16 @@ def test_the_csv_values(staff_client, make_session):
     assert rows[str(dead.pk)]["status"] == "interrupted", "the status the list shows"
     assert (rows[str(unpriced.pk)]["cost (USD)"], rows[str(unpriced.pk)]["unpriced calls"]) == ("", "2")
     assert (rows[str(partly.pk)]["cost (USD)"], rows[str(partly.pk)]["unpriced calls"]) == ("0.000500", "1")
+
+
+def test_each_row_carries_its_scope_s_label(staff_client, make_session):
+    make_session(scope="tenant-l", title="labelled")
+    make_session(scope="tenant-n", title="not labelled")
+    Scope.objects.filter(scope_id="tenant-l").update(label="Acme Hotels")
+    rows = {row["title"]: (row["scope"], row["scope label"]) for row in download(staff_client)[0]}
+    assert rows == {"labelled": ("tenant-l", "Acme Hotels"), "not labelled": ("tenant-n", "")}
+    Scope.objects.filter(scope_id="tenant-l").update(label='=HYPERLINK("http://x")')
+    assert download(staff_client, "?scope=tenant-l")[0][0]["scope label"] == '\'=HYPERLINK("http://x")'
 
 
 @pytest.mark.parametrize("dangerous", ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])

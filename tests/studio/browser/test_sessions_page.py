@@ -201,17 +201,24 @@ def test_the_csv_download_is_the_filtered_list(page, studio_server):
     assert download.suggested_filename == re.sub(r"[^A-Za-z0-9._-]+", "_", f"sessions_scope-{scope or 'global'}.csv")
     with open(download.path(), encoding="utf-8") as handle:
         rows = list(csv.reader(io.StringIO(handle.read())))
-    assert rows[0][:3] == ["session id", "scope", "title"]
+    assert rows[0][:4] == ["session id", "scope", "scope label", "title"]
     expected = database.query(
-        "SELECT id, scope, message_count, input_tokens + output_tokens, cost_micros, unpriced_calls "
-        "FROM agents_session WHERE scope = %s ORDER BY cost_micros DESC, id DESC",
+        "SELECT s.id, s.scope, COALESCE(c.label, ''), s.message_count, s.input_tokens + s.output_tokens, "
+        "s.cost_micros, s.unpriced_calls FROM agents_session s LEFT JOIN scoping_scope c ON c.scope_id = s.scope "
+        "WHERE s.scope = %s ORDER BY s.cost_micros DESC, s.id DESC",
         (scope,),
     )
     assert len(rows) - 1 == len(expected) > 10, "every page, not the 10 shown"
-    for row, (session_id, row_scope, messages, tokens, cost, unpriced) in zip(rows[1:], expected, strict=True):
+    for row, (session_id, row_scope, label, messages, tokens, cost, unpriced) in zip(rows[1:], expected, strict=True):
         assert uuid.UUID(row[0]).hex == uuid.UUID(str(session_id)).hex
-        assert (row[1], int(row[7]), int(row[8]), int(row[10])) == (row_scope, messages, tokens, unpriced)
-        assert row[9] == ("" if cost == 0 and unpriced else f"{cost // 1_000_000}.{cost % 1_000_000:06d}")
+        assert (row[1], row[2], int(row[8]), int(row[9]), int(row[11])) == (
+            row_scope,
+            label,
+            messages,
+            tokens,
+            unpriced,
+        )
+        assert row[10] == ("" if cost == 0 and unpriced else f"{cost // 1_000_000}.{cost % 1_000_000:06d}")
 
 
 def test_a_narrow_screen_does_not_scroll_sideways(browser, studio_server, page):
