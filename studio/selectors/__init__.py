@@ -2,8 +2,8 @@
 (Cost & Usage) and `scopes` (the scopes list and what one scope holds).
 
 Operator code: the reads use the explicit `Model.all_scopes` escape (grep for it). Every list is bounded
-(keyset pagination or a LIMIT) and every number on the Cost & Usage page is aggregated by the database, so
-a page costs a fixed number of queries whatever the number of rows.
+(keyset pagination or a LIMIT) and every number on the Cost & Usage page is aggregated by the database (from
+the usage rollup, agents.UsageRollup), so a page costs a fixed number of queries whatever the number of rows.
 
 Callers use the names re-exported here; to change a module's constant in a test, patch it on its module
 (e.g. `studio.selectors.replay.REPLAY_PAGE_MESSAGES`).
@@ -67,10 +67,15 @@ from studio.selectors.usage import (
     RANKING_DEFAULT,
     RANKING_MAX,
     TOP_SESSIONS,
+    Change,
     DayPoint,
+    Totals,
+    UsageTotals,
     daily_usage,
     deployments_by_id,
+    rollup_rows,
     scope_ranking,
+    scope_ranking_rows,
     top_sessions,
     usage_by,
     usage_rows,
@@ -98,6 +103,7 @@ __all__ = [
     "SESSION_PAGE_SIZE",
     "SORT_COLUMNS",
     "TOP_SESSIONS",
+    "Change",
     "DayPoint",
     "DocumentDetail",
     "MemoryPage",
@@ -112,7 +118,9 @@ __all__ = [
     "SessionFilters",
     "SessionPage",
     "SessionSort",
+    "Totals",
     "Turn",
+    "UsageTotals",
     "daily_usage",
     "deployments_by_id",
     "document_detail",
@@ -125,9 +133,11 @@ __all__ = [
     "memory_totals",
     "normalise_tool_call",
     "page_count",
+    "rollup_rows",
     "scope_overview",
     "scope_page",
     "scope_ranking",
+    "scope_ranking_rows",
     "session_counts",
     "session_csv_rows",
     "session_deploys",
