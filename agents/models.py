@@ -74,6 +74,8 @@ class Session(ScopedModel):
             # Cost & Usage counts the sessions started in a range, of every scope or of one.
             models.Index(fields=["created_at"], name="session_created"),
             models.Index(fields=["scope", "created_at"], name="session_scope_created"),
+            # Cost & Usage's highest-cost sessions: the candidates by whole-session totals (studio.selectors.usage).
+            models.Index(fields=["-cost_micros", "-input_tokens"], name="session_cost"),
             # The lease sweep (services.release_expired_leases) reads only the few sessions holding a lease.
             models.Index(fields=["lock_expires_at"], condition=models.Q(lock_token__gt=""), name="session_leased"),
         ]
@@ -179,19 +181,12 @@ class UsageRecord(ScopedModel):
         ]
 
 
-class UsageRollup(ScopedModel):
-    """The usage rows' totals per (UTC day, scope, deploy, model), written only by database triggers on
-    UsageRecord in the same transaction as the rows (and by `rebuild_usage_rollup`): see agents.usage_rollup.
+class UsageSums(models.Model):
+    """The sums the usage rollup keeps per key. `cost_micros` sums the priced calls only; with
+    `unpriced_calls` a group's cost is unknown (not $0) when every call was unpriced. `latency_bNN` count the
+    calls per latency bucket (agents.usage_rollup.latency_bounds, √2 apart), from which p50/p95 come to
+    within one bucket."""
 
-    `cost_micros` sums the priced calls only; with `unpriced_calls` a group's cost is unknown (not $0) when
-    every call was unpriced. `latency_bNN` count the calls per latency bucket (`usage_rollup.latency_bounds`,
-    a factor of √2 each), from which p50/p95 come to within one bucket."""
-
-    # The (scope, day) index below serves the lookups by scope: no index of its own.
-    scope = models.CharField(max_length=MAX_SCOPE_ID_LENGTH, blank=True, default=scope_of_context)
-    day = models.DateField(help_text="UTC day of the usage rows' created_at.")
-    deploy_id = models.CharField(max_length=32)
-    model = models.CharField(max_length=100)
     calls = models.BigIntegerField(default=0)
     unpriced_calls = models.BigIntegerField(default=0, help_text="Calls without a price (cost_micros NULL).")
     cost_micros = models.BigIntegerField(default=0, help_text="The sum over the priced calls only.")
@@ -199,6 +194,20 @@ class UsageRollup(ScopedModel):
     output_tokens = models.BigIntegerField(default=0)
     cache_read_tokens = models.BigIntegerField(default=0)
     cache_write_tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageRollup(ScopedModel, UsageSums):
+    """The usage rows' totals per (UTC day, scope, deploy, model), written only by database triggers on
+    UsageRecord in the same transaction as the rows (and by `rebuild_usage_rollup`): see agents.usage_rollup."""
+
+    # The (scope, day) index below serves the lookups by scope: no index of its own.
+    scope = models.CharField(max_length=MAX_SCOPE_ID_LENGTH, blank=True, default=scope_of_context)
+    day = models.DateField(help_text="UTC day of the usage rows' created_at.")
+    deploy_id = models.CharField(max_length=32)
+    model = models.CharField(max_length=100)
 
     class Meta:
         constraints = [
@@ -211,12 +220,50 @@ class UsageRollup(ScopedModel):
         return f"{self.day} {self.scope} {self.deploy_id} {self.model}"
 
 
-for _name, (_low, _high) in zip(LATENCY_FIELDS, latency_bounds(), strict=True):
-    UsageRollup.add_to_class(
-        _name,
-        models.IntegerField(default=0, help_text=f"Calls with {_low} ms <= latency" + (f" < {_high} ms" if _high else "")),
-    )
-del _name, _low, _high
+class UsageDailyTotal(UsageSums):
+    """Every scope's usage per (UTC day, deploy, model), kept by the same triggers: the all-scope panels of
+    Cost & Usage read a few rows a day here instead of one per scope. Each key is split in `stripe`s (the
+    usage row's id modulo agents.usage_rollup.STRIPES) so concurrent model calls of different tenants do not
+    queue on one row's lock; readers sum the stripes."""
+
+    day = models.DateField(help_text="UTC day of the usage rows' created_at.")
+    deploy_id = models.CharField(max_length=32)
+    model = models.CharField(max_length=100)
+    stripe = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "deploy_id", "model", "stripe"], name="usage_daily_total_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.deploy_id} {self.model} (stripe {self.stripe})"
+
+
+class UsageScopeMonth(ScopedModel, UsageSums):
+    """A scope's usage per UTC month (no latency histogram), kept by the same triggers: ranking the scopes
+    over a long range sums a row per scope and month, and UsageRollup's days for the partial months."""
+
+    # The unique (month, scope) index serves every read: no index on scope alone.
+    scope = models.CharField(max_length=MAX_SCOPE_ID_LENGTH, blank=True, default=scope_of_context)
+    month = models.DateField(help_text="The first day of the UTC month.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["month", "scope"], name="usage_scope_month_key")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.scope}"
+
+
+for _model in (UsageRollup, UsageDailyTotal):
+    for _name, (_low, _high) in zip(LATENCY_FIELDS, latency_bounds(), strict=True):
+        _model.add_to_class(
+            _name,
+            models.IntegerField(
+                default=0, help_text=f"Calls with {_low} ms <= latency" + (f" < {_high} ms" if _high else "")
+            ),
+        )
+del _model, _name, _low, _high
 
 
 class ModelPrice(models.Model):

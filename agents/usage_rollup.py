@@ -1,9 +1,18 @@
-"""The usage rollup: per (UTC day, scope, deploy, model) totals of the usage rows, kept by the database.
+"""The usage rollup: the usage rows' totals per UTC day, kept by the database.
 
-Cost & Usage sums these rows instead of every model call's UsageRecord. A rollup row holds, for its key:
-`calls`, `unpriced_calls` (calls whose `cost_micros` is NULL), `cost_micros` (the sum over the priced calls
-only, so "unpriced" stays distinguishable from $0: a group's cost is unknown when all its calls are
-unpriced), the four token sums, and a latency histogram.
+Cost & Usage sums these rows instead of every model call's UsageRecord. Two tables:
+
+- `agents_usagerollup` (UsageRollup): per (UTC day, scope, deploy, model), for the scope ranking and every
+  panel focused on a scope;
+- `agents_usagedailytotal` (UsageDailyTotal): per (UTC day, deploy, model) of every scope, split in 8
+  stripes (the usage row's id modulo 8) so that concurrent calls of different tenants do not queue on one
+  row's lock; the all-scope panels read these few rows a day;
+- `agents_usagescopemonth` (UsageScopeMonth): per (UTC month, scope), without the latency histogram, so
+  ranking the scopes over a year sums a row per scope and month (and the rollup's days at the edges).
+
+A row holds `calls`, `unpriced_calls` (calls whose `cost_micros` is NULL), `cost_micros` (the sum over the
+priced calls only, so "unpriced" stays distinguishable from $0: a group's cost is unknown when all its calls
+are unpriced), the four token sums, and a latency histogram. A key with no call left has no row.
 
 **Kept in the same transaction as the usage rows, by triggers** on `agents_usagerecord` that the migration
 creates (`install_triggers`), so every write path stays right without application code: the ORM's
@@ -11,16 +20,16 @@ create/bulk_create/update/delete, raw SQL, PostgreSQL's COPY (the demo generator
 scope's rows. Nothing runs later: no cron, no drift.
 
 - PostgreSQL: statement-level AFTER INSERT/UPDATE/DELETE triggers with transition tables. Each statement
-  does one aggregated `INSERT ... ON CONFLICT DO UPDATE` of its rows' signed deltas (a COPY of 20,000 rows
-  is one GROUP BY, a single model call one upsert), keys in order so concurrent writers lock them in the
-  same order; then deletes the keys whose count fell to zero.
+  does, per table, one aggregated `INSERT ... ON CONFLICT DO UPDATE` of its rows' signed deltas (a COPY of
+  20,000 rows is one GROUP BY, a single model call one upsert), keys in order so concurrent writers lock
+  them in the same order; then deletes the keys whose count fell to zero.
 - SQLite: row-level triggers: an UPSERT for a new row, an UPDATE (then a delete at zero) for an old one.
 - An UPDATE that changes none of the summed columns (a deleted session's SET NULL) changes nothing.
 - TRUNCATE fires no row trigger: whoever truncates the usage table truncates the rollup with it
   (studio.demo.clearing does; so do Django's test flushes, which truncate every table).
 
-`rebuild` (the `rebuild_usage_rollup` command) recomputes the table or a range of days from the usage rows
-in one transaction, and `differences` compares the two without writing.
+`rebuild` (the `rebuild_usage_rollup` command) recomputes the tables or a range of days from the usage rows
+in one transaction, and `differences` compares them without writing.
 
 **Latency histogram**: `latency_b00` … `latency_b29` count calls by `latency_ms` in fixed log-scale buckets:
 b00 is [0, 16 ms), then each bucket is √2 ≈ 1.41 times as wide as the one before (16, 23, 32, 45, 64, 91,
@@ -42,7 +51,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 USAGE_TABLE = "agents_usagerecord"
 ROLLUP_TABLE = "agents_usagerollup"
-KEY = ("day", "scope", "deploy_id", "model")
+DAILY_TOTAL_TABLE = "agents_usagedailytotal"
+SCOPE_MONTH_TABLE = "agents_usagescopemonth"
+STRIPES = 8
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 # The lower edge of each latency bucket after the first, in ms: round(16 × √2^k).
 LATENCY_EDGES_MS: tuple[int, ...] = (
@@ -69,14 +80,96 @@ SUMMED_FIELDS = ("calls", "unpriced_calls", "cost_micros", *TOKEN_FIELDS, *LATEN
 # --- the SQL -----------------------------------------------------------------------------------------------
 
 
-def measures(row: str, edges: Sequence[int]) -> list[tuple[str, str]]:
-    """(rollup column, what one usage row adds to it), the row's columns prefixed with `row`."""
+def day_of(vendor: str, row: str = "") -> str:
+    """The UTC day of a usage row's `created_at` (PostgreSQL: timestamptz; SQLite: UTC text)."""
+    if vendor == "postgresql":
+        return f"({row}created_at AT TIME ZONE 'UTC')::date"
+    return f"date({row}created_at)"
+
+
+def month_of(vendor: str, row: str = "") -> str:
+    """The first day of the UTC month of a usage row's `created_at`."""
+    if vendor == "postgresql":
+        return f"date_trunc('month', {row}created_at AT TIME ZONE 'UTC')::date"
+    return f"date({row}created_at, 'start of month')"
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def month_end(day: date) -> date:
+    """The last day of the day's month."""
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class DayRange:
+    """Inclusive UTC days; `None` ends are open."""
+
+    first: date | None = None
+    last: date | None = None
+
+    def __str__(self) -> str:
+        if self.first is None and self.last is None:
+            return "every day"
+        return f"{self.first or '…'} to {self.last or '…'}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A table the triggers keep: its key columns (with what a usage row puts in each) and its sums."""
+
+    table: str
+    key: tuple[str, ...]  # the first is the date column: `day`, or `month` (its first day)
+    stripes: int = 0  # a power of two: a `stripe` key column, the usage row's id modulo this
+    histogram: bool = True  # the latency buckets too
+
+    def __post_init__(self) -> None:
+        if self.stripes & (self.stripes - 1):
+            raise ValueError("stripes: a power of two (the stripe is id & (stripes - 1))")
+
+    def key_values(self, vendor: str, row: str = "") -> list[str]:
+        values = {
+            "day": day_of(vendor, row),
+            "month": month_of(vendor, row),
+            "scope": f"{row}scope",
+            "deploy_id": f"{row}deploy_id",
+            "model": f"{row}model",
+            "stripe": f"({row}id & {self.stripes - 1})",  # id modulo stripes; no % (a placeholder for DB-API)
+        }
+        return [values[name] for name in self.key]
+
+    def measures(self, row: str, edges: Sequence[int]) -> list[tuple[str, str]]:
+        return measures(row, edges if self.histogram else None)
+
+    def days(self, days: DayRange) -> DayRange:
+        """The days whose usage rows make the target's rows of the days: whole months for a month table."""
+        if self.key[0] != "month":
+            return days
+        return DayRange(days.first and month_start(days.first), days.last and month_end(days.last))
+
+
+ROLLUP = Target(ROLLUP_TABLE, ("day", "scope", "deploy_id", "model"))
+# Every scope's totals, so the all-scope panels read a few rows a day. A usage row goes to stripe id % 8: with
+# one row per (day, deploy, model), every model call of every tenant would queue on its lock.
+DAILY_TOTALS = Target(DAILY_TOTAL_TABLE, ("day", "deploy_id", "model", "stripe"), stripes=STRIPES)
+# Per scope and month, so a ranking of scopes over a year sums twelve rows a scope (and days at the edges).
+SCOPE_MONTHS = Target(SCOPE_MONTH_TABLE, ("month", "scope"), histogram=False)
+TARGETS = (ROLLUP, DAILY_TOTALS, SCOPE_MONTHS)
+
+
+def measures(row: str, edges: Sequence[int] | None) -> list[tuple[str, str]]:
+    """(summed column, what one usage row adds to it), the row's columns prefixed with `row`; the latency
+    buckets of `edges` too, unless None."""
     columns = [
         ("calls", "1"),
         ("unpriced_calls", f"CASE WHEN {row}cost_micros IS NULL THEN 1 ELSE 0 END"),
         ("cost_micros", f"COALESCE({row}cost_micros, 0)"),
         *((name, f"{row}{name}") for name in TOKEN_FIELDS),
     ]
+    if edges is None:
+        return columns
     for name, (low, high) in zip(latency_fields(edges), latency_bounds(edges), strict=True):
         condition = " AND ".join(
             part
@@ -87,94 +180,104 @@ def measures(row: str, edges: Sequence[int]) -> list[tuple[str, str]]:
     return columns
 
 
-def day_of(vendor: str, row: str = "") -> str:
-    """The UTC day of a usage row's `created_at` (PostgreSQL: timestamptz; SQLite: UTC text)."""
-    if vendor == "postgresql":
-        return f"({row}created_at AT TIME ZONE 'UTC')::date"
-    return f"date({row}created_at)"
+def column_list(target: Target, edges: Sequence[int]) -> str:
+    return ", ".join([*target.key, *(name for name, _ in target.measures("", edges))])
 
 
-def column_list(edges: Sequence[int]) -> str:
-    return ", ".join([*KEY, *(name for name, _ in measures("", edges))])
-
-
-def grouped_select(vendor: str, source: str, edges: Sequence[int], *, where: str = "", signed: bool = False) -> str:
-    """SELECT the rollup rows of the usage rows in `source` (a table or a subquery with an alias); `signed`:
-    each row carries a `sign` (+1 new, -1 old) and groups whose deltas are all zero are left out."""
-    sums = [f"SUM({'sign * ' if signed else ''}({expression}))" for _, expression in measures("", edges)]
-    having = f" HAVING {' OR '.join(f'{total} <> 0' for total in sums)}" if signed else ""
+def grouped_select(
+    vendor: str, target: Target, source: str, edges: Sequence[int], *, where: str = "", sign: str = ""
+) -> str:
+    """SELECT the target's rows of the usage rows in `source` (a table or an aliased subquery), keys in order.
+    `sign`: each row's factor (a column of the source, or "-1"); with a column, all-zero groups are left out."""
+    factor = f"{sign} * " if sign else ""
+    sums = [f"SUM({factor}({expression}))" for _, expression in target.measures("", edges)]
+    keys = ", ".join(str(position) for position in range(1, len(target.key) + 1))
+    having = f" HAVING {' OR '.join(f'{total} <> 0' for total in sums)}" if sign and sign != "-1" else ""
     return (
-        f"SELECT {day_of(vendor)}, scope, deploy_id, model, {', '.join(sums)} FROM {source}"  # noqa: S608
-        f"{f' WHERE {where}' if where else ''} GROUP BY 1, 2, 3, 4{having}"
+        f"SELECT {', '.join(target.key_values(vendor))}, {', '.join(sums)} FROM {source}"  # noqa: S608
+        f"{f' WHERE {where}' if where else ''} GROUP BY {keys}{having} ORDER BY {keys}"
     )
 
 
-def upsert_suffix(edges: Sequence[int], *, qualify: bool) -> str:
+def upsert_suffix(target: Target, edges: Sequence[int], *, qualify: bool) -> str:
     """The ON CONFLICT clause adding the new values to a row that exists (PostgreSQL names the table)."""
-    target = f"{ROLLUP_TABLE}." if qualify else ""
-    sets = ", ".join(f"{name} = {target}{name} + excluded.{name}" for name, _ in measures("", edges))
-    return f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {sets}"
+    prefix = f"{target.table}." if qualify else ""
+    sets = ", ".join(f"{name} = {prefix}{name} + excluded.{name}" for name, _ in target.measures("", edges))
+    return f"ON CONFLICT ({', '.join(target.key)}) DO UPDATE SET {sets}"
+
+
+def postgresql_body(operation: str, edges: Sequence[int]) -> str:
+    """One statement function's SQL: per target an aggregated upsert of the signed deltas (keys in order, so
+    concurrent statements lock rows in the same order), then the delete of the keys left with no call."""
+    source = {
+        "insert": ("new_rows", ""),
+        "update": ("(SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows) AS changes", "sign"),
+        "delete": ("old_rows", "-1"),
+    }[operation]
+    statements = []
+    for target in TARGETS:
+        statements.append(
+            f"INSERT INTO {target.table} ({column_list(target, edges)}) "
+            f"{grouped_select('postgresql', target, source[0], edges, sign=source[1])} "
+            f"{upsert_suffix(target, edges, qualify=True)};"
+        )
+        if operation != "insert":
+            match = " AND ".join(f"r.{name} = gone.{name}" for name in target.key)
+            keys = ", ".join(
+                f"{value} AS {name}" for name, value in zip(target.key, target.key_values("postgresql"), strict=True)
+            )
+            statements.append(
+                f"DELETE FROM {target.table} AS r USING (SELECT DISTINCT {keys} FROM old_rows) AS gone "  # noqa: S608
+                f"WHERE {match} AND r.calls = 0;"
+            )
+    return "\n  ".join(statements)
 
 
 def postgresql_statements(edges: Sequence[int]) -> list[str]:
     """The trigger functions and statement-level triggers (transition tables) of PostgreSQL."""
-    insert = f"INSERT INTO {ROLLUP_TABLE} ({column_list(edges)}) "
-    upsert = upsert_suffix(edges, qualify=True)
-    key_match = " AND ".join(f"r.{name} = gone.{name}" for name in KEY)
-    delete_zero = (
-        f"DELETE FROM {ROLLUP_TABLE} AS r USING (SELECT DISTINCT {day_of('postgresql')} AS day, scope, deploy_id, "
-        f"model FROM old_rows) AS gone WHERE {key_match} AND r.calls = 0;"
-    )
-    changes = (
-        "(SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows) AS changes"  # noqa: S608
-    )
-    bodies = {
-        "insert": f"{insert}{grouped_select('postgresql', 'new_rows', edges)} ORDER BY 1, 2, 3, 4 {upsert};",
-        "update": (
-            f"{insert}{grouped_select('postgresql', changes, edges, signed=True)} ORDER BY 1, 2, 3, 4 {upsert};"
-            f"\n  {delete_zero}"
-        ),
-        "delete": (
-            f"{insert}SELECT day, scope, deploy_id, model, {', '.join(f'-{name}' for name, _ in measures('', edges))} "
-            f"FROM ({grouped_select('postgresql', 'old_rows', edges)}) AS gone ({column_list(edges)}) "
-            f"ORDER BY 1, 2, 3, 4 {upsert};\n  {delete_zero}"
-        ),
-    }
     referencing = {
         "insert": "REFERENCING NEW TABLE AS new_rows",
         "update": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
         "delete": "REFERENCING OLD TABLE AS old_rows",
     }
     statements = []
-    for operation, body in bodies.items():
+    for operation, transition in referencing.items():
         function = f"agents_usage_rollup_on_{operation}"
         statements += [
             f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-            f"BEGIN\n  {body}\n  RETURN NULL;\nEND\n$$",
+            f"BEGIN\n  {postgresql_body(operation, edges)}\n  RETURN NULL;\nEND\n$$",
             f"CREATE TRIGGER agents_usage_rollup_{operation} AFTER {operation.upper()} ON {USAGE_TABLE} "
-            f"{referencing[operation]} FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+            f"{transition} FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
         ]
     return statements
 
 
+def sqlite_add(target: Target, edges: Sequence[int]) -> str:
+    values = [*target.key_values("sqlite", "NEW."), *(expression for _, expression in target.measures("NEW.", edges))]
+    return (
+        f"INSERT INTO {target.table} ({column_list(target, edges)}) VALUES ({', '.join(values)}) "
+        f"{upsert_suffix(target, edges, qualify=False)};"
+    )
+
+
+def sqlite_subtract(target: Target, edges: Sequence[int]) -> str:
+    old_key = " AND ".join(
+        f"{name} = {value}" for name, value in zip(target.key, target.key_values("sqlite", "OLD."), strict=True)
+    )
+    sets = ", ".join(f"{name} = {name} - ({expression})" for name, expression in target.measures("OLD.", edges))
+    return (
+        f"UPDATE {target.table} SET {sets} WHERE {old_key};\n"
+        f"  DELETE FROM {target.table} WHERE {old_key} AND calls = 0;"
+    )
+
+
 def sqlite_statements(edges: Sequence[int]) -> list[str]:
-    """Row-level triggers of SQLite: UPSERT the new row, subtract the old one (and delete its key at zero)."""
-    new = measures("NEW.", edges)
-    old = measures("OLD.", edges)
-    add = (
-        f"INSERT INTO {ROLLUP_TABLE} ({column_list(edges)}) VALUES ({day_of('sqlite', 'NEW.')}, NEW.scope, "
-        f"NEW.deploy_id, NEW.model, {', '.join(expression for _, expression in new)}) "
-        f"{upsert_suffix(edges, qualify=False)};"
-    )
-    old_key = (
-        f"day = {day_of('sqlite', 'OLD.')} AND scope = OLD.scope AND deploy_id = OLD.deploy_id AND model = OLD.model"
-    )
-    subtract = (
-        f"UPDATE {ROLLUP_TABLE} SET {', '.join(f'{name} = {name} - ({expression})' for name, expression in old)} "
-        f"WHERE {old_key};\n  DELETE FROM {ROLLUP_TABLE} WHERE {old_key} AND calls = 0;"
-    )
+    """Row-level triggers of SQLite: UPSERT the new row, subtract the old one (and delete its key at zero).
+    Subtracting never inserts, so deleting the rollup before the usage rows (a test flush) leaves nothing."""
+    add = "\n  ".join(sqlite_add(target, edges) for target in TARGETS)
+    subtract = "\n  ".join(sqlite_subtract(target, edges) for target in TARGETS)
     summed_columns = ", ".join(
-        ["created_at", "scope", "deploy_id", "model", "cost_micros", *TOKEN_FIELDS, "latency_ms"]
+        ["id", "created_at", "scope", "deploy_id", "model", "cost_micros", *TOKEN_FIELDS, "latency_ms"]
     )
     return [
         f"CREATE TRIGGER agents_usage_rollup_insert AFTER INSERT ON {USAGE_TABLE} BEGIN\n  {add}\nEND",
@@ -221,23 +324,12 @@ def drop_triggers(connection: BaseDatabaseWrapper) -> None:
 
 
 @dataclass(frozen=True)
-class DayRange:
-    """Inclusive UTC days; `None` ends are open."""
-
-    first: date | None = None
-    last: date | None = None
-
-    def __str__(self) -> str:
-        if self.first is None and self.last is None:
-            return "every day"
-        return f"{self.first or '…'} to {self.last or '…'}"
-
-
-@dataclass(frozen=True)
 class RebuildResult:
     usage_rows: int
-    rollup_rows: int
+    rollup_rows: int  # per (day, scope, deploy, model)
     removed: int
+    daily_total_rows: int
+    scope_month_rows: int
 
 
 def usage_where(connection: BaseDatabaseWrapper, days: DayRange) -> tuple[str, list[Any]]:
@@ -256,74 +348,81 @@ def usage_where(connection: BaseDatabaseWrapper, days: DayRange) -> tuple[str, l
     return " AND ".join(clauses), params
 
 
-def rollup_where(connection: BaseDatabaseWrapper, days: DayRange) -> tuple[str, list[Any]]:
-    clauses, params = [], []
+def date_where(target: Target, days: DayRange) -> str:
+    """The target's rows of the days as a WHERE clause on its date column (literal dates of date objects)."""
+    clauses = []
     for operator, day in ((">=", days.first), ("<=", days.last)):
         if day is not None:
-            clauses.append(f"day {operator} %s")
-            params.append(connection.ops.adapt_datefield_value(day))
-    return " AND ".join(clauses), params
+            clauses.append(f"{target.key[0]} {operator} '{day.isoformat()}'")
+    return f" WHERE {' AND '.join(clauses)}" if clauses else ""
 
 
 def rebuild(
     connection: BaseDatabaseWrapper, days: DayRange = DayRange(), edges: Sequence[int] = LATENCY_EDGES_MS
 ) -> RebuildResult:
-    """Recompute the rollup rows of the days from the usage rows, in one transaction. On PostgreSQL the usage
-    table is locked against writes meanwhile (reads go on), so no write lands between the two steps."""
+    """Recompute the tables' rows of the days (of their whole months, for the month table) from the usage
+    rows, in one transaction. On PostgreSQL the usage table is locked against writes meanwhile (reads go
+    on), so no write lands between the steps."""
     vendor = check_vendor(connection)
-    rollup_clause, rollup_params = rollup_where(connection, days)
-    usage_clause, usage_params = usage_where(connection, days)
+    counts: dict[str, tuple[int, int]] = {}
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         if vendor == "postgresql":
             cursor.execute(f"LOCK TABLE {USAGE_TABLE} IN SHARE MODE")
-        cursor.execute(
-            f"DELETE FROM {ROLLUP_TABLE}{f' WHERE {rollup_clause}' if rollup_clause else ''}",  # noqa: S608
-            rollup_params,
-        )
-        removed = cursor.rowcount
-        cursor.execute(
-            f"INSERT INTO {ROLLUP_TABLE} ({column_list(edges)}) "
-            f"{grouped_select(vendor, USAGE_TABLE, edges, where=usage_clause)}",
-            usage_params,
-        )
-        written = cursor.rowcount
-        cursor.execute(
-            f"SELECT COALESCE(SUM(calls), 0) FROM {ROLLUP_TABLE}{f' WHERE {rollup_clause}' if rollup_clause else ''}",  # noqa: S608
-            rollup_params,
-        )
+        for target in TARGETS:
+            target_days = target.days(days)
+            cursor.execute(f"DELETE FROM {target.table}{date_where(target, target_days)}")  # noqa: S608
+            removed = cursor.rowcount
+            usage_clause, usage_params = usage_where(connection, target_days)
+            cursor.execute(
+                f"INSERT INTO {target.table} ({column_list(target, edges)}) "
+                f"{grouped_select(vendor, target, USAGE_TABLE, edges, where=usage_clause)}",
+                usage_params,
+            )
+            counts[target.table] = (cursor.rowcount, removed)
+        cursor.execute(f"SELECT COALESCE(SUM(calls), 0) FROM {ROLLUP_TABLE}{date_where(ROLLUP, days)}")  # noqa: S608
         usage_rows = int(cursor.fetchone()[0])
-    return RebuildResult(usage_rows=usage_rows, rollup_rows=written, removed=removed)
-
-
-RollupKey = tuple[date, str, str, str]
+    return RebuildResult(
+        usage_rows=usage_rows,
+        rollup_rows=counts[ROLLUP_TABLE][0],
+        removed=counts[ROLLUP_TABLE][1],
+        daily_total_rows=counts[DAILY_TOTAL_TABLE][0],
+        scope_month_rows=counts[SCOPE_MONTH_TABLE][0],
+    )
 
 
 def as_day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def keyed(rows: Iterable[Sequence[Any]]) -> dict[RollupKey, tuple[int, ...]]:
-    return {(as_day(row[0]), row[1], row[2], row[3]): tuple(int(value) for value in row[4:]) for row in rows}
+def keyed(rows: Iterable[Sequence[Any]], size: int) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    return {(as_day(row[0]), *row[1:size]): tuple(int(value) for value in row[size:]) for row in rows}
 
 
 def differences(
     connection: BaseDatabaseWrapper, days: DayRange = DayRange(), edges: Sequence[int] = LATENCY_EDGES_MS
-) -> list[RollupKey]:
-    """The keys whose rollup row differs from the aggregate of the usage rows (missing or extra included)."""
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """(table, key) of every row of either table that differs from the aggregate of the usage rows
+    (missing or extra rows included)."""
     vendor = check_vendor(connection)
-    rollup_clause, rollup_params = rollup_where(connection, days)
-    usage_clause, usage_params = usage_where(connection, days)
-    summed = ", ".join(name for name, _ in measures("", edges))
+    found = []
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(KEY)}, {summed} FROM {ROLLUP_TABLE}"  # noqa: S608
-            f"{f' WHERE {rollup_clause}' if rollup_clause else ''}",
-            rollup_params,
-        )
-        stored = keyed(cursor.fetchall())
-        cursor.execute(grouped_select(vendor, USAGE_TABLE, edges, where=usage_clause), usage_params)
-        expected = keyed(cursor.fetchall())
-    return sorted(key for key in stored.keys() | expected.keys() if stored.get(key) != expected.get(key))
+        for target in TARGETS:
+            size = len(target.key)
+            target_days = target.days(days)
+            usage_clause, usage_params = usage_where(connection, target_days)
+            summed = ", ".join(name for name, _ in target.measures("", edges))
+            cursor.execute(
+                f"SELECT {', '.join(target.key)}, {summed} FROM {target.table}{date_where(target, target_days)}"  # noqa: S608
+            )
+            stored = keyed(cursor.fetchall(), size)
+            cursor.execute(grouped_select(vendor, target, USAGE_TABLE, edges, where=usage_clause), usage_params)
+            expected = keyed(cursor.fetchall(), size)
+            found += [
+                (target.table, key)
+                for key in sorted(stored.keys() | expected.keys())
+                if stored.get(key) != expected.get(key)
+            ]
+    return found
 
 
 # --- reading the histogram -----------------------------------------------------------------------------------

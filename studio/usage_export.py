@@ -40,30 +40,36 @@ FIGURE_COLUMNS = ["cost_usd", "unpriced_calls", *TOKEN_COLUMNS, "calls"]
 
 
 def totals(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
-    result = selectors.usage_totals(query.date_range, query.scope)
+    """Every figure of every scope (and of the focused scope), beside the previous period's."""
     header = ["scopes", "scope", "figure", "value", "previous_period_value", "change_percent", "previous_period"]
-    rows = []
-    blocks = [("all", "", result.every_scope)]
-    if result.focus is not None:
-        blocks.append(("one", query.scope.scope_id, result.focus))
-    for which, scope_id, block in blocks:
-        period = block.previous_range
-        period_text = f"{period.first_day}/{period.last_day}" if period else ""
-        for name, column in (
-            ("cost", "cost_usd"),
-            ("unpriced", "unpriced_calls"),
-            *((name, name) for name in TOKEN_COLUMNS),
-            ("calls", "calls"),
-            ("sessions", "sessions_started"),
-        ):
-            value = getattr(block, name)
-            change = block.changes.get(name)
-            previous = change.previous if change else None
-            percent = round(change.percent, 2) if change and change.percent is not None else None
-            if name == "cost":
-                value, previous = usd(value), usd(previous)
-            rows.append([which, scope_id, column, value, previous, "new" if change and change.new else percent, period_text])
-    return header, rows
+    blocks = [("all", "", selectors.usage_totals(query.date_range))]
+    if query.scope.selected:
+        blocks.append(("one", query.scope.scope_id, selectors.usage_totals(query.date_range, query.scope)))
+    return header, [line for which, scope_id, block in blocks for line in total_lines(which, scope_id, block)]
+
+
+TOTAL_FIGURES = (
+    ("cost", "cost_usd"),
+    ("unpriced", "unpriced_calls"),
+    *((name, name) for name in TOKEN_COLUMNS),
+    ("calls", "calls"),
+    ("sessions", "sessions_started"),
+)
+
+
+def total_lines(which: str, scope_id: str, block: selectors.Totals) -> Iterator[list[Any]]:
+    period = block.previous_range
+    period_text = f"{period.first_day}/{period.last_day}" if period else None
+    for name, column in TOTAL_FIGURES:
+        value, change = getattr(block, name), block.changes.get(name)
+        previous = change.previous if change else None
+        if name == "cost":
+            value, previous = usd(value), usd(previous)
+        if change is None or change.new:
+            percent: Any = "new" if change else None
+        else:
+            percent = None if change.percent is None else round(change.percent, 2)
+        yield [which, scope_id, column, value, previous, percent, period_text]
 
 
 def scopes(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
@@ -81,7 +87,7 @@ def latency(estimate: LatencyEstimate | None) -> list[Any]:
 
 
 def by_model(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
-    rows = selectors.usage_by(query.date_range, query.scope, "model")
+    rows = selectors.usage_breakdown(query.date_range, query.scope).by_model
     header = [
         "model",
         *FIGURE_COLUMNS,
@@ -96,7 +102,7 @@ def by_model(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
 
 
 def by_deploy(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
-    rows = selectors.usage_by(query.date_range, query.scope, "deploy_id")
+    rows = selectors.usage_breakdown(query.date_range, query.scope).by_deploy
     deployments = selectors.deployments_by_id([row["deploy_id"] for row in rows])
 
     def line(row: dict[str, Any]) -> list[Any]:
@@ -108,7 +114,7 @@ def by_deploy(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
 
 
 def daily(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
-    points = selectors.daily_usage(query.date_range, query.scope)
+    points = selectors.usage_breakdown(query.date_range, query.scope).daily
     return ["day", *FIGURE_COLUMNS], (
         [
             point.day.isoformat(),

@@ -251,9 +251,7 @@ def usage(request: HttpRequest) -> HttpResponse:
     date_range, scope = query.date_range, query.scope
     top = parse_int(request.GET.get("top"), default=selectors.RANKING_DEFAULT, low=5, high=selectors.RANKING_MAX)
     ranking, scope_count = selectors.scope_ranking(date_range, limit=top)
-    by_deploy = selectors.usage_by(date_range, scope, "deploy_id")
-    daily = selectors.daily_usage(date_range, scope)
-    totals = selectors.usage_totals(date_range, scope)
+    breakdown = selectors.usage_breakdown(date_range, scope)
     return page(
         request,
         "studio/usage.html",
@@ -262,15 +260,16 @@ def usage(request: HttpRequest) -> HttpResponse:
         date_range=date_range,
         scope=scope,
         top=top,
-        totals=totals.every_scope,
-        focus_totals=totals.focus,
+        # The panels follow the focus; the totals at the top are always of every scope.
+        totals=selectors.usage_totals(date_range) if scope.selected else breakdown.totals,
+        focus_totals=breakdown.totals if scope.selected else None,
         ranking=ranking,
         scope_count=scope_count,
-        by_model=selectors.usage_by(date_range, scope, "model"),
-        by_deploy=by_deploy,
-        deployments=selectors.deployments_by_id([row["deploy_id"] for row in by_deploy]),
-        daily=daily,
-        chart=daily_chart(daily),
+        by_model=breakdown.by_model,
+        by_deploy=breakdown.by_deploy,
+        deployments=selectors.deployments_by_id([row["deploy_id"] for row in breakdown.by_deploy]),
+        daily=breakdown.daily,
+        chart=daily_chart(breakdown.daily),
         top_sessions=selectors.top_sessions(date_range, scope),
         ranking_max=selectors.RANKING_MAX,
         latency_resolution=LATENCY_RESOLUTION,

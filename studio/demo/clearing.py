@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.db import connection, models, transaction
 
-from agents.models import Message, Session, SessionTag, SessionTranscript, UsageRecord, UsageRollup
+from agents.models import Message, Session, SessionTag, SessionTranscript, UsageDailyTotal, UsageRecord, UsageRollup
 from scoping.models import Scope
 from studio.model_access import optional_model
 
@@ -27,6 +27,7 @@ def clear_runtime_data(log: Callable[[str], None] = print) -> None:
     ]
     tables = [model for model in optional if model is not None] + [
         UsageRollup,
+        UsageDailyTotal,
         UsageRecord,
         Message,
         SessionTag,

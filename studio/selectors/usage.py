@@ -1,8 +1,9 @@
 """Cost & Usage: totals, rankings and daily series, aggregated by the database.
 
-The panels read the usage rollup (agents.UsageRollup: per UTC day, scope, deploy and model, kept by
-triggers in the same transaction as the usage rows), so a year of one scope or of every scope is a GROUP BY
-over days × keys, not over every model call. A group's cost is NULL ("unpriced", never $0) when none of its
+The panels read the usage rollup (agents.usage_rollup, kept by triggers in the same transaction as the usage
+rows): every scope's figures from the daily totals (UsageDailyTotal: a few rows per day, deploy and model),
+the scope ranking and a focused scope's figures from UsageRollup (per day, scope, deploy and model). A year
+is a GROUP BY over days × keys, not over every model call. A group's cost is NULL ("unpriced", never $0) when none of its
 calls was priced: `cost_micros` sums only the priced calls and `unpriced_calls` counts the others.
 
 "Sessions" are the sessions **started** in the range (Session.created_at, an index range): a distinct count
@@ -14,15 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, When, Window
+from django.db import connection
+from django.db.models import Case, Count, DateField, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import GreaterThan
 
-from agents.models import Deployment, Session, UsageRecord, UsageRollup
-from agents.usage_rollup import LATENCY_FIELDS, latency_percentile
+from agents.models import Deployment, Session, UsageDailyTotal, UsageRecord, UsageRollup, UsageScopeMonth
+from agents.usage_rollup import LATENCY_FIELDS, latency_percentile, month_end, month_start
 from studio.filters import DateRange, ScopeParam
 
 RANKING_DEFAULT = 15
@@ -38,12 +41,13 @@ def focused(scope: ScopeParam | None) -> str | None:
     return scope.scope_id if scope is not None and scope.selected else None
 
 
-def rollup_rows(date_range: DateRange, scope: ScopeParam | None = None) -> QuerySet[UsageRollup]:
-    queryset = UsageRollup.all_scopes.filter(**date_range.day_kwargs("day"))
+def rollup_rows(date_range: DateRange, scope: ScopeParam | None = None) -> QuerySet[Any]:
+    """The rollup rows to sum for a range: of every scope, the daily totals (a few rows a day); of one
+    scope, its rows (the (scope, day) index)."""
     scope_id = focused(scope)
-    if scope_id is not None:
-        queryset = queryset.filter(scope=scope_id)
-    return queryset.order_by()
+    if scope_id is None:
+        return UsageDailyTotal.objects.filter(**date_range.day_kwargs("day")).order_by()
+    return UsageRollup.all_scopes.filter(scope=scope_id, **date_range.day_kwargs("day")).order_by()
 
 
 def usage_rows(date_range: DateRange, scope: ScopeParam | None = None) -> QuerySet[UsageRecord]:
@@ -156,103 +160,219 @@ def change(now: int | None, before: int | None) -> Change:
     return Change(before, 100.0 * ((now or 0) - before) / before, new=False)
 
 
-@dataclass(frozen=True)
-class UsageTotals:
-    every_scope: Totals
-    focus: Totals | None  # of the focused scope
-
-
-def usage_totals(date_range: DateRange, scope: ScopeParam | None = None) -> UsageTotals:
-    """The totals of every scope and of the focused one, each beside the previous period of the same length
-    when the range has one: two queries (the rollup, the sessions started), each one scan of both periods."""
+def scanned_range(date_range: DateRange) -> tuple[DateRange, DateRange | None]:
+    """The range and the previous period of the same length together (one scan for both), and that period."""
     previous = date_range.previous()
-    scanned = replace(date_range, start=previous.start, first_day=previous.first_day) if previous else date_range
+    if previous is None:
+        return date_range, None
+    return replace(date_range, start=previous.start, first_day=previous.first_day), previous
+
+
+def sessions_started_in(date_range: DateRange, scope: ScopeParam | None = None) -> tuple[int, int | None]:
+    """The sessions started in the range and in the previous period (None without one): one count query
+    over the index on (created_at) or (scope, created_at)."""
+    scanned, previous = scanned_range(date_range)
+    queryset = Session.all_scopes.filter(**scanned.filter_kwargs("created_at"))
     scope_id = focused(scope)
-    groups: dict[str, Q | None] = {"now_": Q(**date_range.day_kwargs("day")) if previous else None}
-    started: dict[str, Q] = {"now_": Q(**date_range.filter_kwargs("created_at"))}
-    if previous:
-        groups["previous_"] = Q(**previous.day_kwargs("day"))
-        started["previous_"] = Q(**previous.filter_kwargs("created_at"))
     if scope_id is not None:
-        for period in list(groups):
-            groups[f"focus_{period}"] = Q(scope=scope_id) & (groups[period] or Q())
-            started[f"focus_{period}"] = Q(scope=scope_id) & started[period]
+        queryset = queryset.filter(scope=scope_id)
+    if previous is None:
+        return queryset.count(), None
+    counts = queryset.aggregate(  # COUNT(created_at), not COUNT(id): an index-only scan
+        now=Count("created_at", filter=Q(**date_range.filter_kwargs("created_at"))),
+        before=Count("created_at", filter=Q(**previous.filter_kwargs("created_at"))),
+    )
+    return counts["now"], counts["before"]
+
+
+def totals_of(
+    now: dict[str, Any], before: dict[str, Any] | None, sessions: tuple[int, int | None], previous: DateRange | None
+) -> Totals:
+    result = Totals.of(now, "", sessions[0])
+    if previous is None or before is None:
+        return result
+    return result.compared_with(Totals.of(before, "", sessions[1] or 0), previous)
+
+
+def usage_totals(date_range: DateRange, scope: ScopeParam | None = None) -> Totals:
+    """The totals of every scope (or one), beside the previous period of the same length when the range
+    has one: two queries (the rollup over both periods at once, the sessions started)."""
+    scanned, previous = scanned_range(date_range)
+    groups = {"now_": Q(**date_range.day_kwargs("day")) if previous else None}
+    if previous is not None:
+        groups["previous_"] = Q(**previous.day_kwargs("day"))
     sums: dict[str, Any] = {}
     for prefix, condition in groups.items():
         sums.update(rollup_sums(prefix, condition))
-    values = rollup_rows(scanned).aggregate(**sums)
-    sessions = Session.all_scopes.filter(**scanned.filter_kwargs("created_at")).aggregate(
-        **{prefix: Count("pk", filter=condition) for prefix, condition in started.items()}
+    values = as_ints(rollup_rows(scanned, scope).aggregate(**sums))
+    now = {name.removeprefix("now_"): value for name, value in values.items() if name.startswith("now_")}
+    before = {name.removeprefix("previous_"): value for name, value in values.items() if name.startswith("previous_")}
+    return totals_of(now, before if previous else None, sessions_started_in(date_range, scope), previous)
+
+
+def as_ints(row: dict[str, Any]) -> dict[str, Any]:
+    """Sums as ints (PostgreSQL's SUM of a bigint is a numeric), None kept."""
+    return {name: int(value) if isinstance(value, Decimal) else value for name, value in row.items()}
+
+
+# --- one scan for the totals, by model, by deploy and daily --------------------------------------------------
+
+
+SUMMED = ("unpriced", *TOKEN_FIELDS, "calls")
+
+
+def combine(rows: list[dict[str, Any]], names: tuple[str, ...] = SUMMED) -> dict[str, Any]:
+    """The sum of aggregate rows; the cost stays None when it is None in every row (nothing priced)."""
+    total = {name: sum(row[name] for row in rows) for name in names}
+    costs = [row["cost"] for row in rows if row["cost"] is not None]
+    total["cost"] = sum(costs) if costs else None
+    return total
+
+
+def grouped(rows: list[dict[str, Any]], key: str, names: tuple[str, ...] = SUMMED) -> list[dict[str, Any]]:
+    """Rows combined by `key`, most expensive first (unpriced last), then by input tokens, then by key."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row[key], []).append(row)
+    combined = [{key: value, **combine(members, names)} for value, members in groups.items()]
+    return sorted(combined, key=lambda row: (*(-part for part in ranking_key(row["cost"], row["input_tokens"])), row[key]))
+
+
+def latency_by_model(date_range: DateRange, scope: ScopeParam | None) -> dict[str, list[int]]:
+    """The latency histogram of each model (call counts per bucket, agents.usage_rollup.LATENCY_FIELDS)."""
+    rows = rollup_rows(date_range, scope).values("model").annotate(**{name: Sum(name) for name in LATENCY_FIELDS})
+    return {row["model"]: [int(row[name]) for name in LATENCY_FIELDS] for row in rows.order_by()}
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """The usage of a range, of every scope or one: totals (beside the previous period), by model (with
+    latency p50/p95), by deploy and per day."""
+
+    totals: Totals
+    by_model: list[dict[str, Any]]
+    by_deploy: list[dict[str, Any]]
+    daily: list[DayPoint]
+
+
+def usage_breakdown(date_range: DateRange, scope: ScopeParam | None = None) -> Breakdown:
+    """Three queries: one GROUP BY (day, deploy, model) of the rollup over the range and the previous
+    period (whose days fold into one group), from which Python adds up the totals and the three panels (a
+    few rows a day); the latency histogram by model; the sessions started. The histogram is a query of its
+    own: 30 more sums per (day, deploy, model) group make PostgreSQL sort instead of hash the groups."""
+    scanned, previous = scanned_range(date_range)
+    day = F("day")
+    if previous is not None:
+        day = Case(When(day__lt=date_range.first_day, then=Value(None)), default=F("day"), output_field=DateField())
+    rows = [
+        as_ints(row)
+        for row in rollup_rows(scanned, scope)
+        .annotate(period_day=day)
+        .values("period_day", "deploy_id", "model")
+        .annotate(**rollup_sums())
+        .order_by()
+    ]
+    current = [row for row in rows if row["period_day"] is not None]
+    before = [row for row in rows if row["period_day"] is None]
+    totals = totals_of(combine(current), combine(before), sessions_started_in(date_range, scope), previous)
+    latency = latency_by_model(date_range, scope)
+    by_model = grouped(current, "model")
+    for row in by_model:
+        counts = latency.get(row["model"], [])
+        row["p50"] = latency_percentile(counts, 0.5)
+        row["p95"] = latency_percentile(counts, 0.95)
+    return Breakdown(
+        totals,
+        with_shares(by_model),
+        with_shares(grouped(current, "deploy_id")),
+        daily_points(date_range, grouped(current, "period_day")),
     )
-
-    def totals(prefix: str) -> Totals:
-        result = Totals.of(values, f"{prefix}now_", sessions[f"{prefix}now_"])
-        if previous is None:
-            return result
-        before = Totals.of(values, f"{prefix}previous_", sessions[f"{prefix}previous_"])
-        return result.compared_with(before, previous)
-
-    return UsageTotals(totals(""), totals("focus_") if scope_id is not None else None)
 
 
 # --- rankings and breakdowns ------------------------------------------------------------------------------
 
 
-def sessions_started(date_range: DateRange) -> Subquery:
-    """The number of sessions a row's scope started in the range (an index range on (scope, created_at))."""
-    return Subquery(
-        Session.all_scopes.filter(scope=OuterRef("scope"), **date_range.filter_kwargs("created_at"))
-        .order_by()
-        .values("scope")
-        .annotate(started=Count("pk"))
-        .values("started")
+def sessions_started(date_range: DateRange, scopes: list[str] | None = None) -> dict[str, int]:
+    """The number of sessions each scope (of `scopes`, or every one) started in the range: one GROUP BY
+    over an index range of Session (created_at, or (scope, created_at) for the listed scopes)."""
+    queryset = Session.all_scopes.filter(**date_range.filter_kwargs("created_at"))
+    if scopes is not None:
+        queryset = queryset.filter(scope__in=scopes)
+    # COUNT(created_at), not COUNT(id): the index holds it (an index-only scan).
+    return dict(
+        queryset.order_by().values("scope").annotate(started=Count("created_at")).values_list("scope", "started")
     )
 
 
-def ranked_scopes(date_range: DateRange) -> QuerySet[UsageRollup, dict[str, Any]]:
-    """Every scope with usage in the range, by cost (then input tokens, then id), with its sessions."""
-    return (
-        rollup_rows(date_range)
-        .values("scope")
-        .annotate(**rollup_sums())
-        .order_by(F("cost").desc(nulls_last=True), "-input_tokens", "scope")
-        .annotate(sessions=Coalesce(sessions_started(date_range), 0))
+RANKED_COLUMNS = ("calls", "unpriced_calls", "cost_micros", *TOKEN_FIELDS)
+
+
+def ranking_parts(date_range: DateRange) -> list[QuerySet[Any, dict[str, Any]]]:
+    """Rows whose sums are each scope's usage in the range: the whole months of the range from
+    UsageScopeMonth, the days of the months it only partly covers from UsageRollup. An open end stays open."""
+    first = date_range.first_day if date_range.start is not None else None
+    last = date_range.last_day if date_range.end is not None else None
+    months_from = None if first is None else (first if first.day == 1 else month_end(first) + timedelta(days=1))
+    months_to = None if last is None else (last if last == month_end(last) else month_start(last) - timedelta(days=1))
+    if months_from is not None and months_to is not None and months_from > months_to:
+        return [UsageRollup.all_scopes.filter(**date_range.day_kwargs("day")).values("scope", *RANKED_COLUMNS)]
+    months = UsageScopeMonth.all_scopes.all()
+    edges = Q()
+    if months_from is not None:
+        months = months.filter(month__gte=months_from)
+        edges |= Q(day__gte=first, day__lt=months_from)
+    if months_to is not None:
+        months = months.filter(month__lte=month_start(months_to))
+        edges |= Q(day__gt=months_to, day__lte=last)
+    parts = [months.order_by().values("scope", *RANKED_COLUMNS)]
+    if first != months_from or last != months_to:
+        parts.append(UsageRollup.all_scopes.filter(edges).order_by().values("scope", *RANKED_COLUMNS))
+    return parts
+
+
+def ranked_scopes(date_range: DateRange, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """The scopes with usage in the range by cost (then input tokens, then id), the first `limit` or all,
+    each with `scope_count`, the number of scopes (a window `COUNT(*) OVER ()`): one query, the parts of
+    ranking_parts summed by scope (a UNION ALL the ORM cannot group, hence the SQL around their SQL)."""
+    compiled = [part.query.sql_with_params() for part in ranking_parts(date_range)]
+    sums = ", ".join(f"SUM({name}) AS {name}" for name in (*TOKEN_FIELDS, "calls"))
+    sql = (
+        f"SELECT scope, CASE WHEN SUM(calls) > SUM(unpriced_calls) THEN SUM(cost_micros) END AS cost, {sums}, "  # noqa: S608
+        f"SUM(unpriced_calls) AS unpriced, COUNT(*) OVER () AS scope_count "
+        f"FROM ({' UNION ALL '.join(part_sql for part_sql, _ in compiled)}) AS part "
+        f"GROUP BY scope ORDER BY cost DESC NULLS LAST, input_tokens DESC, scope"
     )
+    params = [param for _, part_params in compiled for param in part_params]
+    if limit is not None:
+        sql += " LIMIT %s"
+        params.append(limit)
+    # Every scope (the CSV export): a server-side cursor on PostgreSQL, as QuerySet.iterator() uses, so the
+    # rows come a chunk at a time.
+    with connection.chunked_cursor() if limit is None else connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        while rows := cursor.fetchmany(2000):
+            yield from (as_ints(dict(zip(names, row, strict=True))) for row in rows)
 
 
 def scope_ranking(date_range: DateRange, *, limit: int = RANKING_DEFAULT) -> tuple[list[dict[str, Any]], int]:
-    """The top `limit` scopes and how many scopes had usage in the range (a window `COUNT(*) OVER ()` over
-    the groups): one query; the sessions are counted for the shown scopes only."""
-    rows = [dict(row) for row in ranked_scopes(date_range).annotate(scope_count=Window(Count("*")))[:limit]]
+    """The top `limit` scopes and how many scopes had usage in the range, then the sessions started by the
+    shown scopes only: two queries."""
+    rows = list(ranked_scopes(date_range, limit))
     scope_count = rows[0]["scope_count"] if rows else 0
+    started = sessions_started(date_range, [row["scope"] for row in rows]) if rows else {}
+    for row in rows:
+        row["sessions"] = started.get(row["scope"], 0)
     return with_shares(rows), scope_count
 
 
 def scope_ranking_rows(date_range: DateRange) -> Iterator[dict[str, Any]]:
-    """Every scope of the ranking, streamed from the database (the CSV export)."""
-    for row in ranked_scopes(date_range).iterator(chunk_size=2000):
-        yield with_total_tokens(dict(row))
-
-
-def usage_by(date_range: DateRange, scope: ScopeParam | None, dimension: str) -> list[dict[str, Any]]:
-    """Usage grouped by `model` (with latency p50/p95 from the histogram) or `deploy_id`, most expensive
-    first (one query)."""
-    if dimension not in {"model", "deploy_id"}:
-        raise ValueError(dimension)
-    histogram = {name: Sum(name) for name in LATENCY_FIELDS} if dimension == "model" else {}
-    rows = [
-        dict(row)
-        for row in rollup_rows(date_range, scope)
-        .values(dimension)
-        .annotate(**rollup_sums(), **histogram)
-        .order_by(F("cost").desc(nulls_last=True), "-input_tokens", dimension)
-    ]
-    for row in rows:
-        if histogram:
-            counts = [row.pop(name) for name in LATENCY_FIELDS]
-            row["p50"] = latency_percentile(counts, 0.5)
-            row["p95"] = latency_percentile(counts, 0.95)
-    return with_shares(rows)
+    """Every scope of the ranking, streamed from the database (the CSV export), with its sessions."""
+    started = sessions_started(date_range)
+    for row in ranked_scopes(date_range):
+        row = with_total_tokens(row)
+        row["sessions"] = started.get(row["scope"], 0)
+        yield row
 
 
 def deployments_by_id(deploy_ids: list[str]) -> dict[str, Deployment]:
@@ -272,25 +392,29 @@ class DayPoint:
     cache_write_tokens: int = 0
 
 
-def daily_usage(date_range: DateRange, scope: ScopeParam | None = None) -> list[DayPoint]:
-    """Cost, tokens and calls per UTC day (one GROUP BY day query); days without usage are zeros."""
-    by_day = {}
-    for row in rollup_rows(date_range, scope).values("day").annotate(**rollup_sums()).order_by("day"):
-        day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(str(row["day"]))
-        by_day[day] = DayPoint(
-            day,
+def daily_points(date_range: DateRange, by_day: list[dict[str, Any]]) -> list[DayPoint]:
+    """Every day of the range (of the data, for all time) in order; days without usage are zeros."""
+    points = {
+        as_day(row["period_day"]): DayPoint(
+            as_day(row["period_day"]),
             row["cost"],
             row["input_tokens"] + row["output_tokens"],
             row["calls"],
             row["unpriced"],
             **{name: row[name] for name in TOKEN_FIELDS},
         )
+        for row in by_day
+    }
     days = date_range.days()
-    if not days and by_day:
-        first = date_range.first_day or min(by_day)
-        last = date_range.last_day or max(by_day)
+    if not days and points:
+        first = date_range.first_day or min(points)
+        last = date_range.last_day or max(points)
         days = DateRange("custom", None, None, first, last).days()
-    return [by_day.get(day, DayPoint(day, 0, 0, 0, 0)) for day in days] if days else list(by_day.values())
+    return [points.get(day, DayPoint(day, 0, 0, 0, 0)) for day in days]
+
+
+def as_day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 # --- the highest-cost sessions: raw rows ------------------------------------------------------------------

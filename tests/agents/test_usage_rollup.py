@@ -18,18 +18,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents import usage_rollup
-from agents.models import Session, UsageRecord, UsageRollup
+from agents.models import Session, UsageDailyTotal, UsageRecord, UsageRollup, UsageScopeMonth
 from agents.usage_rollup import LATENCY_EDGES_MS, LATENCY_FIELDS, SUMMED_FIELDS, DayRange, latency_percentile
 
 SCOPES = ("tenant-a", "tenant-b", "")
 MODELS = ("claude-haiku-4-5", "local")
 DEPLOYS = ("deploy-1", "deploy-2")
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
-# Moments on four days, with the instants on either side of midnight UTC.
+# Moments on four days, with the instants on either side of midnight UTC, and of the month before.
 MOMENTS = st.one_of(
     st.integers(min_value=0, max_value=4 * 86400 - 1).map(lambda s: BASE + timedelta(seconds=s)),
     st.sampled_from(
-        [BASE + timedelta(days=1) - timedelta(microseconds=1), BASE + timedelta(days=1), BASE + timedelta(days=3)]
+        [
+            BASE - timedelta(microseconds=1),
+            BASE + timedelta(days=1) - timedelta(microseconds=1),
+            BASE + timedelta(days=1),
+            BASE + timedelta(days=3),
+        ]
     ),
 )
 LATENCIES = st.one_of(
@@ -78,11 +83,19 @@ operations = st.one_of(
 )
 
 
-def expected_rollup() -> dict[tuple, tuple]:
-    """The rollup of the usage rows, computed here (bucket = how many edges are <= the latency)."""
+def expected_rollup(table: str = "rollup") -> dict[tuple, tuple]:
+    """A table of the rollup computed here from the usage rows (bucket = how many edges are <= the
+    latency): "rollup", "daily totals" (every scope, by stripe: the row's id modulo 8) or "months" (by
+    scope, without the histogram)."""
     totals: dict[tuple, list[int]] = {}
     for row in UsageRecord.all_scopes.values():
-        key = (row["created_at"].astimezone(UTC).date(), row["scope"], row["deploy_id"], row["model"])
+        day = row["created_at"].astimezone(UTC).date()
+        if table == "daily totals":
+            key = (day, row["deploy_id"], row["model"], row["id"] % 8)
+        elif table == "months":
+            key = (day.replace(day=1), row["scope"])
+        else:
+            key = (day, row["scope"], row["deploy_id"], row["model"])
         sums = totals.setdefault(key, [0] * len(SUMMED_FIELDS))
         sums[0] += 1
         sums[1] += row["cost_micros"] is None
@@ -90,14 +103,22 @@ def expected_rollup() -> dict[tuple, tuple]:
         for offset, name in enumerate(("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")):
             sums[3 + offset] += row[name]
         sums[7 + bisect.bisect_right(LATENCY_EDGES_MS, row["latency_ms"])] += 1
-    return {key: tuple(sums) for key, sums in totals.items()}
+    width = 7 if table == "months" else len(SUMMED_FIELDS)
+    return {key: tuple(sums[:width]) for key, sums in totals.items()}
 
 
-def stored_rollup() -> dict[tuple, tuple]:
-    return {
-        (row[0], row[1], row[2], row[3]): tuple(row[4:])
-        for row in UsageRollup.all_scopes.values_list("day", "scope", "deploy_id", "model", *SUMMED_FIELDS)
-    }
+def stored_rollup(table: str = "rollup") -> dict[tuple, tuple]:
+    if table == "months":
+        months = UsageScopeMonth.all_scopes.values_list("month", "scope", *SUMMED_FIELDS[:7])
+        return {(row[0], row[1]): tuple(row[2:]) for row in months}
+    if table == "daily totals":
+        rows = UsageDailyTotal.objects.values_list("day", "deploy_id", "model", "stripe", *SUMMED_FIELDS)
+    else:
+        rows = UsageRollup.all_scopes.values_list("day", "scope", "deploy_id", "model", *SUMMED_FIELDS)
+    return {(row[0], row[1], row[2], row[3]): tuple(row[4:]) for row in rows}
+
+
+TABLES = ("rollup", "daily totals", "months")
 
 
 def record(values: dict, sessions: dict[str, Session]) -> UsageRecord:
@@ -187,8 +208,11 @@ def test_the_rollup_equals_the_raw_aggregate_after_any_writes(steps):
         sessions = {scope: Session.all_scopes.create(scope=scope, deploy_id=DEPLOYS[0]) for scope in SCOPES}
         for step in steps:
             apply(step, sessions)
-            assert stored_rollup() == expected_rollup(), step
+            for table in TABLES:
+                assert stored_rollup(table) == expected_rollup(table), (table, step)
         assert not UsageRollup.all_scopes.filter(calls=0).exists(), "a key with no calls left has no row"
+        assert not UsageDailyTotal.objects.filter(calls=0).exists()
+        assert not UsageScopeMonth.all_scopes.filter(calls=0).exists()
         assert usage_rollup.differences(connection) == []
         transaction.set_rollback(True)
 
@@ -202,7 +226,9 @@ def test_an_update_of_other_columns_leaves_the_rollup_alone():
     before = stored_rollup()
     UsageRecord.all_scopes.update(provider="other")
     session.delete()
-    assert stored_rollup() == before == expected_rollup()
+    assert stored_rollup() == before
+    for table in TABLES:
+        assert stored_rollup(table) == expected_rollup(table)
     (row,) = UsageRollup.all_scopes.all()
     assert (row.calls, row.cost_micros, row.unpriced_calls, row.latency_b12) == (1, 5, 0, 1)  # 724 <= 900 < 1024
 
@@ -230,13 +256,15 @@ def test_rebuild_command_repairs_a_range_and_check_reports_drift():
     # Drift that only a write around the triggers could make: a wrong count, a missing row.
     UsageRollup.all_scopes.filter(day=BASE.date()).update(calls=99)
     UsageRollup.all_scopes.filter(day=BASE.date() + timedelta(days=2)).delete()
-    with pytest.raises(CommandError, match="differs from the usage rows for 2"):
+    UsageDailyTotal.objects.filter(day=BASE.date()).delete()
+    with pytest.raises(CommandError, match="differs from the usage rows for 6 keys"):
         run("--check")
     day = BASE.date().isoformat()
     assert run("--from", day, "--to", day) == (
-        f"Usage rollup rebuilt for {day} to {day}: 4 usage rows in 1 rollup rows (1 rollup rows replaced).\n"
+        f"Usage rollup rebuilt for {day} to {day}: 4 usage rows in 1 rollup rows (1 rollup rows replaced), "
+        "4 daily total rows and 1 scope month rows (of the whole months).\n"
     )
-    with pytest.raises(CommandError, match="differs from the usage rows for 1 "):
+    with pytest.raises(CommandError, match="differs from the usage rows for 1 keys"):
         run("--check")
     assert "6 usage rows in 2 rollup rows (1 rollup rows replaced)" in run()
     assert "matches" in run("--check")
@@ -267,9 +295,11 @@ def test_the_migration_rolled_up_rows_written_before_it():
         assert usage_rollup.rebuild(connection, DayRange()).usage_rows == 3
     finally:
         usage_rollup.install_triggers(connection)
-    assert stored_rollup() == expected_rollup()
+    for table in TABLES:
+        assert stored_rollup(table) == expected_rollup(table)
     make_rows(1)
-    assert stored_rollup() == expected_rollup(), "the triggers are back"
+    for table in TABLES:
+        assert stored_rollup(table) == expected_rollup(table), "the triggers are back"
 
 
 def test_latency_buckets_grow_by_the_square_root_of_two():

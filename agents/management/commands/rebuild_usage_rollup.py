@@ -46,7 +46,8 @@ class Command(BaseCommand):
         result = usage_rollup.rebuild(connection, days)
         self.stdout.write(
             f"Usage rollup rebuilt for {days}: {result.usage_rows:,} usage rows in {result.rollup_rows:,} rollup rows "
-            f"({result.removed:,} rollup rows replaced)."
+            f"({result.removed:,} rollup rows replaced), {result.daily_total_rows:,} daily total rows and "
+            f"{result.scope_month_rows:,} scope month rows (of the whole months)."
         )
 
     def check_rollup(self, days: DayRange) -> None:
@@ -54,9 +55,9 @@ class Command(BaseCommand):
         if not differing:
             self.stdout.write(f"Usage rollup matches the usage rows for {days}.")
             return
-        for day, scope, deploy_id, model in differing[:SHOWN_DIFFERENCES]:
-            self.stdout.write(f"  differs: day {day}, scope {scope!r}, deploy {deploy_id}, model {model}")
+        for table, key in differing[:SHOWN_DIFFERENCES]:
+            self.stdout.write(f"  differs: {table} {', '.join(map(str, key))}")
         raise CommandError(
-            f"The usage rollup differs from the usage rows for {len(differing):,} (day, scope, deploy, model) "
-            f"keys in {days}: run rebuild_usage_rollup to recompute it."
+            f"The usage rollup differs from the usage rows for {len(differing):,} keys in {days}: "
+            "run rebuild_usage_rollup to recompute it."
         )
