@@ -211,7 +211,10 @@ def postgresql_body(operation: str, edges: Sequence[int]) -> str:
     concurrent statements lock rows in the same order), then the delete of the keys left with no call."""
     source = {
         "insert": ("new_rows", ""),
-        "update": ("(SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows) AS changes", "sign"),
+        "update": (
+            "(SELECT *, 1 AS sign FROM new_rows UNION ALL SELECT *, -1 AS sign FROM old_rows) AS changes",
+            "sign",
+        ),
         "delete": ("old_rows", "-1"),
     }[operation]
     statements = []
@@ -255,7 +258,7 @@ def postgresql_statements(edges: Sequence[int]) -> list[str]:
 def sqlite_add(target: Target, edges: Sequence[int]) -> str:
     values = [*target.key_values("sqlite", "NEW."), *(expression for _, expression in target.measures("NEW.", edges))]
     return (
-        f"INSERT INTO {target.table} ({column_list(target, edges)}) VALUES ({', '.join(values)}) "
+        f"INSERT INTO {target.table} ({column_list(target, edges)}) VALUES ({', '.join(values)}) "  # noqa: S608
         f"{upsert_suffix(target, edges, qualify=False)};"
     )
 
@@ -266,7 +269,7 @@ def sqlite_subtract(target: Target, edges: Sequence[int]) -> str:
     )
     sets = ", ".join(f"{name} = {name} - ({expression})" for name, expression in target.measures("OLD.", edges))
     return (
-        f"UPDATE {target.table} SET {sets} WHERE {old_key};\n"
+        f"UPDATE {target.table} SET {sets} WHERE {old_key};\n"  # noqa: S608
         f"  DELETE FROM {target.table} WHERE {old_key} AND calls = 0;"
     )
 

@@ -62,7 +62,7 @@ def total_lines(which: str, scope_id: str, block: selectors.Totals) -> Iterator[
     period_text = f"{period.first_day}/{period.last_day}" if period else None
     for name, column in TOTAL_FIGURES:
         value, change = getattr(block, name), block.changes.get(name)
-        previous = change.previous if change else None
+        previous: Any = change.previous if change else None
         if name == "cost":
             value, previous = usd(value), usd(previous)
         if change is None or change.new:

@@ -277,7 +277,7 @@ def usage(request: HttpRequest) -> HttpResponse:
 
 
 @studio_view
-def usage_csv(request: HttpRequest, panel: str) -> HttpResponse:
+def usage_csv(request: HttpRequest, panel: str) -> HttpResponseBase:
     """One Cost & Usage panel as CSV, for the page's parameters (`/studio/usage/by-model.csv?range=7d`)."""
     export = usage_export.PANELS.get(panel)
     if export is None:

@@ -1,10 +1,11 @@
 """Cost & Usage: totals, rankings and daily series, aggregated by the database.
 
 The panels read the usage rollup (agents.usage_rollup, kept by triggers in the same transaction as the usage
-rows): every scope's figures from the daily totals (UsageDailyTotal: a few rows per day, deploy and model),
-the scope ranking and a focused scope's figures from UsageRollup (per day, scope, deploy and model). A year
-is a GROUP BY over days × keys, not over every model call. A group's cost is NULL ("unpriced", never $0) when none of its
-calls was priced: `cost_micros` sums only the priced calls and `unpriced_calls` counts the others.
+rows): every scope's figures from the daily totals (UsageDailyTotal: a few rows per day, deploy and model), a
+focused scope's from UsageRollup (per day, scope, deploy and model), the scope ranking from UsageScopeMonth
+(per scope and month) and UsageRollup's days around whole months. A year is a GROUP BY over a few thousand
+rows, not over every model call. A group's cost is NULL ("unpriced", never $0) when none of its calls was
+priced: `cost_micros` sums only the priced calls and `unpriced_calls` counts the others.
 
 "Sessions" are the sessions **started** in the range (Session.created_at, an index range): a distinct count
 of sessions with usage cannot be summed from per-day rows, and a session that spans two days would count in
@@ -235,7 +236,9 @@ def grouped(rows: list[dict[str, Any]], key: str, names: tuple[str, ...] = SUMME
     for row in rows:
         groups.setdefault(row[key], []).append(row)
     combined = [{key: value, **combine(members, names)} for value, members in groups.items()]
-    return sorted(combined, key=lambda row: (*(-part for part in ranking_key(row["cost"], row["input_tokens"])), row[key]))
+    return sorted(
+        combined, key=lambda row: (*(-part for part in ranking_key(row["cost"], row["input_tokens"])), row[key])
+    )
 
 
 def latency_by_model(date_range: DateRange, scope: ScopeParam | None) -> dict[str, list[int]]:
@@ -261,7 +264,7 @@ def usage_breakdown(date_range: DateRange, scope: ScopeParam | None = None) -> B
     few rows a day); the latency histogram by model; the sessions started. The histogram is a query of its
     own: 30 more sums per (day, deploy, model) group make PostgreSQL sort instead of hash the groups."""
     scanned, previous = scanned_range(date_range)
-    day = F("day")
+    day: F | Case = F("day")
     if previous is not None:
         day = Case(When(day__lt=date_range.first_day, then=Value(None)), default=F("day"), output_field=DateField())
     rows = [

@@ -211,7 +211,14 @@ def chart_bars(chart: Any) -> str:
         "",
         '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
         (
-            ("bar-rect bar-unpriced" if bar.unpriced_only else "bar-rect", bar.x, bar.y, bar.width, bar.height, bar.title)
+            (
+                "bar-rect bar-unpriced" if bar.unpriced_only else "bar-rect",
+                bar.x,
+                bar.y,
+                bar.width,
+                bar.height,
+                bar.title,
+            )
             for bar in chart.bars
         ),
     )

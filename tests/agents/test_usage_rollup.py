@@ -233,8 +233,8 @@ def test_an_update_of_other_columns_leaves_the_rollup_alone():
     assert (row.calls, row.cost_micros, row.unpriced_calls, row.latency_b12) == (1, 5, 0, 1)  # 724 <= 900 < 1024
 
 
-def make_rows(count: int, *, scope: str = "tenant-a", day: date = BASE.date()) -> None:
-    moment = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=5)
+def make_rows(count: int, *, scope: str = "tenant-a", day: date | None = None) -> None:
+    moment = datetime.combine(day or BASE.date(), datetime.min.time(), tzinfo=UTC) + timedelta(hours=5)
     for number in range(count):
         row = UsageRecord.all_scopes.create(
             scope=scope, deploy_id="d", provider="p", model="m", cost_micros=None if number % 3 == 0 else 100

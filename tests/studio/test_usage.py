@@ -259,7 +259,7 @@ def raw_totals(start: datetime, end: datetime, scope: str | None) -> dict[str, i
     cost, input_tokens, output_tokens, calls, unpriced, sessions = (
         None if value is None else int(value)
         for value in sql(
-        f"SELECT SUM(cost_micros), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COUNT(*), "
+            f"SELECT SUM(cost_micros), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), COUNT(*), "
             f"COUNT(*) - COUNT(cost_micros), (SELECT COUNT(*) FROM {SESSIONS} WHERE {clause}) FROM {TABLE} "
             f"WHERE {clause}",
             params + params,
@@ -518,11 +518,11 @@ def test_csv_headers_and_filename(staff_client, usage):
 
 def test_csv_cells_cannot_run_as_formulas(staff_client, make_session):
     evil_scope = "=cmd|' /C calc'!A0"
-    make_session(scope=evil_scope, title="=HYPERLINK(\"http://evil\",\"x\")", turns=[Turn("x", [Call(cost_micros=9)])])
+    make_session(scope=evil_scope, title='=HYPERLINK("http://evil","x")', turns=[Turn("x", [Call(cost_micros=9)])])
     make_session(scope="+plus", title='-2+3, "quoted"\nnext line', turns=[Turn("x", [Call(cost_micros=8)])])
     make_session(scope="@at", title="\tTab", turns=[Turn("x", [Call(cost_micros=7)])])
     _, top, _ = csv_of(staff_client, "top-sessions", "range=7d")
-    assert [r["title"] for r in top] == ["'=HYPERLINK(\"http://evil\",\"x\")", "'-2+3, \"quoted\"\nnext line", "'\tTab"]
+    assert [r["title"] for r in top] == ['\'=HYPERLINK("http://evil","x")', '\'-2+3, "quoted"\nnext line', "'\tTab"]
     assert [r["scope"] for r in top] == ["'" + evil_scope, "'+plus", "'@at"]
     _, scopes, _ = csv_of(staff_client, "scopes", "range=7d")
     assert [r["scope"] for r in scopes] == ["'" + evil_scope, "'+plus", "'@at"]
