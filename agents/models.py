@@ -265,6 +265,9 @@ for _model in (UsageRollup, UsageDailyTotal):
         )
 del _model, _name, _low, _high
 
+# Every table of the usage rollup (agents.usage_rollup.TARGETS): whoever truncates the usage rows truncates them.
+USAGE_ROLLUP_MODELS = (UsageRollup, UsageDailyTotal, UsageScopeMonth)
+
 
 class ModelPrice(models.Model):
     """An admin override of the built-in price table (USD per million tokens, in micro-dollars)."""

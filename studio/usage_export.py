@@ -87,7 +87,7 @@ def latency(estimate: LatencyEstimate | None) -> list[Any]:
 
 
 def by_model(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
-    rows = selectors.usage_breakdown(query.date_range, query.scope).by_model
+    rows = selectors.usage_breakdown(query.date_range, query.scope, with_totals=False).by_model
     header = [
         "model",
         *FIGURE_COLUMNS,
@@ -102,7 +102,7 @@ def by_model(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
 
 
 def by_deploy(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
-    rows = selectors.usage_breakdown(query.date_range, query.scope).by_deploy
+    rows = selectors.usage_breakdown(query.date_range, query.scope, with_totals=False, with_latency=False).by_deploy
     deployments = selectors.deployments_by_id([row["deploy_id"] for row in rows])
 
     def line(row: dict[str, Any]) -> list[Any]:
@@ -114,7 +114,7 @@ def by_deploy(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
 
 
 def daily(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
-    points = selectors.usage_breakdown(query.date_range, query.scope).daily
+    points = selectors.usage_breakdown(query.date_range, query.scope, with_totals=False, with_latency=False).daily
     return ["day", *FIGURE_COLUMNS], (
         [
             point.day.isoformat(),

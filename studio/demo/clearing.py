@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.db import connection, models, transaction
 
-from agents.models import Message, Session, SessionTag, SessionTranscript, UsageDailyTotal, UsageRecord, UsageRollup
+from agents.models import USAGE_ROLLUP_MODELS, Message, Session, SessionTag, SessionTranscript, UsageRecord
 from scoping.models import Scope
 from studio.model_access import optional_model
 
@@ -26,8 +26,7 @@ def clear_runtime_data(log: Callable[[str], None] = print) -> None:
         optional_model("memory", "MemoryEntry"),
     ]
     tables = [model for model in optional if model is not None] + [
-        UsageRollup,
-        UsageDailyTotal,
+        *USAGE_ROLLUP_MODELS,
         UsageRecord,
         Message,
         SessionTag,

@@ -252,22 +252,20 @@ class Breakdown:
     """The usage of a range, of every scope or one: totals (beside the previous period), by model (with
     latency p50/p95), by deploy and per day."""
 
-    totals: Totals
+    totals: Totals | None  # None when not asked for (a CSV of one panel)
     by_model: list[dict[str, Any]]
     by_deploy: list[dict[str, Any]]
     daily: list[DayPoint]
 
 
-def usage_breakdown(date_range: DateRange, scope: ScopeParam | None = None) -> Breakdown:
-    """Three queries: one GROUP BY (day, deploy, model) of the rollup over the range and the previous
-    period (whose days fold into one group), from which Python adds up the totals and the three panels (a
-    few rows a day); the latency histogram by model; the sessions started. The histogram is a query of its
-    own: 30 more sums per (day, deploy, model) group make PostgreSQL sort instead of hash the groups."""
+def breakdown_rows(date_range: DateRange, scope: ScopeParam | None) -> list[dict[str, Any]]:
+    """One GROUP BY (day, deploy, model) of the range and the previous period, whose days fold into one
+    group (`period_day` None)."""
     scanned, previous = scanned_range(date_range)
     day: F | Case = F("day")
     if previous is not None:
         day = Case(When(day__lt=date_range.first_day, then=Value(None)), default=F("day"), output_field=DateField())
-    rows = [
+    return [
         as_ints(row)
         for row in rollup_rows(scanned, scope)
         .annotate(period_day=day)
@@ -275,10 +273,23 @@ def usage_breakdown(date_range: DateRange, scope: ScopeParam | None = None) -> B
         .annotate(**rollup_sums())
         .order_by()
     ]
+
+
+def usage_breakdown(
+    date_range: DateRange, scope: ScopeParam | None = None, *, with_totals: bool = True, with_latency: bool = True
+) -> Breakdown:
+    """Three queries: the GROUP BY of breakdown_rows, from which Python adds up the totals and the three
+    panels (a few rows a day); the latency histogram by model; the sessions started (for the totals). The
+    histogram is a query of its own: 30 more sums per (day, deploy, model) group make PostgreSQL sort
+    instead of hash the groups."""
+    rows = breakdown_rows(date_range, scope)
     current = [row for row in rows if row["period_day"] is not None]
-    before = [row for row in rows if row["period_day"] is None]
-    totals = totals_of(combine(current), combine(before), sessions_started_in(date_range, scope), previous)
-    latency = latency_by_model(date_range, scope)
+    totals = None
+    if with_totals:
+        before = [row for row in rows if row["period_day"] is None]
+        sessions = sessions_started_in(date_range, scope)
+        totals = totals_of(combine(current), combine(before), sessions, date_range.previous())
+    latency = latency_by_model(date_range, scope) if with_latency else {}
     by_model = grouped(current, "model")
     for row in by_model:
         counts = latency.get(row["model"], [])

@@ -18,8 +18,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents import usage_rollup
-from agents.models import Session, UsageDailyTotal, UsageRecord, UsageRollup, UsageScopeMonth
-from agents.usage_rollup import LATENCY_EDGES_MS, LATENCY_FIELDS, SUMMED_FIELDS, DayRange, latency_percentile
+from agents.models import (
+    USAGE_ROLLUP_MODELS,
+    Session,
+    UsageDailyTotal,
+    UsageRecord,
+    UsageRollup,
+    UsageScopeMonth,
+)
+from agents.usage_rollup import (
+    LATENCY_EDGES_MS,
+    LATENCY_FIELDS,
+    SUMMED_FIELDS,
+    TARGETS,
+    DayRange,
+    latency_percentile,
+)
 
 SCOPES = ("tenant-a", "tenant-b", "")
 MODELS = ("claude-haiku-4-5", "local")
@@ -325,3 +339,10 @@ def test_a_percentile_from_the_histogram_lies_in_the_bucket_of_the_exact_one(lat
 
 def test_no_calls_no_percentile():
     assert latency_percentile([0] * len(LATENCY_FIELDS), 0.5) is None
+
+
+def test_the_models_are_the_tables_the_triggers_keep():
+    assert [model._meta.db_table for model in USAGE_ROLLUP_MODELS] == [target.table for target in TARGETS]
+    for model, target in zip(USAGE_ROLLUP_MODELS, TARGETS, strict=True):
+        fields = {field.column for field in model._meta.concrete_fields} - {"id"}
+        assert fields == set(target.key) | {name for name, _ in target.measures("", LATENCY_EDGES_MS)}
