@@ -21,8 +21,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, Count, DateField, F, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import BigIntegerField, Case, Count, DateField, F, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Cast, Coalesce
 from django.db.models.lookups import GreaterThan
 
 from agents.models import Deployment, Session, UsageDailyTotal, UsageRecord, UsageRollup, UsageScopeMonth
@@ -66,11 +66,16 @@ def rollup_sums(prefix: str = "", condition: Q | None = None) -> dict[str, Any]:
     total shadows once defined (and in an aggregate(), every name must differ from the columns: a prefix)."""
 
     def total(name: str) -> Coalesce:
-        return Coalesce(Sum(name, filter=condition), 0)
+        return Coalesce(summed(name), 0)
+
+    def summed(name: str) -> Cast:
+        # PostgreSQL's SUM of a bigint is a numeric, which arrives as a Decimal: a bigint is several times
+        # faster to read, and no sum of these columns comes near 2^63.
+        return Cast(Sum(name, filter=condition), BigIntegerField())
 
     priced = GreaterThan(Sum("calls", filter=condition), Sum("unpriced_calls", filter=condition))
     return {
-        f"{prefix}cost": Case(When(priced, then=Sum("cost_micros", filter=condition))),
+        f"{prefix}cost": Case(When(priced, then=summed("cost_micros"))),
         **{f"{prefix}{name}": total(name) for name in TOKEN_FIELDS},
         f"{prefix}calls": total("calls"),
         f"{prefix}unpriced": total("unpriced_calls"),
@@ -349,10 +354,10 @@ def ranked_scopes(date_range: DateRange, limit: int | None = None) -> Iterator[d
     each with `scope_count`, the number of scopes (a window `COUNT(*) OVER ()`): one query, the parts of
     ranking_parts summed by scope (a UNION ALL the ORM cannot group, hence the SQL around their SQL)."""
     compiled = [part.query.sql_with_params() for part in ranking_parts(date_range)]
-    sums = ", ".join(f"SUM({name}) AS {name}" for name in (*TOKEN_FIELDS, "calls"))
+    sums = ", ".join(f"CAST(SUM({name}) AS bigint) AS {name}" for name in (*TOKEN_FIELDS, "calls"))
     sql = (
-        f"SELECT scope, CASE WHEN SUM(calls) > SUM(unpriced_calls) THEN SUM(cost_micros) END AS cost, {sums}, "  # noqa: S608
-        f"SUM(unpriced_calls) AS unpriced, COUNT(*) OVER () AS scope_count "
+        "SELECT scope, CASE WHEN SUM(calls) > SUM(unpriced_calls) THEN CAST(SUM(cost_micros) AS bigint) END AS cost, "  # noqa: S608
+        f"{sums}, CAST(SUM(unpriced_calls) AS bigint) AS unpriced, COUNT(*) OVER () AS scope_count "
         f"FROM ({' UNION ALL '.join(part_sql for part_sql, _ in compiled)}) AS part "
         f"GROUP BY scope ORDER BY cost DESC NULLS LAST, input_tokens DESC, scope"
     )
