@@ -68,14 +68,13 @@ class Session(ScopedModel):
         indexes = [
             models.Index(fields=["scope", "-updated_at"], name="session_scope_updated"),
             models.Index(fields=["-updated_at"], name="session_updated"),
-            # Studio's "most expensive first" (both directions; the id breaks ties). The other sorts of its
-            # list (tokens, messages, created) scan instead: each index is one more write per model call.
+            # Studio's "most expensive first" (both directions; the id breaks ties), also the candidates of
+            # Cost & Usage's highest-cost sessions. The other sorts of its list (tokens, messages, created)
+            # scan instead: each index is one more write per model call.
             models.Index(fields=["cost_micros", "id"], name="session_cost"),
             # Cost & Usage counts the sessions started in a range, of every scope or of one.
             models.Index(fields=["created_at"], name="session_created"),
             models.Index(fields=["scope", "created_at"], name="session_scope_created"),
-            # Cost & Usage's highest-cost sessions: the candidates by whole-session totals (studio.selectors.usage).
-            models.Index(fields=["-cost_micros", "-input_tokens"], name="session_cost"),
             # The lease sweep (services.release_expired_leases) reads only the few sessions holding a lease.
             models.Index(fields=["lock_expires_at"], condition=models.Q(lock_token__gt=""), name="session_leased"),
         ]

@@ -449,19 +449,19 @@ def top_sessions(
 ) -> list[dict[str, Any]]:
     """The sessions that cost the most in the range (their usage rows in the range), usually two queries.
 
-    A session's usage in the range is at most its running totals (Session.cost_micros and input_tokens are
-    the sums of all its usage rows), and its rows lie between its created_at and updated_at. So: take the
-    sessions that overlap the range with the highest totals (an index range, `limit` × 3 of them), sum their
-    usage rows in the range (the session_id index); when the last one shown ranks strictly above the
-    totals of the last candidate, no other session can rank higher and the list is exact. Otherwise (ties,
-    or sessions mostly outside the range) it falls back to the GROUP BY session of every row in the range.
+    A session's usage in the range is at most its running totals (Session.cost_micros is the sum of all its
+    usage rows' priced cost), and its rows lie between its created_at and updated_at. So: take the sessions
+    that overlap the range with the highest cost (an index range, `limit` × 3 of them), sum their usage rows
+    in the range (the session_id index); when the last one shown costs strictly more than the last
+    candidate's whole cost, no other session can rank higher and the list is exact. Otherwise (ties, or
+    sessions mostly outside the range) it falls back to the GROUP BY session of every row in the range.
     """
     candidates = list(overlapping_sessions(date_range, scope)[: limit * CANDIDATES_PER_TOP_SESSION])
     rows = session_usage(usage_rows(date_range, scope).filter(session__in=[s.pk for s in candidates]), limit)
     by_id = {session.pk: session for session in candidates}
     if len(candidates) == limit * CANDIDATES_PER_TOP_SESSION:
-        bound = ranking_key(candidates[-1].cost_micros, candidates[-1].input_tokens)
-        if len(rows) < limit or ranking_key(rows[-1]["cost"], rows[-1]["input_tokens"]) <= bound:
+        last_cost = rows[-1]["cost"] if len(rows) == limit else None  # None: not proven (an unpriced last row)
+        if last_cost is None or last_cost <= candidates[-1].cost_micros:
             rows = session_usage(usage_rows(date_range, scope).filter(session__isnull=False), limit)
             by_id = session_objects([row["session"] for row in rows])
     for row in rows:
@@ -474,10 +474,11 @@ SESSION_FIELDS = ("id", "scope", "title", "model", "status", "created_at", "upda
 
 
 def overlapping_sessions(date_range: DateRange, scope: ScopeParam | None) -> QuerySet[Session]:
-    """Sessions whose lifetime overlaps the range, highest totals first. Every scope: a walk of the
-    `session_cost` index. One scope: its sessions in the range (the (scope, updated_at) index), then sorted;
-    the cost is ordered as an expression so PostgreSQL does not walk the cost index of every scope instead
-    (for a busy scope and a short range it would read thousands of other scopes' sessions)."""
+    """Sessions whose lifetime overlaps the range, highest cost first. Every scope: a walk of the
+    `session_cost` index (cost_micros, id) backwards. One scope: its sessions in the range (the (scope,
+    updated_at) index), then sorted; the cost is ordered as an expression so PostgreSQL does not walk the
+    cost index of every scope instead (for a busy scope and a short range it would read thousands of other
+    scopes' sessions)."""
     queryset = Session.all_scopes.only(*SESSION_FIELDS)
     if date_range.start is not None:
         queryset = queryset.filter(updated_at__gte=date_range.start)
@@ -485,12 +486,8 @@ def overlapping_sessions(date_range: DateRange, scope: ScopeParam | None) -> Que
         queryset = queryset.filter(created_at__lt=date_range.end)
     scope_id = focused(scope)
     if scope_id is None:
-        return queryset.order_by("-cost_micros", "-input_tokens", "id")
-    return (
-        queryset.filter(scope=scope_id)
-        .annotate(cost_order=F("cost_micros") + 0)
-        .order_by("-cost_order", "-input_tokens", "id")
-    )
+        return queryset.order_by("-cost_micros", "-id")
+    return queryset.filter(scope=scope_id).annotate(cost_order=F("cost_micros") + 0).order_by("-cost_order", "-id")
 
 
 def session_usage(rows: QuerySet[UsageRecord], limit: int) -> list[dict[str, Any]]:

@@ -157,10 +157,6 @@ class Migration(migrations.Migration):
             model_name='session',
             index=models.Index(fields=['scope', 'created_at'], name='session_scope_created'),
         ),
-        migrations.AddIndex(
-            model_name='session',
-            index=models.Index(fields=['-cost_micros', '-input_tokens'], name='session_cost'),
-        ),
         migrations.AddConstraint(
             model_name='usagedailytotal',
             constraint=models.UniqueConstraint(fields=('day', 'deploy_id', 'model', 'stripe'), name='usage_daily_total_key'),
