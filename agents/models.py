@@ -8,7 +8,9 @@ from datetime import datetime
 from django.db import models
 from django.utils import timezone
 
-from scoping.models import ScopedModel
+from agents.usage_rollup import LATENCY_FIELDS, latency_bounds
+from scoping.context import MAX_SCOPE_ID_LENGTH
+from scoping.models import ScopedModel, scope_of_context
 
 
 class Deployment(models.Model):
@@ -66,9 +68,13 @@ class Session(ScopedModel):
         indexes = [
             models.Index(fields=["scope", "-updated_at"], name="session_scope_updated"),
             models.Index(fields=["-updated_at"], name="session_updated"),
-            # Studio's "most expensive first" (both directions; the id breaks ties). The other sorts of its
-            # list (tokens, messages, created) scan instead: each index is one more write per model call.
+            # Studio's "most expensive first" (both directions; the id breaks ties), also the candidates of
+            # Cost & Usage's highest-cost sessions. The other sorts of its list (tokens, messages, created)
+            # scan instead: each index is one more write per model call.
             models.Index(fields=["cost_micros", "id"], name="session_cost"),
+            # Cost & Usage counts the sessions started in a range, of every scope or of one.
+            models.Index(fields=["created_at"], name="session_created"),
+            models.Index(fields=["scope", "created_at"], name="session_scope_created"),
             # The lease sweep (services.release_expired_leases) reads only the few sessions holding a lease.
             models.Index(fields=["lock_expires_at"], condition=models.Q(lock_token__gt=""), name="session_leased"),
         ]
@@ -172,6 +178,94 @@ class UsageRecord(ScopedModel):
             models.Index(fields=["deploy_id", "created_at"], name="usage_deploy_created"),
             models.Index(fields=["model", "created_at"], name="usage_model_created"),
         ]
+
+
+class UsageSums(models.Model):
+    """The sums the usage rollup keeps per key. `cost_micros` sums the priced calls only; with
+    `unpriced_calls` a group's cost is unknown (not $0) when every call was unpriced. `latency_bNN` count the
+    calls per latency bucket (agents.usage_rollup.latency_bounds, √2 apart), from which p50/p95 come to
+    within one bucket."""
+
+    calls = models.BigIntegerField(default=0)
+    unpriced_calls = models.BigIntegerField(default=0, help_text="Calls without a price (cost_micros NULL).")
+    cost_micros = models.BigIntegerField(default=0, help_text="The sum over the priced calls only.")
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageRollup(ScopedModel, UsageSums):
+    """The usage rows' totals per (UTC day, scope, deploy, model), written only by database triggers on
+    UsageRecord in the same transaction as the rows (and by `rebuild_usage_rollup`): see agents.usage_rollup."""
+
+    # The (scope, day) index below serves the lookups by scope: no index of its own.
+    scope = models.CharField(max_length=MAX_SCOPE_ID_LENGTH, blank=True, default=scope_of_context)
+    day = models.DateField(help_text="UTC day of the usage rows' created_at.")
+    deploy_id = models.CharField(max_length=32)
+    model = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            # Also the index of every range of days over all scopes, and the triggers' ON CONFLICT target.
+            models.UniqueConstraint(fields=["day", "scope", "deploy_id", "model"], name="usage_rollup_key")
+        ]
+        indexes = [models.Index(fields=["scope", "day"], name="usage_rollup_scope_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.scope} {self.deploy_id} {self.model}"
+
+
+class UsageDailyTotal(UsageSums):
+    """Every scope's usage per (UTC day, deploy, model), kept by the same triggers: the all-scope panels of
+    Cost & Usage read a few rows a day here instead of one per scope. Each key is split in `stripe`s (the
+    usage row's id modulo agents.usage_rollup.STRIPES) so concurrent model calls of different tenants do not
+    queue on one row's lock; readers sum the stripes."""
+
+    day = models.DateField(help_text="UTC day of the usage rows' created_at.")
+    deploy_id = models.CharField(max_length=32)
+    model = models.CharField(max_length=100)
+    stripe = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "deploy_id", "model", "stripe"], name="usage_daily_total_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.deploy_id} {self.model} (stripe {self.stripe})"
+
+
+class UsageScopeMonth(ScopedModel, UsageSums):
+    """A scope's usage per UTC month (no latency histogram), kept by the same triggers: ranking the scopes
+    over a long range sums a row per scope and month, and UsageRollup's days for the partial months."""
+
+    # The unique (month, scope) index serves every read: no index on scope alone.
+    scope = models.CharField(max_length=MAX_SCOPE_ID_LENGTH, blank=True, default=scope_of_context)
+    month = models.DateField(help_text="The first day of the UTC month.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["month", "scope"], name="usage_scope_month_key")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.scope}"
+
+
+for _model in (UsageRollup, UsageDailyTotal):
+    for _name, (_low, _high) in zip(LATENCY_FIELDS, latency_bounds(), strict=True):
+        _model.add_to_class(
+            _name,
+            models.IntegerField(
+                default=0, help_text=f"Calls with {_low} ms <= latency" + (f" < {_high} ms" if _high else "")
+            ),
+        )
+del _model, _name, _low, _high
+
+# Every table of the usage rollup (agents.usage_rollup.TARGETS): whoever truncates the usage rows truncates them.
+USAGE_ROLLUP_MODELS = (UsageRollup, UsageDailyTotal, UsageScopeMonth)
 
 
 class ModelPrice(models.Model):

@@ -288,16 +288,6 @@ def record_call(
             message_id = call.message_id
         else:
             message_id = Message.objects.create(session=session, seq=seq, role=MessageRole.ASSISTANT, **fields).pk
-        UsageRecord.objects.create(
-            session=session,
-            message_id=message_id,
-            deploy_id=session.deploy_id,
-            provider=call.provider,
-            model=turn.model,
-            **usage.counts(),
-            latency_ms=turn.latency_ms,
-            cost_micros=cost,
-        )
         add_to_session(
             session,
             messages=0 if call.message_id is not None else 1,
@@ -309,6 +299,18 @@ def record_call(
         if call.release_token:
             status = SessionStatus.ERROR if turn.error_code else SessionStatus.IDLE
             release_lock(session_id=session.pk, lock_token=call.release_token, status=status)
+        # Last: its triggers lock the usage rollup's rows of this day, deploy and model (agents.usage_rollup)
+        # until the commit, which other tenants' calls may be waiting for.
+        UsageRecord.objects.create(
+            session=session,
+            message_id=message_id,
+            deploy_id=session.deploy_id,
+            provider=call.provider,
+            model=turn.model,
+            **usage.counts(),
+            latency_ms=turn.latency_ms,
+            cost_micros=cost,
+        )
     return message_id, cost, length
 
 

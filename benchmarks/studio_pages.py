@@ -178,6 +178,14 @@ def pages() -> dict[str, str]:
         "usage, 90d, median scope": f"{usage}?range=90d&scope={quote(median, safe='')}",
         "usage, 365d": f"{usage}?{year}",
         "usage, 365d, busiest scope": f"{usage}?{year}&scope={quote(busiest, safe='')}",
+        "usage, 365d, median scope": f"{usage}?{year}&scope={quote(median, safe='')}",
+        **{
+            f"usage CSV {panel}, 365d": f"{reverse('studio:usage_csv', args=[panel])}?{year}"
+            for panel in ("totals", "scopes", "by-model", "by-deploy", "daily", "top-sessions")
+        },
+        "usage CSV top-sessions, 365d, busiest": (
+            f"{reverse('studio:usage_csv', args=['top-sessions'])}?{year}&scope={quote(busiest, safe='')}"
+        ),
         "scopes": reverse("studio:scopes"),
         "scopes, search": f"{reverse('studio:scopes')}?q=org_",
         "scope overview, busiest": f"{reverse('studio:scope')}?scope={quote(busiest, safe='')}",

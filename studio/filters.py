@@ -37,6 +37,7 @@ RANGE_PRESETS = {
 }
 ALL_TIME = "all"
 CUSTOM = "custom"
+PREVIOUS = "previous"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class DateRange:
             return RANGE_PRESETS[self.key][0]
         if self.key == ALL_TIME:
             return "All time"
+        if self.key == PREVIOUS and self.first_day == self.last_day and self.first_day is not None:
+            return self.first_day.isoformat()
         first = self.first_day.isoformat() if self.first_day else "…"
         last = self.last_day.isoformat() if self.last_day else "…"
         return f"{first} – {last}"
@@ -66,6 +69,30 @@ class DateRange:
         if self.end is not None:
             kwargs[f"{field}__lt"] = self.end
         return kwargs
+
+    def day_kwargs(self, field: str) -> dict[str, date]:
+        """The same range on a field of days (the usage rollup's UTC days: Studio's days are UTC days,
+        settings.TIME_ZONE). An open end stays open, as in filter_kwargs."""
+        kwargs: dict[str, date] = {}
+        if self.start is not None and self.first_day is not None:
+            kwargs[f"{field}__gte"] = self.first_day
+        if self.end is not None and self.last_day is not None:
+            kwargs[f"{field}__lte"] = self.last_day
+        return kwargs
+
+    def previous(self) -> DateRange | None:
+        """The period of the same length just before, for comparisons; None for a range without a first
+        and a last day (all time, or only an end)."""
+        if self.start is None or self.first_day is None or self.last_day is None:
+            return None
+        length = timedelta(days=(self.last_day - self.first_day).days + 1)
+        return DateRange(
+            PREVIOUS,
+            _day_start(self.first_day - length),
+            self.start,
+            self.first_day - length,
+            self.first_day - timedelta(days=1),
+        )
 
     def days(self) -> list[date]:
         """Every day of the range (for a daily chart); needs both ends."""

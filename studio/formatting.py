@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from scoping.context import GLOBAL_SCOPE
 
@@ -95,6 +96,38 @@ def format_duration_ms(ms: int | None) -> str:
         return f"{ms / 1000:.1f} s"
     minutes, seconds = divmod(ms // 1000, 60)
     return f"{minutes} min {seconds} s"
+
+
+def format_change(percent: float | None, *, new: bool) -> str:
+    """A change against the previous period: "▲ +12%", "▼ −3.5%", "±0%", "new", or "no change" (zero
+    then and now)."""
+    if new:
+        return "new"
+    if percent is None:
+        return "no change"
+    if abs(percent) < 0.05:
+        return "±0%"
+    digits = 0 if abs(percent) >= 10 else 1
+    arrow = "▲" if percent > 0 else "▼"
+    sign = "+" if percent > 0 else "−"
+    return f"{arrow} {sign}{abs(percent):,.{digits}f}%"
+
+
+def change_direction(percent: float | None) -> str:
+    if percent is None or abs(percent) < 0.05:
+        return "change-flat"
+    return "change-up" if percent > 0 else "change-down"
+
+
+def format_latency_estimate(estimate: Any) -> str:
+    """A percentile estimate (agents.usage_rollup.LatencyEstimate: ms within [low, high))."""
+    if estimate is None:
+        return "—"
+    if estimate.high is None:
+        return f"≥ {format_duration_ms(estimate.low)}"
+    if estimate.low == 0:
+        return f"< {format_duration_ms(estimate.high)}"
+    return f"≈ {format_duration_ms(estimate.ms)}"
 
 
 def format_timestamp(value: datetime | None) -> str:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("sessions/export.csv", views.sessions_csv, name="sessions_csv"),
     path("sessions/<uuid:session_id>/", views.replay, name="replay"),
     path("usage/", views.usage, name="usage"),
+    path("usage/<slug:panel>.csv", views.usage_csv, name="usage_csv"),
     path("scopes/", views.scopes, name="scopes"),
     path("scopes/scope/", views.scope_detail, name="scope"),
     path("scopes/scope/memory/", views.scope_memory, name="scope_memory"),

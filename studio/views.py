@@ -33,14 +33,18 @@ from memory import services as memory_services
 from memory.config import current_memory_config
 from memory.errors import MemoryEntryNotFound
 from scoping.context import InvalidScope, scope, validate_scope_id
-from studio import selectors
+from studio import selectors, usage_export
 from studio.charts import daily_chart
 from studio.csv_export import csv_chunks, csv_response
 from studio.filters import RANGE_PRESETS, ParamError, parse_date_range, parse_int, parse_scope, query_string
 from studio.markdown import PAGE_MARKDOWN_CHARS, MarkdownBudget
 from studio.models import VIEW_STUDIO, VIEWERS_GROUP
 from studio.session_query import SessionQuery, export_filename, form_values, parse_session_query, sort_headers
+from studio.usage_export import UsageQuery
 from studio.waterfall import turn_waterfall
+
+# How exact the latency percentiles are (the rollup's histogram, agents.usage_rollup), said on the page.
+LATENCY_RESOLUTION = "from a histogram with buckets √2 apart: the exact value is in the same bucket (±19%)"
 
 MAX_SEARCH = 255
 CHANGE_MEMORY = "memory.change_memoryentry"
@@ -248,17 +252,18 @@ def replay(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
     )
 
 
+def usage_query(request: HttpRequest) -> UsageQuery:
+    return UsageQuery(parse_date_range(request.GET, default="30d"), parse_scope(request.GET))
+
+
 @studio_view
 def usage(request: HttpRequest) -> HttpResponse:
-    params = request.GET
-    date_range = parse_date_range(params, default="30d")
-    scope = parse_scope(params)
-    top = parse_int(params.get("top"), default=selectors.RANKING_DEFAULT, low=5, high=selectors.RANKING_MAX)
-    focus = scope if scope.selected else None
+    query = usage_query(request)
+    date_range, scope = query.date_range, query.scope
+    top = parse_int(request.GET.get("top"), default=selectors.RANKING_DEFAULT, low=5, high=selectors.RANKING_MAX)
     ranking, scope_count = selectors.scope_ranking(date_range, limit=top)
-    by_deploy = selectors.usage_by(date_range, focus, "deploy_id")
-    daily = selectors.daily_usage(date_range, focus)
-    top_sessions = selectors.top_sessions(date_range, focus)
+    breakdown = selectors.usage_breakdown(date_range, scope)
+    top_sessions = selectors.top_sessions(date_range, scope)
     shown_scopes = [row["scope"] for row in ranking] + [row["object"].scope for row in top_sessions if row["object"]]
     return page(
         request,
@@ -268,19 +273,32 @@ def usage(request: HttpRequest) -> HttpResponse:
         date_range=date_range,
         scope=scope,
         top=top,
-        totals=selectors.usage_totals(date_range),
-        focus_totals=selectors.usage_totals(date_range, focus) if focus else None,
+        # The panels follow the focus; the totals at the top are always of every scope.
+        totals=selectors.usage_totals(date_range) if scope.selected else breakdown.totals,
+        focus_totals=breakdown.totals if scope.selected else None,
         ranking=ranking,
         scope_count=scope_count,
-        by_model=selectors.usage_by(date_range, focus, "model"),
-        by_deploy=by_deploy,
-        deployments=selectors.deployments_by_id([row["deploy_id"] for row in by_deploy]),
-        daily=daily,
-        chart=daily_chart(daily),
+        by_model=breakdown.by_model,
+        by_deploy=breakdown.by_deploy,
+        deployments=selectors.deployments_by_id([row["deploy_id"] for row in breakdown.by_deploy]),
+        daily=breakdown.daily,
+        chart=daily_chart(breakdown.daily),
         top_sessions=top_sessions,
         ranking_max=selectors.RANKING_MAX,
+        latency_resolution=LATENCY_RESOLUTION,
         scope_labels=selectors.scope_labels(shown_scopes + ([scope.scope_id] if scope.selected else [])),
     )
+
+
+@studio_view
+def usage_csv(request: HttpRequest, panel: str) -> HttpResponseBase:
+    """One Cost & Usage panel as CSV, for the page's parameters (`/studio/usage/by-model.csv?range=7d`)."""
+    export = usage_export.PANELS.get(panel)
+    if export is None:
+        raise Http404(f"No Cost & Usage panel {panel!r}: one of {', '.join(usage_export.PANELS)}.")
+    query = usage_query(request)
+    header, rows = export(query)
+    return csv_response(request, csv_chunks(header, rows), filename=usage_export.filename(panel, query))
 
 
 @studio_view

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.db import connection, models, transaction
 
-from agents.models import Message, Session, SessionTag, SessionTranscript, UsageRecord
+from agents.models import USAGE_ROLLUP_MODELS, Message, Session, SessionTag, SessionTranscript, UsageRecord
 from scoping.models import Scope
 from studio.model_access import optional_model
 
@@ -16,14 +16,17 @@ def existing_sessions() -> int:
 
 
 def clear_runtime_data(log: Callable[[str], None] = print) -> None:
-    """Delete every session, message, transcript, usage row, session tag, scope, memory entry and store document
-    (demo or not: this is for development databases). API keys, credentials, prices and users stay."""
+    """Delete every session, message, transcript, usage row (and the usage rollup), session tag, scope, memory
+    entry and store document (demo or not: this is for development databases). API keys, credentials, prices
+    and users stay. The rollup goes first and explicitly: TRUNCATE fires none of the triggers that keep it,
+    and on SQLite the usage rows' delete triggers then find nothing left to subtract from."""
     optional = [
         optional_model("stores", "StoreDocument"),
         optional_model("stores", "StoreDocumentVersion"),
         optional_model("memory", "MemoryEntry"),
     ]
     tables = [model for model in optional if model is not None] + [
+        *USAGE_ROLLUP_MODELS,
         UsageRecord,
         Message,
         SessionTag,

@@ -2,8 +2,8 @@
 (Cost & Usage) and `scopes` (the scopes list and what one scope holds).
 
 Operator code: the reads use the explicit `Model.all_scopes` escape (grep for it). Every list is bounded
-(keyset pagination or a LIMIT) and every number on the Cost & Usage page is aggregated by the database, so
-a page costs a fixed number of queries whatever the number of rows.
+(keyset pagination or a LIMIT) and every number on the Cost & Usage page is aggregated by the database (from
+the usage rollup, agents.UsageRollup), so a page costs a fixed number of queries whatever the number of rows.
 
 Scope labels: each page reads the labels of the scopes it shows in one query (`labels.scope_labels`).
 
@@ -70,12 +70,16 @@ from studio.selectors.usage import (
     RANKING_DEFAULT,
     RANKING_MAX,
     TOP_SESSIONS,
+    Breakdown,
+    Change,
     DayPoint,
-    daily_usage,
+    Totals,
     deployments_by_id,
+    rollup_rows,
     scope_ranking,
+    scope_ranking_rows,
     top_sessions,
-    usage_by,
+    usage_breakdown,
     usage_rows,
     usage_sums,
     usage_totals,
@@ -101,6 +105,8 @@ __all__ = [
     "SESSION_PAGE_SIZE",
     "SORT_COLUMNS",
     "TOP_SESSIONS",
+    "Breakdown",
+    "Change",
     "DayPoint",
     "DocumentDetail",
     "MemoryPage",
@@ -116,8 +122,8 @@ __all__ = [
     "SessionFilters",
     "SessionPage",
     "SessionSort",
+    "Totals",
     "Turn",
-    "daily_usage",
     "deployments_by_id",
     "document_detail",
     "document_page",
@@ -129,10 +135,12 @@ __all__ = [
     "memory_totals",
     "normalise_tool_call",
     "page_count",
+    "rollup_rows",
     "scope_labels",
     "scope_overview",
     "scope_page",
     "scope_ranking",
+    "scope_ranking_rows",
     "scope_search",
     "session_counts",
     "session_csv_rows",
@@ -142,7 +150,7 @@ __all__ = [
     "session_replay",
     "sessions_matching",
     "top_sessions",
-    "usage_by",
+    "usage_breakdown",
     "usage_rows",
     "usage_sums",
     "usage_totals",

@@ -25,12 +25,55 @@ def cost(micros: int | None, unpriced_calls: int | None = 0) -> str:
     return formatting.format_cost(micros, int(unpriced_calls or 0))
 
 
+def figure(row: Any, name: str) -> Any:
+    """A figure of an aggregate row: a dict, or a record such as selectors.Totals."""
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+
+
 @register.filter
-def usage_cost(row: dict[str, Any]) -> str:
+def usage_cost(row: Any) -> str:
     """The cost of an aggregate row with `cost`, `unpriced` and `calls`: "$0.00" with no calls at all."""
-    if not row.get("calls"):
+    if not figure(row, "calls"):
         return formatting.format_usd(0)
-    return formatting.format_cost(row.get("cost"), int(row.get("unpriced") or 0))
+    return formatting.format_cost(figure(row, "cost"), int(figure(row, "unpriced") or 0))
+
+
+def previous_figure(totals: Any, name: str) -> str:
+    previous = totals.previous
+    value = figure(previous, name)
+    if name == "cost":
+        return usage_cost(previous)
+    if name.endswith("_tokens"):
+        return formatting.format_tokens(value)
+    return formatting.format_int(value)
+
+
+@register.simple_tag
+def change_note(totals: Any, name: str) -> str:
+    """A figure against the previous period of the same length (selectors.Totals.changes): "▲ +12%",
+    "▼ −3.5%", "new" (nothing before) or "no change", then "vs <previous value>". Nothing when the range
+    has no previous period (all time, an open start)."""
+    change = totals.changes.get(name) if totals is not None else None
+    if change is None:
+        return ""
+    text = formatting.format_change(change.percent, new=change.new)
+    css = "change-new" if change.new else formatting.change_direction(change.percent)
+    return format_html(
+        '<span class="stat-change {}" data-figure="{}" data-previous="{}" data-change="{}">{} '
+        '<span class="change-vs">vs {}</span></span>',
+        css,
+        name,
+        "" if change.previous is None else change.previous,
+        "new" if change.new else ("" if change.percent is None else f"{change.percent:.4f}"),
+        text,
+        previous_figure(totals, name),
+    )
+
+
+@register.filter
+def latency(estimate: Any) -> str:
+    """A latency percentile from the histogram: "≈ 1.2 s", "< 16 ms", "≥ 262 s"; "—" without calls."""
+    return formatting.format_latency_estimate(estimate)
 
 
 @register.filter
@@ -198,3 +241,50 @@ def compact_json(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
     except (TypeError, ValueError):
         return repr(value)
+
+
+# The daily trend's bars and table: up to hundreds of rows (a year), built in one pass here rather than by
+# template loops, which cost ten times as much per row.
+
+
+@register.simple_tag
+def chart_bars(chart: Any) -> str:
+    """The cost bars of studio.charts.Chart as SVG rects, each with its title."""
+    return format_html_join(
+        "",
+        '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+        (
+            (
+                "bar-rect bar-unpriced" if bar.unpriced_only else "bar-rect",
+                bar.x,
+                bar.y,
+                bar.width,
+                bar.height,
+                bar.title,
+            )
+            for bar in chart.bars
+        ),
+    )
+
+
+@register.simple_tag
+def daily_rows(points: list[Any]) -> str:
+    """The rows of the daily numbers table (studio.selectors.DayPoint), figures in data attributes too."""
+    return format_html_join(
+        "",
+        '<tr data-day="{}" data-cost="{}" data-tokens="{}" data-calls="{}"><td>{}</td><td class="num">{}</td>'
+        '<td class="num">{}</td><td class="num">{}</td></tr>',
+        (
+            (
+                point.day.isoformat(),
+                "" if point.cost is None else point.cost,
+                point.tokens,
+                point.calls,
+                point.day.strftime("%Y-%m-%d %a"),
+                formatting.format_cost(point.cost, point.unpriced) if point.calls else "—",
+                formatting.format_int(point.tokens),
+                formatting.format_int(point.calls),
+            )
+            for point in points
+        ),
+    )

@@ -10,16 +10,20 @@ import threading
 
 import pytest
 from asgiref.sync import SyncToAsync
+from django.db import connection
 from django.db.backends import utils as db_utils
+from django.db.models import Sum
 
-from agents.models import Message, MessageRole, Session, SessionTranscript
+from agents import usage_rollup
+from agents.models import Message, MessageRole, Session, SessionTranscript, UsageRecord, UsageRollup
 from agents.services import legacy_parts
 from scoping.context import scope
 
 # The statements of a plain message on a continued session, in order (SQLite; PostgreSQL runs the same):
 # session + lease (2), scope activity (1), then in the stream: the last seq, the transcript, the memory
 # section, the user message with its transcript part (transaction of 3), the model call's price and
-# record (transaction of 4), the lease's release (1).
+# record (transaction of 4), the lease's release (1). The usage rollup (Cost & Usage) adds none: database
+# triggers on the usage table update it inside the record's INSERT (agents.usage_rollup).
 STATEMENT_BUDGET = 18
 # db_call hand-offs: open the session, start the message, record the call (which releases the lease).
 DB_HANDOFFS = 3
@@ -91,6 +95,10 @@ def test_message_200_runs_the_same_statements_as_message_2(test_agent, chat, jwt
     assert (
         Session.all_scopes.get(pk=session_id).message_count == 2 * 200 + 20
     )  # 200 messages; the 20 with a tool call made two calls
+    # ... and every model call is in the usage rollup, kept without a statement of the hot path's own.
+    assert not any("usagerollup" in sql for sql in count_queries.statements)
+    assert UsageRollup.all_scopes.aggregate(calls=Sum("calls"))["calls"] == UsageRecord.all_scopes.count() == 220
+    assert usage_rollup.differences(connection) == []
 
 
 @pytest.mark.django_db(transaction=True)

@@ -56,6 +56,7 @@ def studio_urls_by_name(make_session, db) -> dict[str, str]:
         "sessions_csv": reverse("studio:sessions_csv") + "?scope=" + q("tenant-a"),
         "replay": reverse("studio:replay", args=[session.pk]),
         "usage": reverse("studio:usage") + "?range=7d&scope=tenant-a",
+        "usage_csv": reverse("studio:usage_csv", args=["scopes"]) + "?range=7d",
         "scopes": reverse("studio:scopes"),
         "scope": reverse("studio:scope") + "?scope=tenant-a",
         "scope_memory": reverse("studio:scope_memory") + "?scope=tenant-a",

@@ -10,7 +10,8 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.db.models import Count, F, Sum
 
-from agents.models import Deployment, Message, Session, SessionTag, UsageRecord
+from agents import usage_rollup
+from agents.models import Deployment, Message, Session, SessionTag, UsageRecord, UsageRollup
 from scoping.models import Scope
 from studio.demo import DemoGenerator, DemoOptions
 
@@ -83,6 +84,9 @@ def test_reruns_do_nothing_unless_cleared():
     run("--scopes", "6", "--sessions", "30", "--usage-rows", "60", "--clear")
     assert Session.all_scopes.count() == 30 and UsageRecord.all_scopes.count() == 60
     assert Scope.objects.count() == 6
+    # The usage rollup went with the rows it summed (TRUNCATE fires no trigger) and follows the new ones.
+    assert UsageRollup.all_scopes.aggregate(calls=Sum("calls"))["calls"] == 60
+    assert usage_rollup.differences(connection) == []
 
 
 @pytest.mark.django_db
@@ -129,3 +133,4 @@ def test_postgres_fast_load_puts_every_index_and_constraint_back():
     assert summary.usage_rows == 120
     assert schema() == before
     assert UsageRecord.all_scopes.count() == 120
+    assert usage_rollup.differences(connection) == [], "COPY's statements fire the rollup's triggers"

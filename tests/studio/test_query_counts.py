@@ -33,6 +33,11 @@ def page_urls() -> dict[str, str]:
         "replay": reverse("studio:replay", args=[busiest.pk]),
         "usage": reverse("studio:usage"),
         "usage of a scope": reverse("studio:usage") + "?range=90d&scope=" + q(scope),
+        **{
+            f"usage CSV {panel}{focus}": reverse("studio:usage_csv", args=[panel]) + "?range=90d" + query
+            for panel in ("totals", "scopes", "by-model", "by-deploy", "daily", "top-sessions")
+            for focus, query in (("", ""), (" of a scope", "&scope=" + q(scope)))
+        },
         "scopes": reverse("studio:scopes"),
         "scope": reverse("studio:scope") + "?scope=" + q(scope),
         "memory": reverse("studio:scope_memory") + "?scope=" + q(scope),

@@ -231,7 +231,13 @@ def test_labels_cost_one_query_per_page_whatever_the_number_of_scopes_shown(staf
         label(scope_id, f"Extra Customer {index}")
         make_session(scope=ACME, title=f"Acme more {index}", at=now - timedelta(minutes=index + 1))
     many = scope_table_queries(staff_client)
-    assert many == few
+    assert {name: reads for name, (_, reads) in many.items()} == SCOPE_TABLE_READS
+    # Every other query is the same too, except on Cost & Usage: its highest-cost sessions may take their
+    # exact fallback (two more queries, studio.selectors.usage.top_sessions) when the candidates tie.
+    usage_pages = {"usage", "usage focused"}
+    assert {name: n for name, n in many.items() if name not in usage_pages} == {
+        name: n for name, n in few.items() if name not in usage_pages
+    }
 
 
 def test_a_page_without_labels_costs_the_same_queries(staff_client, labelled):

@@ -1,0 +1,165 @@
+"""The Cost & Usage panels as CSV tables (header and rows), for `/studio/usage/<panel>.csv`.
+
+Each panel's export has the figures of the page with the same parameters (range, scope), unformatted:
+costs in USD with six decimals (exact micro-dollars), empty when unpriced beside an `unpriced_calls`
+column; tokens and counts as integers. The scope ranking exports every scope with usage in the range, not
+only the top shown; the highest-cost sessions export the sessions shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from agents.usage_rollup import LatencyEstimate
+from studio import selectors
+from studio.filters import DateRange, ScopeParam
+from studio.formatting import MICROS_PER_USD
+
+TOKEN_COLUMNS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    date_range: DateRange
+    scope: ScopeParam
+
+
+def usd(micros: int | None) -> Decimal | None:
+    return None if micros is None else Decimal(micros) / MICROS_PER_USD
+
+
+def figures(row: dict[str, Any]) -> list[Any]:
+    """cost_usd, unpriced_calls, the four token counts and calls of an aggregate row."""
+    return [usd(row["cost"]), row["unpriced"], *(row[name] for name in TOKEN_COLUMNS), row["calls"]]
+
+
+FIGURE_COLUMNS = ["cost_usd", "unpriced_calls", *TOKEN_COLUMNS, "calls"]
+
+
+def totals(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
+    """Every figure of every scope (and of the focused scope), beside the previous period's."""
+    header = ["scopes", "scope", "figure", "value", "previous_period_value", "change_percent", "previous_period"]
+    blocks = [("all", "", selectors.usage_totals(query.date_range))]
+    if query.scope.selected:
+        blocks.append(("one", query.scope.scope_id, selectors.usage_totals(query.date_range, query.scope)))
+    return header, [line for which, scope_id, block in blocks for line in total_lines(which, scope_id, block)]
+
+
+TOTAL_FIGURES = (
+    ("cost", "cost_usd"),
+    ("unpriced", "unpriced_calls"),
+    *((name, name) for name in TOKEN_COLUMNS),
+    ("calls", "calls"),
+    ("sessions", "sessions_started"),
+)
+
+
+def total_lines(which: str, scope_id: str, block: selectors.Totals) -> Iterator[list[Any]]:
+    period = block.previous_range
+    period_text = f"{period.first_day}/{period.last_day}" if period else None
+    for name, column in TOTAL_FIGURES:
+        value, change = getattr(block, name), block.changes.get(name)
+        previous: Any = change.previous if change else None
+        if name == "cost":
+            value, previous = usd(value), usd(previous)
+        if change is None or change.new:
+            percent: Any = "new" if change else None
+        else:
+            percent = None if change.percent is None else round(change.percent, 2)
+        yield [which, scope_id, column, value, previous, percent, period_text]
+
+
+def scopes(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
+    def rows() -> Iterator[list[Any]]:
+        for rank, row in enumerate(selectors.scope_ranking_rows(query.date_range), start=1):
+            yield [rank, row["scope"], *figures(row), row["sessions"]]
+
+    return ["rank", "scope", *FIGURE_COLUMNS, "sessions_started"], rows()
+
+
+def latency(estimate: LatencyEstimate | None) -> list[Any]:
+    if estimate is None:
+        return [None, None, None]
+    return [estimate.ms, estimate.low, estimate.high]
+
+
+def by_model(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
+    rows = selectors.usage_breakdown(query.date_range, query.scope, with_totals=False).by_model
+    header = [
+        "model",
+        *FIGURE_COLUMNS,
+        "latency_p50_ms",
+        "latency_p50_bucket_low_ms",
+        "latency_p50_bucket_high_ms",
+        "latency_p95_ms",
+        "latency_p95_bucket_low_ms",
+        "latency_p95_bucket_high_ms",
+    ]
+    return header, ([row["model"], *figures(row), *latency(row["p50"]), *latency(row["p95"])] for row in rows)
+
+
+def by_deploy(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
+    rows = selectors.usage_breakdown(query.date_range, query.scope, with_totals=False, with_latency=False).by_deploy
+    deployments = selectors.deployments_by_id([row["deploy_id"] for row in rows])
+
+    def line(row: dict[str, Any]) -> list[Any]:
+        deployment = deployments.get(row["deploy_id"])
+        name, version = (deployment.agent_name, deployment.agent_version) if deployment else (None, None)
+        return [row["deploy_id"], name, version, *figures(row)]
+
+    return ["deploy_id", "agent_name", "agent_version", *FIGURE_COLUMNS], (line(row) for row in rows)
+
+
+def daily(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
+    points = selectors.usage_breakdown(query.date_range, query.scope, with_totals=False, with_latency=False).daily
+    return ["day", *FIGURE_COLUMNS], (
+        [
+            point.day.isoformat(),
+            usd(point.cost if point.calls else 0),
+            point.unpriced,
+            *(getattr(point, name) for name in TOKEN_COLUMNS),
+            point.calls,
+        ]
+        for point in points
+    )
+
+
+def top_sessions(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
+    rows = selectors.top_sessions(query.date_range, query.scope)
+    header = ["rank", "session_id", "title", "scope", "model", *FIGURE_COLUMNS]
+
+    def line(rank: int, row: dict[str, Any]) -> list[Any]:
+        session = row["object"]
+        return [rank, str(row["session"]), session.title, session.scope, session.model, *figures(row)]
+
+    return header, (line(rank, row) for rank, row in enumerate(rows, start=1) if row["object"] is not None)
+
+
+PANELS: dict[str, Callable[[UsageQuery], tuple[list[str], Iterable[Sequence[Any]]]]] = {
+    "totals": totals,
+    "scopes": scopes,
+    "by-model": by_model,
+    "by-deploy": by_deploy,
+    "daily": daily,
+    "top-sessions": top_sessions,
+}
+
+
+def range_part(date_range: DateRange) -> str:
+    first, last = date_range.first_day, date_range.last_day
+    if first is None and last is None:
+        return "all-time"
+    return f"{first or 'start'}_{last or 'now'}"
+
+
+def filename(panel: str, query: UsageQuery) -> str:
+    if not query.scope.selected:
+        scope = "all-scopes"
+    elif query.scope.scope_id == "":
+        scope = "global-scope"
+    else:
+        scope = "scope-" + query.scope.scope_id  # csv_export.safe_filename keeps letters, digits, . _ -
+    return f"cost-usage_{panel}_{range_part(query.date_range)}_{scope}.csv"
