@@ -17,6 +17,7 @@ from agents.usage_rollup import LatencyEstimate
 from studio import selectors
 from studio.filters import DateRange, ScopeParam
 from studio.formatting import MICROS_PER_USD
+from studio.selectors.labels import scope_labels
 
 TOKEN_COLUMNS = ["input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"]
 
@@ -41,11 +42,24 @@ FIGURE_COLUMNS = ["cost_usd", "unpriced_calls", *TOKEN_COLUMNS, "calls"]
 
 def totals(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
     """Every figure of every scope (and of the focused scope), beside the previous period's."""
-    header = ["scopes", "scope", "figure", "value", "previous_period_value", "change_percent", "previous_period"]
-    blocks = [("all", "", selectors.usage_totals(query.date_range))]
+    header = [
+        "scopes",
+        "scope",
+        "scope_label",
+        "figure",
+        "value",
+        "previous_period_value",
+        "change_percent",
+        "previous_period",
+    ]
+    blocks = [("all", "", "", selectors.usage_totals(query.date_range))]
     if query.scope.selected:
-        blocks.append(("one", query.scope.scope_id, selectors.usage_totals(query.date_range, query.scope)))
-    return header, [line for which, scope_id, block in blocks for line in total_lines(which, scope_id, block)]
+        scope_id = query.scope.scope_id
+        label = scope_labels([scope_id]).of(scope_id)
+        blocks.append(("one", scope_id, label, selectors.usage_totals(query.date_range, query.scope)))
+    return header, [
+        [which, scope_id, label, *line] for which, scope_id, label, block in blocks for line in total_lines(block)
+    ]
 
 
 TOTAL_FIGURES = (
@@ -57,7 +71,7 @@ TOTAL_FIGURES = (
 )
 
 
-def total_lines(which: str, scope_id: str, block: selectors.Totals) -> Iterator[list[Any]]:
+def total_lines(block: selectors.Totals) -> Iterator[list[Any]]:
     period = block.previous_range
     period_text = f"{period.first_day}/{period.last_day}" if period else None
     for name, column in TOTAL_FIGURES:
@@ -69,15 +83,15 @@ def total_lines(which: str, scope_id: str, block: selectors.Totals) -> Iterator[
             percent: Any = "new" if change else None
         else:
             percent = None if change.percent is None else round(change.percent, 2)
-        yield [which, scope_id, column, value, previous, percent, period_text]
+        yield [column, value, previous, percent, period_text]
 
 
 def scopes(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
     def rows() -> Iterator[list[Any]]:
         for rank, row in enumerate(selectors.scope_ranking_rows(query.date_range), start=1):
-            yield [rank, row["scope"], *figures(row), row["sessions"]]
+            yield [rank, row["scope"], row["label"], *figures(row), row["sessions"]]
 
-    return ["rank", "scope", *FIGURE_COLUMNS, "sessions_started"], rows()
+    return ["rank", "scope", "scope_label", *FIGURE_COLUMNS, "sessions_started"], rows()
 
 
 def latency(estimate: LatencyEstimate | None) -> list[Any]:
@@ -128,14 +142,16 @@ def daily(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
 
 
 def top_sessions(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
-    rows = selectors.top_sessions(query.date_range, query.scope)
-    header = ["rank", "session_id", "title", "scope", "model", *FIGURE_COLUMNS]
+    rows = [row for row in selectors.top_sessions(query.date_range, query.scope) if row["object"] is not None]
+    labels = scope_labels(row["object"].scope for row in rows)
+    header = ["rank", "session_id", "title", "scope", "scope_label", "model", *FIGURE_COLUMNS]
 
     def line(rank: int, row: dict[str, Any]) -> list[Any]:
         session = row["object"]
-        return [rank, str(row["session"]), session.title, session.scope, session.model, *figures(row)]
+        scope = session.scope
+        return [rank, str(row["session"]), session.title, scope, labels.of(scope), session.model, *figures(row)]
 
-    return header, (line(rank, row) for rank, row in enumerate(rows, start=1) if row["object"] is not None)
+    return header, (line(rank, row) for rank, row in enumerate(rows, start=1))
 
 
 PANELS: dict[str, Callable[[UsageQuery], tuple[list[str], Iterable[Sequence[Any]]]]] = {

@@ -27,6 +27,7 @@ from django.db.models.lookups import GreaterThan
 
 from agents.models import Deployment, Session, UsageDailyTotal, UsageRecord, UsageRollup, UsageScopeMonth
 from agents.usage_rollup import LATENCY_FIELDS, latency_percentile, month_end, month_start
+from scoping.models import Scope
 from studio.filters import DateRange, ScopeParam
 
 RANKING_DEFAULT = 15
@@ -349,14 +350,23 @@ def ranking_parts(date_range: DateRange) -> list[QuerySet[Any, dict[str, Any]]]:
     return parts
 
 
-def ranked_scopes(date_range: DateRange, limit: int | None = None) -> Iterator[dict[str, Any]]:
+def ranked_scopes(
+    date_range: DateRange, limit: int | None = None, *, with_labels: bool = False
+) -> Iterator[dict[str, Any]]:
     """The scopes with usage in the range by cost (then input tokens, then id), the first `limit` or all,
     each with `scope_count`, the number of scopes (a window `COUNT(*) OVER ()`): one query, the parts of
-    ranking_parts summed by scope (a UNION ALL the ORM cannot group, hence the SQL around their SQL)."""
+    ranking_parts summed by scope (a UNION ALL the ORM cannot group, hence the SQL around their SQL).
+    `with_labels` adds each scope's `label`, looked up per ranked scope in the same query (the CSV export,
+    which streams every scope; a page reads the labels of the rows it shows in one query of its own)."""
     compiled = [part.query.sql_with_params() for part in ranking_parts(date_range)]
     sums = ", ".join(f"CAST(SUM({name}) AS bigint) AS {name}" for name in (*TOKEN_FIELDS, "calls"))
+    label = ""
+    if with_labels:
+        scopes = connection.ops.quote_name(Scope._meta.db_table)
+        label = f"COALESCE((SELECT s.label FROM {scopes} AS s WHERE s.scope_id = part.scope), '') AS label, "  # noqa: S608
     sql = (
-        "SELECT scope, CASE WHEN SUM(calls) > SUM(unpriced_calls) THEN CAST(SUM(cost_micros) AS bigint) END AS cost, "  # noqa: S608
+        f"SELECT scope, {label}"  # noqa: S608
+        "CASE WHEN SUM(calls) > SUM(unpriced_calls) THEN CAST(SUM(cost_micros) AS bigint) END AS cost, "
         f"{sums}, CAST(SUM(unpriced_calls) AS bigint) AS unpriced, COUNT(*) OVER () AS scope_count "
         f"FROM ({' UNION ALL '.join(part_sql for part_sql, _ in compiled)}) AS part "
         f"GROUP BY scope ORDER BY cost DESC NULLS LAST, input_tokens DESC, scope"
@@ -388,7 +398,7 @@ def scope_ranking(date_range: DateRange, *, limit: int = RANKING_DEFAULT) -> tup
 def scope_ranking_rows(date_range: DateRange) -> Iterator[dict[str, Any]]:
     """Every scope of the ranking, streamed from the database (the CSV export), with its sessions."""
     started = sessions_started(date_range)
-    for row in ranked_scopes(date_range):
+    for row in ranked_scopes(date_range, with_labels=True):
         row = with_total_tokens(row)
         row["sessions"] = started.get(row["scope"], 0)
         yield row

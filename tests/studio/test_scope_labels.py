@@ -19,6 +19,7 @@ from studio.model_access import optional_model
 from studio.selectors import ScopeLabels, scope_labels
 from tests.studio.conftest import attrs, q
 from tests.studio.factories import Call, Turn
+from tests.studio.test_usage import csv_of
 
 ACME = "tenant_01HZX4Q8ACMEWQ7T3K9V2B5N6M"  # long: shown head…tail, in full in the title
 ACME_LABEL = "Acme Hotels"
@@ -116,6 +117,26 @@ def test_cost_and_usage_ranking_focus_and_top_sessions_show_labels(staff_client,
     focused = staff_client.get(reverse("studio:usage") + "?range=7d&scope=" + q(BIRCH)).content.decode()
     banner = re.search(r'class="focus-banner.*?</div>', focused, re.S).group(0)
     assert named(banner, BIRCH) == [BIRCH_LABEL]
+
+
+def test_cost_and_usage_csvs_carry_the_label_beside_the_scope_id(staff_client, labelled):
+    _, scopes, _ = csv_of(staff_client, "scopes", "range=7d")
+    assert {r["scope"]: r["scope_label"] for r in scopes} == {
+        ACME: ACME_LABEL,
+        BIRCH: BIRCH_LABEL,
+        PLAIN: "",
+        "": "Shared internal",
+    }
+    _, top, _ = csv_of(staff_client, "top-sessions", "range=7d")
+    assert {(r["scope"], r["scope_label"]) for r in top} == {
+        (ACME, ACME_LABEL),
+        (BIRCH, BIRCH_LABEL),
+        (PLAIN, ""),
+        ("", "Shared internal"),
+    }
+    _, totals, _ = csv_of(staff_client, "totals", "range=7d&scope=" + q(BIRCH))
+    blocks = {(r["scopes"], r["scope"], r["scope_label"]) for r in totals}
+    assert blocks == {("all", "", ""), ("one", BIRCH, BIRCH_LABEL)}
 
 
 def test_scopes_list_and_scope_pages_show_labels_and_metadata(staff_client, labelled):

@@ -543,7 +543,7 @@ def test_csv_needs_the_studio_permission(client, plain_staff_client):
 @pytest.mark.django_db
 def test_an_empty_range_exports_a_header_only(staff_client):
     header, lines, _ = csv_of(staff_client, "scopes", "range=today")
-    assert header[:3] == ["rank", "scope", "cost_usd"] and lines == []
+    assert header[:4] == ["rank", "scope", "scope_label", "cost_usd"] and lines == []
     _, daily, _ = csv_of(staff_client, "daily", "range=today")
     assert [(r["day"], r["calls"], r["cost_usd"]) for r in daily] == [(timezone.localdate().isoformat(), "0", "0")]
 
@@ -556,15 +556,16 @@ def test_an_empty_range_exports_a_header_only(staff_client):
 # CSV runs the queries of its panel only: totals (rollup, sessions; twice when focused), scopes (the
 # ranking, the sessions of every scope), by model (the breakdown, the histogram), by deploy (the breakdown,
 # the deploys' names), daily (the breakdown), highest-cost sessions (candidates, their rows).
-# The page also reads the labels of the scopes it shows (1); the CSVs name scopes by id only.
+# The page also reads the labels of the scopes it shows (1); so do the highest-cost sessions' CSV and the
+# focused totals' (1); the ranking's CSV reads each scope's label in its own query.
 PAGE_QUERIES = {"": 9, "&scope=edge": 11}
 CSV_QUERIES = {
-    "totals": (2, 4),
+    "totals": (2, 5),
     "scopes": (2, 2),
     "by-model": (2, 2),
     "by-deploy": (2, 2),
     "daily": (1, 1),
-    "top-sessions": (2, 2),
+    "top-sessions": (3, 3),
 }
 LOGIN_QUERIES = 4  # the session, the user and its permissions (user and group)
 
