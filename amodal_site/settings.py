@@ -237,6 +237,12 @@ for _name in ("AMODAL_LEASE_SECONDS", "AMODAL_CHECKPOINT_SECONDS", "AMODAL_MODEL
     if not globals()[_name] > 0:
         raise ImproperlyConfigured(f"{_name} must be a positive number of seconds.")
 
+# Studio's sessions search on PostgreSQL: a full-text search matching at least this many messages (or titles)
+# is "broad": the list then shows its sessions in order without counting them (studio.selectors.sessions).
+AMODAL_STUDIO_BROAD_SEARCH = int(os.environ.get("AMODAL_STUDIO_BROAD_SEARCH", "5000"))
+if AMODAL_STUDIO_BROAD_SEARCH < 1:
+    raise ImproperlyConfigured("AMODAL_STUDIO_BROAD_SEARCH must be a positive number of matches.")
+
 # The demo finance API that the bundled example agent calls (served in development only by default).
 AMODAL_DEMO_API = env_bool("AMODAL_DEMO_API", default=DEBUG)
 

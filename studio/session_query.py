@@ -29,7 +29,7 @@ from studio.selectors.sessions import (
     SESSION_PAGE_SIZE,
     SessionFilters,
     SessionSort,
-    search_has_words,
+    probe_search,
     sort_choices,
 )
 
@@ -54,6 +54,7 @@ class SessionQuery:
     size: int
     scope_search: str
     errors: list[ParamError]
+    broad_search: bool = False  # a full-text search too broad to count (studio.selectors.sessions)
 
     @property
     def narrowed(self) -> bool:
@@ -66,7 +67,7 @@ class SessionQuery:
 def parse_session_query(params: QueryDict, *, deploys: Iterable[str]) -> SessionQuery:
     """The filters, sort and page of `params`. `deploys` are the deploy ids the filter may take. The model
     and the user are exact values: one no session has lists nothing (and the form shows it, selected). A
-    search without any searchable word is an error (see search_has_words)."""
+    search without any searchable word is an error (see probe_search)."""
     read = ParamReader(params)
     filters = SessionFilters(
         scope=read.scope(),
@@ -84,7 +85,8 @@ def parse_session_query(params: QueryDict, *, deploys: Iterable[str]) -> Session
     )
     read.ordered("cost_min", filters.cost_min, "cost_max", filters.cost_max)
     read.ordered("latency_min", filters.latency_min, "latency_max", filters.latency_max)
-    if filters.search and not search_has_words(filters.search):
+    probe = probe_search(filters.search) if filters.search else None
+    if probe is not None and not probe.has_words:
         read.error("q", filters.search, "has no word to search for (common words such as “the” are not indexed)")
     sort = SessionSort.parse(read.choice("sort", sort_choices(), default=DEFAULT_SORT)) or SessionSort()
     return SessionQuery(
@@ -94,6 +96,7 @@ def parse_session_query(params: QueryDict, *, deploys: Iterable[str]) -> Session
         size=read.integer("per", default=SESSION_PAGE_SIZE, low=PAGE_SIZE_MIN, high=PAGE_SIZE_MAX),
         scope_search=read.text("find", max_length=MAX_SCOPE_SEARCH),
         errors=read.errors,
+        broad_search=probe is not None and probe.broad,
     )
 
 

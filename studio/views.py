@@ -16,6 +16,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
@@ -162,9 +163,8 @@ def sessions(request: HttpRequest) -> HttpResponse:
     if query.errors:
         return sessions_page(request, form, query, status=400)
     now = timezone.now()
-    counts = selectors.session_counts(query.filters, search=query.scope_search, now=now)
-    pages = selectors.page_count(counts.total, query.size)
-    if query.page > pages:
+    counts = selectors.session_counts(query.filters, search=query.scope_search, now=now, broad=query.broad_search)
+    if counts.total is not None and query.page > (pages := selectors.page_count(counts.total, query.size)):
         error = ParamError("page", str(query.page), f"past the last page ({pages:,} of {counts.total:,} sessions)")
         return sessions_page(request, form, replace(query, errors=[error]), counts=counts, last_page=pages, status=400)
     session_page = selectors.session_page(
@@ -214,6 +214,7 @@ def sessions_page(
         last_page=last_page,
         values=form_values(request.GET),
         postgres=connection.vendor == "postgresql",
+        broad_search=settings.AMODAL_STUDIO_BROAD_SEARCH,
         status=status,
         scope_labels=selectors.scope_labels(shown_scopes(query, counts, rows)),
     )

@@ -7,15 +7,25 @@ indexes of studio/migrations/0003_message_search_index.py (so users may type "qu
 -words). The 'english' configuration stems words (refund finds refunds and refunded) and leaves common words
 out of the index, so no search has to visit half of all messages to count a word like "the". Elsewhere
 (SQLite) it is a case-insensitive substring match of the whole query.
+
+A broad search (on PostgreSQL, one that at least settings.AMODAL_STUDIO_BROAD_SEARCH messages or titles
+match) is not counted: counting a word found in a tenth of a million-message history means fetching every
+matching message row for its session id (a second or more), where the list's first pages need only the
+first matching sessions. So a broad search shows "more than that many match", chips without counts and
+previous/next pages, and finds its rows by walking the filtered list in its order and testing each session
+for a matching message (a scalar subquery per session, over a bounded window: see broad_search_page). If
+the window holds too few matches (a word common long ago, rare now) the page takes the exact plan: a page is
+never wrong, only slower.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BooleanField, Count, F, Func, OrderBy, Q, QuerySet, Value
@@ -42,6 +52,8 @@ PAGE_SIZE_MIN = 5
 PAGE_SIZE_MAX = 200
 SCOPE_CHIPS = 12
 SEARCH_CONFIG = "english"
+BROAD_WALK_FACTOR = 4  # a broad page walks this many sessions per row it needs (a third or more match)
+BROAD_WALK_MAX = 4_000  # and at most this many; a page further than that takes the exact plan
 CSV_CHUNK_ROWS = 2000
 
 
@@ -107,14 +119,31 @@ def search_filter(search: str) -> Q:
     return Q(pk__in=matching)
 
 
-def search_has_words(search: str) -> bool:
-    """Whether the search has any word the index holds (PostgreSQL leaves out common words such as "the":
-    a query of only those would match nothing). Elsewhere any text is searched as it is."""
+@dataclass(frozen=True)
+class SearchProbe:
+    has_words: bool  # PostgreSQL leaves out common words such as "the": a query of only those matches nothing
+    broad: bool  # at least AMODAL_STUDIO_BROAD_SEARCH messages or titles match (PostgreSQL only)
+
+
+def probe_search(search: str) -> SearchProbe:
+    """Whether the search has a word the index holds and whether it is broad: one query, which reads at
+    most AMODAL_STUDIO_BROAD_SEARCH matches of each index. Elsewhere any text is searched as it is, never
+    broad."""
     if connection.vendor != "postgresql":
-        return bool(search)
+        return SearchProbe(has_words=bool(search), broad=False)
+    broad = settings.AMODAL_STUDIO_BROAD_SEARCH
+    parts = [
+        model.all_scopes.filter(TextSearch(column, search)).order_by().values("pk")[:broad].query
+        for model, column in ((Message, "text"), (Session, "title"))
+    ]
+    compiled = [part.sql_with_params() for part in parts]
+    counts = " + ".join(f"(SELECT COUNT(*) FROM ({part_sql}) AS part)" for part_sql, _ in compiled)  # noqa: S608
+    sql = f"SELECT numnode(websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)) > 0, {counts} >= %s"  # noqa: S608
+    params = [search, *(param for _, part_params in compiled for param in part_params), broad]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT numnode(websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)) > 0", [search])
-        return bool(cursor.fetchone()[0])
+        cursor.execute(sql, params)
+        has_words, broad = cursor.fetchone()
+    return SearchProbe(has_words=bool(has_words), broad=bool(has_words and broad))
 
 
 def _range_filter(filters: SessionFilters) -> Q:
@@ -211,13 +240,13 @@ def sort_choices() -> list[str]:
 @dataclass(frozen=True)
 class ScopeChip:
     scope_id: str
-    count: int
+    count: int | None  # None under a broad search (not counted)
     selected: bool
 
 
 @dataclass(frozen=True)
 class SessionCounts:
-    total: int  # the sessions the list shows (of the selected scope, when one is)
+    total: int | None  # the sessions the list shows (of the selected scope, when one is); None: a broad search
     chips: list[ScopeChip]
 
 
@@ -229,14 +258,25 @@ COUNTS_SQL = (
 
 
 def session_counts(
-    filters: SessionFilters, *, search: str = "", limit: int = SCOPE_CHIPS, now: datetime | None = None
+    filters: SessionFilters,
+    *,
+    search: str = "",
+    limit: int = SCOPE_CHIPS,
+    now: datetime | None = None,
+    broad: bool = False,
 ) -> SessionCounts:
     """The total and the scope chips, from one grouped count: sessions per scope under every filter but the
     scope, with the sum over all scopes and the selected scope's count alongside (window functions), so
     the total costs no second pass over the matching sessions. The chips are the most active scopes, or
     with `search` the scopes whose id or label contains it (one more query, on the Scope table). A chip's count is
-    the number of sessions the list shows once it is selected."""
+    the number of sessions the list shows once it is selected. Under a `broad` full-text search nothing is
+    counted: the chips are the selected scope and those `search` finds, without counts."""
     candidates = _scope_candidates(search, limit) if search else None
+    if broad:
+        scope = filters.scope
+        chosen = [scope.scope_id] if scope.selected else []
+        shown = chosen + [scope_id for scope_id in candidates or [] if scope_id not in chosen]
+        return SessionCounts(None, [ScopeChip(scope_id, None, scope_id in chosen) for scope_id in shown])
     rows = _counts_by_scope(filters, candidates, limit, now)
     every, selected = (int(rows[0][2]), int(rows[0][3])) if rows else (0, 0)
     if candidates is None:
@@ -309,17 +349,19 @@ SESSION_LIST_FIELDS = (
 
 @dataclass(frozen=True)
 class SessionPage:
-    """Page `number` (from 1) of `size` sessions out of `total`."""
+    """Page `number` (from 1) of `size` sessions out of `total`; a broad search's page has no total, only
+    whether a next page exists (`more`)."""
 
     sessions: list[Session]
-    total: int
+    total: int | None
     number: int
     size: int
     window: int = field(default=2, repr=False)  # page links shown on each side of the current one
+    more: bool = False
 
     @property
-    def page_count(self) -> int:
-        return page_count(self.total, self.size)
+    def page_count(self) -> int | None:
+        return None if self.total is None else page_count(self.total, self.size)
 
     @property
     def first_shown(self) -> int:
@@ -335,12 +377,17 @@ class SessionPage:
 
     @property
     def next(self) -> int | None:
-        return self.number + 1 if self.number < self.page_count else None
+        last = self.page_count
+        return self.number + 1 if (self.more if last is None else self.number < last) else None
 
     def links(self) -> list[int | None]:
-        """Page numbers to link: the first, the last and a window around the current one; None marks a gap."""
-        shown = {1, self.page_count, *range(self.number - self.window, self.number + self.window + 1)}
-        numbers = sorted(n for n in shown if 1 <= n <= self.page_count)
+        """Page numbers to link: the first, the last and a window around the current one; None marks a gap.
+        None without a total (a broad search pages by previous and next only)."""
+        last = self.page_count
+        if last is None:
+            return []
+        shown = {1, last, *range(self.number - self.window, self.number + self.window + 1)}
+        numbers = sorted(n for n in shown if 1 <= n <= last)
         links: list[int | None] = []
         for n in numbers:
             if links and n - (links[-1] or 0) > 1:
@@ -360,14 +407,54 @@ def session_page(
     *,
     number: int = 1,
     size: int = SESSION_PAGE_SIZE,
-    total: int,
+    total: int | None,
     now: datetime | None = None,
 ) -> SessionPage:
     """Page `number` of the sessions in `sort` order (one query, LIMIT/OFFSET: the sort's index makes a page
-    near the start cheap; `total` comes from session_counts)."""
+    near the start cheap; `total` comes from session_counts). Without a total (a broad search) see
+    broad_search_page."""
     offset = (number - 1) * size
     queryset = sessions_matching(filters, now=now).only(*SESSION_LIST_FIELDS).order_by(*sort.order_by())
-    return SessionPage(list(queryset[offset : offset + size]), total, number, size)
+    if total is not None:
+        return SessionPage(list(queryset[offset : offset + size]), total, number, size)
+    walked = broad_search_page(filters, sort, offset=offset, size=size, now=now)
+    rows = walked if walked is not None else list(queryset[offset : offset + size + 1])
+    return SessionPage(rows[:size], None, number, size, more=len(rows) > size)
+
+
+def broad_search_page(
+    filters: SessionFilters, sort: SessionSort, *, offset: int, size: int, now: datetime | None
+) -> list[Session] | None:
+    """Up to `size` + 1 sessions from `offset` of a broad search, found among the first sessions of the
+    list without the search (in its order, BROAD_WALK_FACTOR per row wanted), each tested for a match one
+    by one (a scalar subquery per session, stopping at the rows wanted; the LIMIT of the window keeps the
+    test from being pushed down to every session). None when the window is too small to be sure (it is
+    full and holds too few matches) or the page lies beyond BROAD_WALK_MAX: then take the exact plan."""
+    window = (offset + size + 1) * BROAD_WALK_FACTOR
+    if window > BROAD_WALK_MAX:
+        return None
+    unsearched = sessions_matching(replace(filters, search=""), now=now)
+    direction = "DESC" if sort.descending else "ASC"
+    first = (
+        unsearched.only(*SESSION_LIST_FIELDS)
+        .annotate(sort_key=SORT_COLUMNS[sort.column])
+        .order_by(OrderBy(F("sort_key"), descending=sort.descending), OrderBy(F("id"), descending=sort.descending))
+    )
+    first_sql, first_params = first[:window].query.sql_with_params()
+    messages = connection.ops.quote_name(Message._meta.db_table)
+    query = f"websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)"
+    sql = (
+        f"SELECT w.* FROM ({first_sql}) AS w"  # noqa: S608
+        f" WHERE to_tsvector('{SEARCH_CONFIG}'::regconfig, w.title) @@ {query}"
+        f" OR (SELECT m.id FROM {messages} AS m WHERE m.session_id = w.id"
+        f" AND to_tsvector('{SEARCH_CONFIG}'::regconfig, m.text) @@ {query} LIMIT 1) IS NOT NULL"
+        f" ORDER BY w.sort_key {direction}, w.id {direction} OFFSET %s LIMIT %s"
+    )
+    params = [*first_params, filters.search, filters.search, offset, size + 1]
+    rows = list(Session.all_scopes.raw(sql, params))
+    if len(rows) > size or unsearched.order_by()[:window].count() < window:
+        return rows
+    return None
 
 
 # --- every row, for the CSV export ------------------------------------------------------------------------------

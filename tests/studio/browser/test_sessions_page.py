@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
+from tests.e2e.live import start_server
 from tests.studio.browser.conftest import data_rows, shoot
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -189,6 +190,42 @@ def test_numbered_pages(page, studio_server):
     with page.expect_navigation():
         page.click("#last-page-link")
     assert params(page)["page"] == [str(last)] and page.locator(ROWS).count() == count - 50 * (last - 1)
+
+
+@pytest.fixture(scope="module")
+def broad_server(studio_server, tmp_path_factory):
+    """A second server on the same database whose searches are broad from 30 matches (the demo data has
+    about 10 times that many messages with "budget"). The login cookie of `page` is valid on it: same host,
+    same session table."""
+    database = studio_server.database
+    if database.vendor != "postgresql":
+        pytest.skip("broad searches are PostgreSQL's (elsewhere the search is a substring match)")
+    server = start_server(
+        database, tmp_path_factory.mktemp("broad-search-logs"), extra_env={"AMODAL_STUDIO_BROAD_SEARCH": "30"}
+    )
+    yield server
+    server.stop()
+
+
+def test_a_broad_search_lists_every_match_page_by_page_without_counting(page, broad_server):
+    database = broad_server.database
+    sql, args = matching_search_sql(database, "budget")
+    expected = database.query(
+        f"SELECT id FROM agents_session WHERE id IN ({sql}) ORDER BY updated_at DESC, id DESC", args
+    )
+    assert len(expected) > 30
+    page.goto(broad_server.base_url + "/studio/sessions/?q=budget&per=25")
+    assert page.get_attribute("#session-total", "data-broad") == "true"
+    assert "more than 30" in page.locator("#session-total").inner_text()
+    assert page.locator("#session-total [data-total], #pager .page-links, .chip-count").count() == 0
+    shoot(page, "studio-sessions-broad-search.png")
+    shown = shown_ids(page)
+    while page.locator("#pager a[rel=next]").count():
+        with page.expect_navigation():
+            page.click("#pager a[rel=next]")
+        shown += shown_ids(page)
+    assert shown == hexes(expected)
+    assert page.locator("#page-range").inner_text().endswith(f"page {-(-len(expected) // 25)}")
 
 
 def test_the_csv_download_is_the_filtered_list(page, studio_server):
