@@ -42,8 +42,7 @@ def redis_prefix(redis_url) -> Iterator[str]:
     """A key prefix no other test (or xdist worker) uses; its keys are deleted afterwards."""
     prefix = f"test:ratelimit:{uuid.uuid4().hex}:"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=prefix + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with redis.Redis.from_url(redis_url) as client:
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
