@@ -125,6 +125,7 @@ class LocalLimiter:
         self.lock = threading.Lock()
         self.tats: dict[str, float] = {}
         self.slots: dict[str, dict[str, float]] = {}
+        self.next_sweep = 0.0
 
     def admit(
         self, rates: Sequence[RateCheck], slots: Sequence[SlotCheck], member: str, lease_ms: float
@@ -151,11 +152,14 @@ class LocalLimiter:
                 self.tats[check.key] = tat
             for slot in slots:
                 self.slots[slot.key][member] = now + lease_ms
-            self.forget_idle(now)
+            if now >= self.next_sweep:
+                self.forget_idle(now)
             return None
 
     def forget_idle(self, now: float) -> None:
-        """Drop keys whose state no longer matters (what Redis does with each key's expiry)."""
+        """Drop keys whose state no longer matters (what Redis does with each key's expiry), once a
+        minute: memory stays bounded by the keys of the last minute and longest period."""
+        self.next_sweep = now + 60_000
         for key in [key for key, tat in self.tats.items() if tat <= now]:
             del self.tats[key]
         for key in [key for key, held in self.slots.items() if not held]:

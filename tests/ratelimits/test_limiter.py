@@ -222,3 +222,14 @@ def test_redis_is_tried_again_after_an_outage(redis_url, redis_prefix, clock, mo
     assert admitted(limiter, [per(2)], 3) == 2
     assert shared.admit([per(2)], [], "", LEASE_MS) is not None  # counted in Redis, not locally
     assert limiter.local.tats == {}
+
+
+def test_this_process_forgets_keys_whose_counts_no_longer_matter(clock):
+    limiter = LocalLimiter(clock)
+    assert admitted(limiter, [per(6, key="old")], 1) == 1
+    asyncio.run(limiter.aadmit([], [SlotCheck("streams", 1)], "m", LEASE_MS))
+    asyncio.run(limiter.arelease([SlotCheck("streams", 1)], "m"))
+    clock.advance(61)
+    assert admitted(limiter, [per(6, key="new")], 1) == 1
+    assert set(limiter.tats) == {"new"}
+    assert limiter.slots == {}
