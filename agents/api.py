@@ -166,7 +166,7 @@ class SessionFeedback(ScopedAPIView):
             services.rate(
                 session=services.get_session(session_id),
                 message_id=data.get("message_id"),
-                user=caller.sub,
+                user_sub=caller.sub,
                 rating=data["rating"],
                 comment=data["comment"],
             )

@@ -159,12 +159,12 @@ class Feedback(ScopedModel):
     optional comment. One per (session, message or none, user): rating again replaces it
     (agents.services.rate). It carries its session's scope.
 
-    `user` is the caller's identity as sessions record it (Session.user_sub): a JWT's `sub`, `api-key:<name>`
-    for an API key, empty in open development mode."""
+    `user_sub` is the caller's identity as sessions record it (Session.user_sub): a JWT's `sub`,
+    `api-key:<name>` for an API key, empty in open development mode."""
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="feedback")
     message = models.ForeignKey(Message, on_delete=models.CASCADE, null=True, blank=True, related_name="feedback")
-    user = models.CharField(max_length=255, blank=True)
+    user_sub = models.CharField(max_length=255, blank=True)
     rating = models.SmallIntegerField(choices=FeedbackRating.choices)
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -175,12 +175,12 @@ class Feedback(ScopedModel):
             # Two partial constraints, as NULLs are distinct in a unique index: one rating per user of each
             # message, and one of the session as a whole.
             models.UniqueConstraint(
-                fields=["session", "message", "user"],
+                fields=["session", "message", "user_sub"],
                 condition=models.Q(message__isnull=False),
                 name="feedback_message_user",
             ),
             models.UniqueConstraint(
-                fields=["session", "user"], condition=models.Q(message__isnull=True), name="feedback_session_user"
+                fields=["session", "user_sub"], condition=models.Q(message__isnull=True), name="feedback_session_user"
             ),
             models.CheckConstraint(condition=models.Q(rating__in=[1, -1]), name="feedback_rating_one"),
         ]
@@ -191,7 +191,7 @@ class Feedback(ScopedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_rating_display()} by {self.user or '(anonymous)'} on {self.session_id}"
+        return f"{self.get_rating_display()} by {self.user_sub or '(anonymous)'} on {self.session_id}"
 
 
 class SessionTranscript(ScopedModel):

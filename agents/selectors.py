@@ -135,7 +135,7 @@ def session_feedback(session: Session) -> list[dict[str, Any]]:
     rows = (
         Feedback.objects.filter(session=session)
         .order_by("created_at", "pk")
-        .values_list("message__public_id", "rating", "comment", "user", "updated_at")
+        .values_list("message__public_id", "rating", "comment", "user_sub", "updated_at")
     )
     return [
         {

@@ -410,8 +410,8 @@ def first_message_title(session: Session) -> str:
     return " ".join(scrub_secrets(first or "").split())[:TITLE_CHARS]
 
 
-def rate(*, session: Session, message_id: uuid.UUID | None, user: str, rating: int, comment: str) -> None:
-    """Record `user`'s rating of the session (`message_id` None) or of one of its assistant messages,
+def rate(*, session: Session, message_id: uuid.UUID | None, user_sub: str, rating: int, comment: str) -> None:
+    """Record `user_sub`'s rating of the session (`message_id` None) or of one of its assistant messages,
     replacing the one they gave before. Atomic under concurrent requests: the row is updated, else created;
     a create that loses a race to another (the partial unique constraints of Feedback) updates that row."""
     message = None
@@ -421,7 +421,7 @@ def rate(*, session: Session, message_id: uuid.UUID | None, user: str, rating: i
             raise ApiError(404, "message_not_found", "message_id: no message with this id in this session.")
         if message.role != MessageRole.ASSISTANT:
             raise ValidationFailed("message_id: only an assistant message can be rated, not a user message.")
-    key = {"session": session, "message": message, "user": user}
+    key = {"session": session, "message": message, "user_sub": user_sub}
     fields = {"rating": rating, "comment": comment, "updated_at": timezone.now()}
     with transaction.atomic():
         if Feedback.objects.filter(**key).update(**fields):

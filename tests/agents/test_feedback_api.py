@@ -51,7 +51,7 @@ def detail(session_id, headers):
 
 def rows():
     return sorted(
-        Feedback.all_scopes.values_list("scope", "session_id", "message__public_id", "user", "rating", "comment"),
+        Feedback.all_scopes.values_list("scope", "session_id", "message__public_id", "user_sub", "rating", "comment"),
         key=str,
     )
 
@@ -128,7 +128,7 @@ def test_concurrent_ratings_leave_one_row(test_agent, chat, jwt_header):
         try:
             barrier.wait(timeout=10)
             with scope("tenant-a"):
-                services.rate(session=session, message_id=None, user="u", rating=rating, comment=str(rating))
+                services.rate(session=session, message_id=None, user_sub="u", rating=rating, comment=str(rating))
         except BaseException as exc:  # noqa: BLE001 - reported below
             failures.append(exc)
         finally:
