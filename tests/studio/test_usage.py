@@ -557,12 +557,14 @@ def test_an_empty_range_exports_a_header_only(staff_client):
 # ranking, the sessions of every scope), by model (the breakdown, the histogram), by deploy (the breakdown,
 # the deploys' names), daily (the breakdown), highest-cost sessions (candidates, their rows).
 # The page also reads the labels of the scopes it shows (1); the CSVs name scopes by id only.
-PAGE_QUERIES = {"": 9, "&scope=edge": 11}
+# End users' ratings: one GROUP BY beside the ranking (of the scopes shown; in its CSV, of every scope) and
+# one beside the deploys, on the page and in those two CSVs.
+PAGE_QUERIES = {"": 11, "&scope=edge": 13}
 CSV_QUERIES = {
     "totals": (2, 4),
-    "scopes": (2, 2),
+    "scopes": (3, 3),
     "by-model": (2, 2),
-    "by-deploy": (2, 2),
+    "by-deploy": (3, 3),
     "daily": (1, 1),
     "top-sessions": (2, 2),
 }
