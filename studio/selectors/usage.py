@@ -413,34 +413,37 @@ def scope_ranking_rows(date_range: DateRange) -> Iterator[dict[str, Any]]:
 
 # --- end users' ratings ---------------------------------------------------------------------------------
 
-RATING_SUMS = {"ratings": Count("pk"), "positive": Count("pk", filter=Q(rating=FeedbackRating.POSITIVE))}
-
 
 def rated_in(date_range: DateRange) -> QuerySet[Feedback]:
     return Feedback.all_scopes.filter(**date_range.filter_kwargs("updated_at")).order_by()
 
 
+def rating_counts(queryset: QuerySet[Feedback], key: str) -> dict[str, tuple[int, int]]:
+    """(positive, all) ratings of `queryset` per value of `key`: one GROUP BY."""
+    rows = (
+        queryset.values(key)
+        .annotate(ratings=Count("pk"), positive=Count("pk", filter=Q(rating=FeedbackRating.POSITIVE)))
+        .values_list(key, "positive", "ratings")
+    )
+    return {value: (positive, ratings) for value, positive, ratings in rows}
+
+
 def ratings_by_scope(date_range: DateRange, scopes: list[str] | None = None) -> dict[str, tuple[int, int]]:
-    """(positive, all) ratings given in the range per scope (of `scopes`, or every one): one GROUP BY."""
+    """(positive, all) ratings given in the range per scope (of `scopes`, or every one)."""
     queryset = rated_in(date_range)
     if scopes is not None:
         queryset = queryset.filter(scope__in=scopes)
-    rows = queryset.values("scope").annotate(**RATING_SUMS).values_list("scope", "positive", "ratings")
-    return {scope_id: (positive, ratings) for scope_id, positive, ratings in rows}
+    return rating_counts(queryset, "scope")
 
 
 def ratings_by_deploy(date_range: DateRange, scope: ScopeParam | None = None) -> dict[str, tuple[int, int]]:
     """(positive, all) ratings given in the range per deploy of the rated session, of every scope or of the
-    focused one: one GROUP BY (joining each rating's session for its deploy)."""
+    focused one (joining each rating's session for its deploy)."""
     queryset = rated_in(date_range)
     scope_id = focused(scope)
     if scope_id is not None:
         queryset = queryset.filter(scope=scope_id)
-    rows = queryset.values("session__deploy_id").annotate(**RATING_SUMS)
-    return {
-        deploy_id: (positive, ratings)
-        for deploy_id, positive, ratings in rows.values_list("session__deploy_id", "positive", "ratings")
-    }
+    return rating_counts(queryset, "session__deploy_id")
 
 
 def with_ratings(row: dict[str, Any], counts: tuple[int, int] | None) -> dict[str, Any]:
