@@ -17,7 +17,6 @@ class AgentsConfig(AppConfig):
         register_folder_part(KNOWLEDGE)
         require_scope_from(lambda: manifest_of(current_agent()).require_scope)
         memory_config_from(lambda agent: manifest_of(agent).memory)
-        # A scope's data (export, erase): in this order, a kind after those its rows point to (feedback, which
-        # points to messages, goes after scope_data.MESSAGE).
+        # A scope's data (export, erase): in this order, a kind after those its rows point to.
         for kind in scope_data.KINDS:
             register_scope_data(kind)

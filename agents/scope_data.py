@@ -1,9 +1,8 @@
 """The agents app's kinds of a scope's data (scoping.scope_data), registered by AgentsConfig.ready() in this
-order: sessions, what repeats them (transcripts, tag rows), messages, their tool calls, usage. The erase goes
-backwards: usage first (kept for billing under the scope's anonymous id, no longer pointing at its session
-or message), then messages, then sessions with the running totals they carry.
-
-A kind whose rows point to messages (feedback) is registered after MESSAGE, in AgentsConfig.ready()."""
+order: sessions, what repeats them (transcripts, tag rows), messages, their tool calls, end users' feedback
+(which points to sessions and messages), usage. The erase goes backwards: usage first (kept for billing under
+the scope's anonymous id, no longer pointing at its session or message), then feedback, messages, and
+sessions with the running totals they carry."""
 
 from __future__ import annotations
 
@@ -12,7 +11,16 @@ from typing import Any
 
 from django.db import models
 
-from agents.models import Message, Session, SessionTag, SessionTranscript, UsageRecord, UsageRollup, UsageScopeMonth
+from agents.models import (
+    Feedback,
+    Message,
+    Session,
+    SessionTag,
+    SessionTranscript,
+    UsageRecord,
+    UsageRollup,
+    UsageScopeMonth,
+)
 from scoping.scope_data import EXPORT_CHUNK_ROWS, ScopeDataKind, json_ready, model_rows
 from scoping.services import erased_scope_id
 
@@ -89,6 +97,25 @@ def tool_call_rows(scope_id: str) -> Iterator[dict[str, Any]]:
 TOOL_CALL = ScopeDataKind("tool_call", None, tool_call_rows)
 
 
+FEEDBACK = ScopeDataKind(
+    "feedback",
+    Feedback,
+    model_rows(
+        Feedback,
+        [
+            "session_id",
+            ("message_id", "message__public_id"),
+            ("user", "user_sub"),
+            "rating",
+            "comment",
+            "created_at",
+            "updated_at",
+        ],
+        order_by=["created_at", "id"],
+    ),
+)
+
+
 def keep_usage_anonymously(model: type[models.Model], scope_field: str, scope_id: str, limit: int) -> int:
     """Up to `limit` of the scope's usage rows move to its anonymous id (scoping.services.erased_scope_id),
     leaving their session and message: billing totals stay, nothing links them to the tenant. The rollup's
@@ -121,4 +148,4 @@ USAGE = ScopeDataKind(
     follows=(UsageRollup, UsageScopeMonth),
 )
 
-KINDS = (SESSION, SESSION_TRANSCRIPT, SESSION_TAG, MESSAGE, TOOL_CALL, USAGE)
+KINDS = (SESSION, SESSION_TRANSCRIPT, SESSION_TAG, MESSAGE, TOOL_CALL, FEEDBACK, USAGE)

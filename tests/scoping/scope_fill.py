@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from agents.models import Message, Session, SessionTag, SessionTranscript, UsageRecord
+from agents.models import Feedback, Message, Session, SessionTag, SessionTranscript, UsageRecord
 from connections.models import PendingAction
 from connections.services import set_credential
 from memory.models import MemoryChange, MemoryEntry
@@ -19,8 +19,8 @@ WHEN = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 def fill_scope(scope_id: str, *, sessions: int = 1, label: str = "Acme Hotels") -> None:
-    """`sessions` sessions (two messages each, the second with a tool call and a usage row), and one row of
-    every other kind, in `scope_id`."""
+    """`sessions` sessions (two messages each, the second with a tool call, a rating and a usage row), and one
+    row of every other kind, in `scope_id`."""
     set_scope_details(scope_id=scope_id, change=ScopeDetailsChange(label=label, metadata={"plan": "pro"}))
     for number in range(sessions):
         session = Session.all_scopes.create(
@@ -45,6 +45,9 @@ def fill_scope(scope_id: str, *, sessions: int = 1, label: str = "Acme Hotels") 
                     "duration_ms": 12,
                 }
             ],
+        )
+        Feedback.all_scopes.create(
+            scope=scope_id, session=session, message=answer, user_sub="user-7", rating=-1, comment="Wrong month"
         )
         UsageRecord.all_scopes.create(
             scope=scope_id,

@@ -37,6 +37,7 @@ EXPORTED_KINDS = {
     "session",
     "message",
     "tool_call",
+    "feedback",
     "usage",
     "credential",
     "credential_change",
@@ -87,6 +88,7 @@ def test_the_export_has_every_kind_one_json_object_a_line(two_tenants):
         "session": 2,
         "message": 4,
         "tool_call": 2,
+        "feedback": 2,
         "usage": 2,
         "credential": 1,
         "credential_change": 1,
@@ -252,6 +254,7 @@ def test_erase_deletes_everything_of_the_scope_and_leaves_the_other_untouched(tw
             ("credential_change", 1),
             ("credential", 1),
             ("usage", 2),
+            ("feedback", 2),
             ("message", 4),
             ("session_tag", 2),
             ("session_transcript", 2),
@@ -261,7 +264,7 @@ def test_erase_deletes_everything_of_the_scope_and_leaves_the_other_untouched(tw
             ("scope", 1),
         ]
     ]
-    assert printed[-1].startswith(f"Erased scope {TENANT!r}: 21 rows; nothing of it is left.")
+    assert printed[-1].startswith(f"Erased scope {TENANT!r}: 23 rows; nothing of it is left.")
     assert erased_scope_id(TENANT) in printed[-1]
     assert {name: count for name, count in rows_of(TENANT).items() if count} == {}
     assert not Scope.objects.filter(scope_id=TENANT).exists()
@@ -425,6 +428,7 @@ def test_the_erase_over_http_answers_the_counts_and_leaves_the_other_scope(clien
         "credential_change": 1,
         "credential": 1,
         "usage": 2,
+        "feedback": 2,
         "message": 4,
         "session_tag": 2,
         "session_transcript": 2,
