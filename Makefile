@@ -69,3 +69,4 @@ bench: install
 bench-postgres: install
 	$(PY) -m benchmarks.chat --postgres $(BENCH_ARGS)
 	DATABASE_URL=$(PG_URL) $(PY) -m benchmarks.store_query
+	DATABASE_URL=$(PG_URL) $(PY) -m benchmarks.scope_lifecycle

@@ -146,6 +146,54 @@ class Message(ScopedModel):
         indexes = [models.Index(fields=["scope", "session", "seq"], name="message_scope_session_seq")]
 
 
+class FeedbackRating(models.IntegerChoices):
+    POSITIVE = 1, "positive"
+    NEGATIVE = -1, "negative"
+
+
+MAX_FEEDBACK_COMMENT_CHARS = 2000
+
+
+class Feedback(ScopedModel):
+    """An end user's rating of a session (`message` empty) or of one assistant message of it, with an
+    optional comment. One per (session, message or none, user): rating again replaces it
+    (agents.services.rate). It carries its session's scope.
+
+    `user_sub` is the caller's identity as sessions record it (Session.user_sub): a JWT's `sub`,
+    `api-key:<name>` for an API key, empty in open development mode."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="feedback")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, null=True, blank=True, related_name="feedback")
+    user_sub = models.CharField(max_length=255, blank=True)
+    rating = models.SmallIntegerField(choices=FeedbackRating.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Two partial constraints, as NULLs are distinct in a unique index: one rating per user of each
+            # message, and one of the session as a whole.
+            models.UniqueConstraint(
+                fields=["session", "message", "user_sub"],
+                condition=models.Q(message__isnull=False),
+                name="feedback_message_user",
+            ),
+            models.UniqueConstraint(
+                fields=["session", "user_sub"], condition=models.Q(message__isnull=True), name="feedback_session_user"
+            ),
+            models.CheckConstraint(condition=models.Q(rating__in=[1, -1]), name="feedback_rating_one"),
+        ]
+        indexes = [
+            # Cost & Usage's positive share in a range: of every scope, and of one.
+            models.Index(fields=["updated_at"], name="feedback_updated"),
+            models.Index(fields=["scope", "updated_at"], name="feedback_scope_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_rating_display()} by {self.user_sub or '(anonymous)'} on {self.session_id}"
+
+
 class SessionTranscript(ScopedModel):
     """A session's conversation in the exact JSON the model is sent, appended as it grows, so a message
     reads one value instead of every row of its session (agents.runtime.transcript)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from agents.models import Message, MessageRole, Session, SessionStatus, SessionTag
+from agents.models import Feedback, Message, MessageRole, Session, SessionStatus, SessionTag
 from core.errors import ValidationFailed
 from core.validation import check_text, parse_whole_number
 
@@ -125,4 +125,25 @@ def session_detail(session: Session) -> dict[str, Any]:
     return {
         **session_summary(session),
         "messages": [history_message(m, streaming=running and m.seq > last_user) for m in messages],
+        "feedback": session_feedback(session),
     }
+
+
+def session_feedback(session: Session) -> list[dict[str, Any]]:
+    """Every rating of the session, oldest first: `message_id` is the rated message's public id (None for a
+    rating of the whole session). One query."""
+    rows = (
+        Feedback.objects.filter(session=session)
+        .order_by("created_at", "pk")
+        .values_list("message__public_id", "rating", "comment", "user_sub", "updated_at")
+    )
+    return [
+        {
+            "message_id": str(message_id) if message_id else None,
+            "rating": rating,
+            "comment": comment,
+            "user": user,
+            "updated_at": updated_at.isoformat(),
+        }
+        for message_id, rating, comment, user, updated_at in rows
+    ]

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import (
     Deployment,
+    Feedback,
     Message,
     MessageRole,
     Session,
@@ -34,7 +35,7 @@ from agents.runtime.providers.base import TokenUsage
 from agents.runtime.records import ContentBlock, ModelMessage, ToolCallRecord, text_block
 from agents.runtime.transcript import Appended, Transcript, TranscriptPart
 from core.agent_folder import current_agent
-from core.errors import ApiError
+from core.errors import ApiError, ValidationFailed
 from core.events import scrub_secrets
 from core.tools import prompt_sections, run_message_hooks
 from core.validation import check_text
@@ -236,18 +237,30 @@ def update_session_row(sql: str, values: list[Any], session: Session) -> int:
 
 
 def save_partial(
-    *, session: Session, seq: int, text: str, tool_calls: list[ToolCallRecord], message_id: int | None
+    *,
+    session: Session,
+    seq: int,
+    text: str,
+    tool_calls: list[ToolCallRecord],
+    message_id: int | None,
+    public_id: uuid.UUID,
 ) -> int:
     """A checkpoint of the model call that is streaming: saved as an interrupted message until it ends,
     so a process that dies leaves at most the last checkpoint's worth of text unsaved. Returns the
-    message's id (`message_id`: the row an earlier checkpoint made)."""
+    message's id (`message_id`: the row an earlier checkpoint made; `public_id`: the new row's)."""
     saved_calls = [call.saved() for call in tool_calls]
     if message_id is not None:
         Message.objects.filter(pk=message_id).update(text=text, tool_calls=saved_calls)
         return message_id
     with transaction.atomic():
         message = Message.objects.create(
-            session=session, seq=seq, role=MessageRole.ASSISTANT, text=text, tool_calls=saved_calls, interrupted=True
+            session=session,
+            seq=seq,
+            public_id=public_id,
+            role=MessageRole.ASSISTANT,
+            text=text,
+            tool_calls=saved_calls,
+            interrupted=True,
         )
         add_to_session(session, messages=1)
     return message.pk
@@ -263,6 +276,8 @@ class CallToRecord:
     message_id: int | None  # its row, when a checkpoint made it (save_partial)
     finished: bool  # nothing more will happen in it: no tools to run, or cut off
     release_token: str = ""  # the last call of its message: release the session's lease with it
+    # Its message's public id when this write creates the row (the recorder chose it: `done` names it).
+    public_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
 def record_call(
@@ -287,7 +302,9 @@ def record_call(
             Message.objects.filter(pk=call.message_id).update(**fields)
             message_id = call.message_id
         else:
-            message_id = Message.objects.create(session=session, seq=seq, role=MessageRole.ASSISTANT, **fields).pk
+            message_id = Message.objects.create(
+                session=session, seq=seq, public_id=call.public_id, role=MessageRole.ASSISTANT, **fields
+            ).pk
         add_to_session(
             session,
             messages=0 if call.message_id is not None else 1,
@@ -391,6 +408,31 @@ def first_message_title(session: Session) -> str:
         Message.objects.filter(session=session, role=MessageRole.USER).order_by("seq").values_list("text", flat=True)
     ).first()
     return " ".join(scrub_secrets(first or "").split())[:TITLE_CHARS]
+
+
+def rate(*, session: Session, message_id: uuid.UUID | None, user_sub: str, rating: int, comment: str) -> None:
+    """Record `user_sub`'s rating of the session (`message_id` None) or of one of its assistant messages,
+    replacing the one they gave before. Atomic under concurrent requests: the row is updated, else created;
+    a create that loses a race to another (the partial unique constraints of Feedback) updates that row."""
+    message = None
+    if message_id is not None:
+        message = Message.objects.filter(session=session, public_id=message_id).only("pk", "role").first()
+        if message is None:
+            raise ApiError(404, "message_not_found", "message_id: no message with this id in this session.")
+        if message.role != MessageRole.ASSISTANT:
+            raise ValidationFailed("message_id: only an assistant message can be rated, not a user message.")
+    key = {"session": session, "message": message, "user_sub": user_sub}
+    fields = {"rating": rating, "comment": comment, "updated_at": timezone.now()}
+    with transaction.atomic():
+        if Feedback.objects.filter(**key).update(**fields):
+            return
+        try:
+            with transaction.atomic():
+                Feedback.objects.create(**key, **fields)
+        except IntegrityError:
+            # Another request created it since the update above: this rating replaces that one.
+            if not Feedback.objects.filter(**key).update(**fields):
+                raise
 
 
 def delete_session(*, session: Session) -> None:

@@ -125,6 +125,7 @@ async def chat_sync(request: HttpRequest):
         "tool_calls": [call.saved() for call in outcome.tool_calls],
         "usage": outcome.usage.as_dict(),
         "stop_reason": outcome.reason,
+        "message_id": run.message_id,
     }
     if errors:
         body["errors"] = errors

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from scoping.labels import InvalidScopeDetail, ScopeDetailsChange, clean_label, clean_metadata
-from scoping.models import ApiKey, Scope, display_scope
+from scoping.models import ApiKey, Scope, ScopeAuditEntry, display_scope
 from scoping.services import create_api_key, set_scope_details
 
 T = TypeVar("T")
@@ -125,3 +125,26 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} API key(s).")
+
+
+@admin.register(ScopeAuditEntry)
+class ScopeAuditEntryAdmin(admin.ModelAdmin[ScopeAuditEntry]):
+    """The scope audit log (exports and erasures): read-only, written only by scoping.services."""
+
+    list_display = ["started_at", "action", "shown_scope", "actor", "status", "counts", "finished_at"]
+    list_filter = ["action", "status"]
+    search_fields = ["scope_id", "actor", "erased_as"]
+    date_hierarchy = "started_at"
+
+    @admin.display(description="scope", ordering="scope_id")
+    def shown_scope(self, obj: ScopeAuditEntry) -> str:
+        return display_scope(obj.scope_id)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ScopeAuditEntry | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ScopeAuditEntry | None = None) -> bool:
+        return False

@@ -1,12 +1,14 @@
 """The base of every JSON API view (history, memory, stores, credentials, scopes): one place for who calls
 and in which scope, so no view resolves a scope itself. And the scoping app's own endpoint,
-`/api/scopes/<scope id>` (a scope's label and metadata)."""
+`/api/scopes/<scope id>` (a scope's label and metadata; its erase) and `/api/scopes/<scope id>/export`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import permissions, serializers
 from rest_framework.request import Request
@@ -14,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ApiError, ValidationFailed
+from core.streaming import streamed_response
 from scoping.authentication import BearerAuthentication, Caller, ResolvedScope
 from scoping.context import scope
 from scoping.labels import (
@@ -27,7 +30,7 @@ from scoping.labels import (
 from scoping.models import Scope
 from scoping.permissions import ScopePolicy
 from scoping.selectors import get_scope
-from scoping.services import set_scope_details
+from scoping.services import erase_scope, export_scope, set_scope_details
 from scoping.throttling import RateLimitThrottle
 
 T = TypeVar("T")
@@ -113,23 +116,33 @@ SCOPE_DETAILS_BODY = inline_serializer(
 
 
 class ManagesScopes(permissions.BasePermission):
-    message = "Only an API key created with --manage-scopes may read or set a scope's label and metadata."
+    message = "Only an API key created with --manage-scopes may manage scopes (label, metadata, export, erase)."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         caller = request.user
         return isinstance(caller, Caller) and caller.kind == "api_key" and caller.manage_scopes
 
 
-class ScopeDetail(ScopedAPIView):
-    """`GET|PUT /api/scopes/<scope id>`: a scope's label and metadata, for the SaaS's backend. The scope is the
-    resource here, named by the URL; a key restricted to one scope may manage that scope only. The global
-    scope has a label like any other, whatever requireScope says."""
+class ScopeManagementView(ScopedAPIView):
+    """A scope as the resource, named by the URL, for the SaaS's backend: only an API key created with
+    --manage-scopes (a key restricted to one scope manages that scope only). The global scope is a scope like
+    any other here, whatever requireScope says."""
 
     permission_classes = [ManagesScopes, *ScopedAPIView.permission_classes]
     scope_url_kwarg = "scope_id"
 
     def scope_optional(self, request: Request) -> bool:
         return True
+
+    def actor(self, request: Request) -> str:
+        """Who the audit log records: "api-key:<name>"."""
+        caller = request.user
+        assert isinstance(caller, Caller)  # ManagesScopes lets only an API key's Caller through
+        return caller.sub
+
+
+class ScopeDetail(ScopeManagementView):
+    """`GET|PUT|DELETE /api/scopes/<scope id>`: a scope's label and metadata; its erase."""
 
     @extend_schema(
         operation_id="scope_details",
@@ -174,6 +187,61 @@ class ScopeDetail(ScopedAPIView):
             raise ValidationFailed(str(exc))
         scope = set_scope_details(scope_id=self.resolved.scope_id, change=change)
         return Response(scope_details_as_dict(scope))
+
+    @extend_schema(
+        operation_id="scope_erase",
+        parameters=[SCOPE_ID_PARAM],
+        responses={
+            200: inline_serializer(
+                "ScopeErased",
+                {
+                    "ok": serializers.BooleanField(),
+                    "deleted": serializers.DictField(
+                        child=serializers.IntegerField(),
+                        help_text="Rows erased per kind (`usage`: kept for billing under an anonymous id).",
+                    ),
+                },
+            ),
+            400: OpenApiResponse(ERROR_RESPONSE, description="invalid_scope; global_scope (it cannot be erased)"),
+            401: ERROR_RESPONSE,
+            403: SCOPE_DENIED,
+            404: OpenApiResponse(ERROR_RESPONSE, description="scope_not_found: nothing of it is stored"),
+        },
+        description="Erase everything of the scope (sessions, messages, memory, documents, credentials, its label; "
+        "usage rows stay for billing totals under an anonymous id), then check that nothing of it is left. "
+        "Recorded in the scope audit log. Cannot be undone: export it first.",
+    )
+    def delete(self, request: Request, scope_id: str) -> Response:
+        deleted = erase_scope(scope_id=self.resolved.scope_id, actor=self.actor(request))
+        return Response({"ok": True, "deleted": deleted})
+
+
+class ScopeExport(ScopeManagementView):
+    """`GET /api/scopes/<scope id>/export`: everything of the scope as JSON Lines, streamed (scoping.services
+    .export_scope)."""
+
+    @extend_schema(
+        operation_id="scope_export",
+        parameters=[SCOPE_ID_PARAM],
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="JSON Lines: one object a line, each with a `kind` (scope, memory, memory_change, "
+                "session, message, tool_call, usage, credential (key names only, never a value), "
+                "credential_change, pending_action, document, document_version, ...), streamed.",
+            ),
+            400: OpenApiResponse(ERROR_RESPONSE, description="invalid_scope"),
+            401: ERROR_RESPONSE,
+            403: SCOPE_DENIED,
+            404: OpenApiResponse(ERROR_RESPONSE, description="scope_not_found: nothing of it is stored"),
+        },
+        description="Everything of the scope, streamed as JSON Lines. Recorded in the scope audit log.",
+    )
+    def get(self, request: Request, scope_id: str) -> StreamingHttpResponse:
+        chunks = export_scope(scope_id=self.resolved.scope_id, actor=self.actor(request))
+        response = streamed_response(request._request, chunks, content_type="application/x-ndjson")
+        response["Content-Disposition"] = 'attachment; filename="scope-export.jsonl"'
+        return response
 
 
 def scope_details_as_dict(scope: Scope) -> dict[str, Any]:

@@ -7,3 +7,7 @@ class ScopingConfig(AppConfig):
 
     def ready(self) -> None:
         import scoping.schema  # noqa: F401  (registers the OpenAPI bearer scheme)
+        from scoping.scope_data import register_scope_data, scope_kind
+
+        # First: the scope's own row is erased last, after everything that belongs to it.
+        register_scope_data(scope_kind())

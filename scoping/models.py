@@ -145,3 +145,43 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ScopeAuditEntry(models.Model):
+    """One export or erase of a scope's data (SPEC §10): who, when, which scope, how many rows of each kind.
+
+    Written when the work starts (`status` started) and completed at its end, so an export cut off by its
+    client or an erase that failed half-way still says what it did. It keeps the raw scope id, the one place
+    an erased scope's id remains: the record that it was erased. A request refused before anything was read
+    or written (no permission, an unknown scope, an erase without --yes) writes nothing here."""
+
+    class Action(models.TextChoices):
+        EXPORT = "export"
+        ERASE = "erase"
+
+    class Status(models.TextChoices):
+        STARTED = "started"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    action = models.CharField(max_length=16, choices=Action.choices)
+    scope_id = models.CharField(max_length=MAX_SCOPE_ID_LENGTH, blank=True, db_index=True)
+    actor = models.CharField(
+        max_length=200, help_text='Who: "api-key:<name>", an operator\'s username, or "manage.py".'
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.STARTED)
+    counts = models.JSONField(default=dict, blank=True, help_text="Rows exported or erased, per kind.")
+    erased_as = models.CharField(
+        max_length=MAX_SCOPE_ID_LENGTH, blank=True, help_text="An erase: the anonymous id its usage rows now carry."
+    )
+    detail = models.TextField(blank=True, help_text="Why it failed, when it did.")
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "scope audit log entry"
+        verbose_name_plural = "scope audit log"
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} of {display_scope(self.scope_id)} by {self.actor} at {self.started_at:%Y-%m-%d %H:%M}"

@@ -1,17 +1,22 @@
-"""Writes on scopes and API keys."""
+"""Writes on scopes and API keys, and a scope's data as a whole: its export and its erasure (SPEC §10)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
-from scoping.context import validate_scope_id
+from core.errors import ApiError, KnownError, NotFound
+from scoping.context import GLOBAL_SCOPE, validate_scope_id
 from scoping.labels import ScopeDetailsChange
-from scoping.models import ApiKey, Scope
+from scoping.models import ApiKey, Scope, ScopeAuditEntry
+from scoping.scope_data import ScopeDataKind, scope_data_kinds
 
 API_KEY_PREFIX = "ak_"
 
@@ -78,3 +83,161 @@ def create_api_key(
 
 def revoke_api_key(*, api_key: ApiKey) -> None:
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+# --- a scope's data as a whole: export and erase (SPEC §10) -------------------------------------------------
+
+EXPORT_LINES_PER_CHUNK = 500
+ERASE_BATCH_ROWS = 1000
+ERASED_PREFIX = "erased:"
+
+
+class ScopeNotFound(NotFound):
+    default_code = "scope_not_found"
+
+    def __init__(self, scope_id: str) -> None:
+        super().__init__(f"Nothing of the scope {scope_id!r} is stored (never used, or already erased).")
+
+
+class GlobalScopeNotErasable(ApiError):
+    def __init__(self) -> None:
+        super().__init__(
+            400,
+            "global_scope",
+            'The global scope ("") holds what every scope shares (the shared stores): it cannot be erased as a '
+            "whole. Delete its rows one by one.",
+        )
+
+
+class ErasedScopeNotErasable(ApiError):
+    def __init__(self) -> None:
+        super().__init__(
+            400,
+            "erased_scope",
+            f"Ids starting with {ERASED_PREFIX!r} are where erased scopes' usage rows are kept for billing totals: "
+            "nothing of a tenant is left there to erase.",
+        )
+
+
+class ScopeNotErased(KnownError):
+    """The erase ended with rows of the scope still there (written meanwhile, or a kind that failed)."""
+
+    status_code, default_code = 500, "scope_not_erased"
+
+    def __init__(self, scope_id: str, remaining: dict[str, int]) -> None:
+        self.remaining = remaining
+        left = ", ".join(f"{name}: {count}" for name, count in remaining.items())
+        super().__init__(
+            f"The scope {scope_id!r} still has rows after its erase ({left}): were they written while it ran? "
+            "Stop its traffic and erase it again."
+        )
+
+
+def erased_scope_id(scope_id: str) -> str:
+    """The anonymous id an erased scope's usage rows carry: "erased:" and 32 hex digits of an HMAC-SHA256 of
+    the id keyed by SECRET_KEY. The same id always gives the same value (a scope erased twice adds to one
+    total), and it cannot be reversed by hashing guessed ids without the server's secret."""
+    return ERASED_PREFIX + salted_hmac("amodal.scoping.erased_scope_id", scope_id, algorithm="sha256").hexdigest()[:32]
+
+
+def scope_exists(scope_id: str) -> bool:
+    """True when anything of the scope is stored: its Scope row or a row of any kind."""
+    return any(kind.exists(scope_id) for kind in scope_data_kinds())
+
+
+def export_scope(*, scope_id: str, actor: str) -> Iterator[str]:
+    """The scope's data as JSON Lines (`{"kind": ..., ...}`, one object a line), EXPORT_LINES_PER_CHUNK lines
+    a chunk, streamed from the database. The scope is checked here (an unknown one raises ScopeNotFound before
+    anything is streamed); the export is recorded in the audit log when the first chunk is asked for, and
+    completed (or failed, when the reader stops early) at its end. On PostgreSQL the rows are read in one
+    REPEATABLE READ snapshot, so a scope in use exports as it was at one moment."""
+    validate_scope_id(scope_id)
+    if not scope_exists(scope_id):
+        raise ScopeNotFound(scope_id)
+    return _export_chunks(scope_id, actor)
+
+
+def _export_chunks(scope_id: str, actor: str) -> Iterator[str]:
+    entry = ScopeAuditEntry.objects.create(action=ScopeAuditEntry.Action.EXPORT, scope_id=scope_id, actor=actor)
+    counts: dict[str, int] = {}
+    completed = False
+    snapshot = connection.vendor == "postgresql" and not connection.in_atomic_block
+    try:
+        with transaction.atomic():
+            if snapshot:  # the first statement of its own transaction
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            lines: list[str] = []
+            for kind in scope_data_kinds():
+                if kind.rows is None:
+                    continue
+                counts[kind.name] = 0
+                for row in kind.rows(scope_id):
+                    lines.append(json.dumps({"kind": kind.name, **row}) + "\n")
+                    counts[kind.name] += 1
+                    if len(lines) == EXPORT_LINES_PER_CHUNK:
+                        yield "".join(lines)
+                        lines.clear()
+            if lines:
+                yield "".join(lines)
+        completed = True
+    finally:
+        _finish(entry, counts, completed=completed, detail="" if completed else "Stopped before the end.")
+
+
+def erase_scope(
+    *,
+    scope_id: str,
+    actor: str,
+    batch_rows: int = ERASE_BATCH_ROWS,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
+    """Delete everything of the scope, kind by kind in the registry's reverse order, `batch_rows` rows a
+    transaction (so a large scope neither holds long locks nor needs memory for its rows); its usage rows stay
+    for billing totals under `erased_scope_id(scope_id)`. Calls `progress(kind, count)` after each kind.
+    Then verifies that no row of the scope is left in any kind's tables (ScopeNotErased if one is). Returns
+    the count per kind; the audit log records the erase, also when it fails half-way."""
+    validate_scope_id(scope_id)
+    if scope_id == GLOBAL_SCOPE:
+        raise GlobalScopeNotErasable()
+    if scope_id.startswith(ERASED_PREFIX):
+        raise ErasedScopeNotErasable()
+    if not scope_exists(scope_id):
+        raise ScopeNotFound(scope_id)
+    entry = ScopeAuditEntry.objects.create(
+        action=ScopeAuditEntry.Action.ERASE, scope_id=scope_id, actor=actor, erased_as=erased_scope_id(scope_id)
+    )
+    counts: dict[str, int] = {}
+    try:
+        for kind in reversed(scope_data_kinds()):
+            if kind.model is None:
+                continue
+            counts[kind.name] = _erase_kind(kind, scope_id, batch_rows)
+            if progress is not None:
+                progress(kind.name, counts[kind.name])
+        remaining = {kind.name: left for kind in scope_data_kinds() if (left := kind.remaining(scope_id))}
+        if remaining:
+            raise ScopeNotErased(scope_id, remaining)
+    except Exception as exc:
+        _finish(entry, counts, completed=False, detail=str(exc) or type(exc).__name__)
+        raise
+    _finish(entry, counts, completed=True)
+    return counts
+
+
+def _erase_kind(kind: ScopeDataKind, scope_id: str, batch_rows: int) -> int:
+    assert kind.model is not None
+    total = 0
+    while True:
+        with transaction.atomic():
+            done = kind.erase_batch(kind.model, kind.scope_field, scope_id, batch_rows)
+        total += done
+        if done < batch_rows:
+            return total
+
+
+def _finish(entry: ScopeAuditEntry, counts: dict[str, int], *, completed: bool, detail: str = "") -> None:
+    status = ScopeAuditEntry.Status.COMPLETED if completed else ScopeAuditEntry.Status.FAILED
+    ScopeAuditEntry.objects.filter(pk=entry.pk).update(
+        status=status, counts=counts, detail=detail, finished_at=timezone.now()
+    )

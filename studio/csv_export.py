@@ -1,23 +1,17 @@
-"""CSV downloads: cells that are safe to open in a spreadsheet, written and sent in chunks.
-
-Streaming under ASGI needs an async iterator: Django serves a sync iterator there by first reading it
-whole into a list (with a warning), which is exactly what a 200,000-row export must not do. So under ASGI
-each chunk is made by the sync generator in the request's own worker thread (`sync_to_async`,
-thread-sensitive: the thread, and so the database connection and its cursor, of the view), and under WSGI
-(and Django's test client) the sync generator is the content itself.
-"""
+"""CSV downloads: cells that are safe to open in a spreadsheet, written and sent in chunks (streamed under
+WSGI and ASGI by core.streaming)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, StreamingHttpResponse
+
+from core.streaming import streamed_response
 
 ROWS_PER_CHUNK = 500
 # A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection"): prefixed with '.
@@ -48,29 +42,9 @@ def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]], *, rows_per
     yield buffer.getvalue()
 
 
-async def chunks_in_worker_thread(chunks: Iterator[str]) -> AsyncIterator[str]:
-    """`chunks` for an ASGI response: each one made in the request's sync thread; closed (its database
-    cursor too) when the response ends, also when the client goes away."""
-    step = sync_to_async(_next_chunk, thread_sensitive=True)
-    try:
-        while (chunk := await step(chunks)) is not None:
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            await sync_to_async(close, thread_sensitive=True)()
-
-
-def _next_chunk(chunks: Iterator[str]) -> str | None:
-    return next(chunks, None)
-
-
 def csv_response(request: HttpRequest, chunks: Iterator[str], *, filename: str) -> StreamingHttpResponse:
     """A streamed CSV download named `filename` (made safe for the header: letters, digits, . _ -)."""
-    content: Iterator[str] | AsyncIterator[str] = chunks
-    if isinstance(request, ASGIRequest):
-        content = chunks_in_worker_thread(chunks)
-    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
+    response = streamed_response(request, chunks, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{safe_filename(filename)}"'
     return response
 

@@ -6,6 +6,7 @@ reported by name, none is silently dropped.
     model, deploy, status, user   exact values (status as the list shows it: see Session.shown_status;
                                   deploy and status must be known ones)
     tag                           any of these tags (repeat the parameter or separate with commas)
+    feedback                      positive, negative, any or none: the sessions' end-user ratings
     cost_min, cost_max            dollars, e.g. 0.05
     latency_min, latency_max      mean latency per model call, ms
     sort                          a column of SORT_COLUMNS, `-` first for largest/newest first
@@ -24,6 +25,7 @@ from agents.models import SessionStatus
 from studio.filters import DateRange, ParamError, ParamReader
 from studio.selectors.sessions import (
     DEFAULT_SORT,
+    FEEDBACK_FILTERS,
     PAGE_SIZE_MAX,
     PAGE_SIZE_MIN,
     SESSION_PAGE_SIZE,
@@ -43,7 +45,19 @@ MAX_DOLLARS = 1_000_000_000
 MAX_LATENCY_MS = 86_400_000
 MAX_PAGE = 10_000_000
 # Parameters of the filter form (the ones "Clear filters" removes); scope, range and sort stay.
-FORM_PARAMS = ("q", "model", "deploy", "status", "user", "tag", "cost_min", "cost_max", "latency_min", "latency_max")
+FORM_PARAMS = (
+    "q",
+    "model",
+    "deploy",
+    "status",
+    "user",
+    "tag",
+    "feedback",
+    "cost_min",
+    "cost_max",
+    "latency_min",
+    "latency_max",
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +75,9 @@ class SessionQuery:
         """Whether any filter of the form is set."""
         f = self.filters
         ranges = (f.cost_min, f.cost_max, f.latency_min, f.latency_max)
-        return any((f.search, f.model, f.deploy, f.status, f.user, f.tags)) or any(v is not None for v in ranges)
+        return any((f.search, f.model, f.deploy, f.status, f.user, f.tags, f.feedback)) or any(
+            v is not None for v in ranges
+        )
 
 
 def parse_session_query(params: QueryDict, *, deploys: Iterable[str]) -> SessionQuery:
@@ -82,6 +98,7 @@ def parse_session_query(params: QueryDict, *, deploys: Iterable[str]) -> Session
         cost_max=read.dollars("cost_max", high=MAX_DOLLARS),
         latency_min=read.optional_integer("latency_min", low=0, high=MAX_LATENCY_MS),
         latency_max=read.optional_integer("latency_max", low=0, high=MAX_LATENCY_MS),
+        feedback=read.choice("feedback", FEEDBACK_FILTERS),
     )
     read.ordered("cost_min", filters.cost_min, "cost_max", filters.cost_max)
     read.ordered("latency_min", filters.latency_min, "latency_max", filters.latency_max)
@@ -108,7 +125,14 @@ def export_filename(query: SessionQuery) -> str:
         parts.append(f"scope-{f.scope.scope_id or 'global'}")
     if f.range.key != "all":
         parts.append(f"last-active-{f.range.label.lower()}" if f.range.key != "custom" else _days(f.range))
-    named = (("q", f.search), ("model", f.model), ("deploy", f.deploy), ("status", f.status), ("user", f.user))
+    named = (
+        ("q", f.search),
+        ("model", f.model),
+        ("deploy", f.deploy),
+        ("status", f.status),
+        ("user", f.user),
+        ("feedback", f.feedback),
+    )
     parts += [f"{name}-{value}" for name, value in named if value]
     if f.tags:
         parts.append("tag-" + "+".join(f.tags))

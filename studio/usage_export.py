@@ -3,7 +3,9 @@
 Each panel's export has the figures of the page with the same parameters (range, scope), unformatted:
 costs in USD with six decimals (exact micro-dollars), empty when unpriced beside an `unpriced_calls`
 column; tokens and counts as integers. The scope ranking exports every scope with usage in the range, not
-only the top shown; the highest-cost sessions export the sessions shown.
+only the top shown; the highest-cost sessions export the sessions shown. The scopes and the deploys also
+have the end users' ratings given in the range: `ratings`, `positive_ratings` and `positive_share` (a fraction
+from 0 to 1, empty without ratings).
 """
 
 from __future__ import annotations
@@ -86,12 +88,21 @@ def total_lines(block: selectors.Totals) -> Iterator[list[Any]]:
         yield [column, value, previous, percent, period_text]
 
 
+def ratings(row: dict[str, Any]) -> list[Any]:
+    """ratings, positive_ratings and positive_share (a fraction, empty without ratings) of a row."""
+    share = row["positive_share"]
+    return [row["ratings"], row["positive_ratings"], None if share is None else round(share / 100, 4)]
+
+
+RATING_COLUMNS = ["ratings", "positive_ratings", "positive_share"]
+
+
 def scopes(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
     def rows() -> Iterator[list[Any]]:
         for rank, row in enumerate(selectors.scope_ranking_rows(query.date_range), start=1):
-            yield [rank, row["scope"], row["label"], *figures(row), row["sessions"]]
+            yield [rank, row["scope"], row["label"], *figures(row), row["sessions"], *ratings(row)]
 
-    return ["rank", "scope", "scope_label", *FIGURE_COLUMNS, "sessions_started"], rows()
+    return ["rank", "scope", "scope_label", *FIGURE_COLUMNS, "sessions_started", *RATING_COLUMNS], rows()
 
 
 def latency(estimate: LatencyEstimate | None) -> list[Any]:
@@ -117,14 +128,16 @@ def by_model(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
 
 def by_deploy(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
     rows = selectors.usage_breakdown(query.date_range, query.scope, with_totals=False, with_latency=False).by_deploy
+    rows = selectors.deploys_with_ratings(rows, query.date_range, query.scope)
     deployments = selectors.deployments_by_id([row["deploy_id"] for row in rows])
 
     def line(row: dict[str, Any]) -> list[Any]:
         deployment = deployments.get(row["deploy_id"])
         name, version = (deployment.agent_name, deployment.agent_version) if deployment else (None, None)
-        return [row["deploy_id"], name, version, *figures(row)]
+        return [row["deploy_id"], name, version, *figures(row), *ratings(row)]
 
-    return ["deploy_id", "agent_name", "agent_version", *FIGURE_COLUMNS], (line(row) for row in rows)
+    header = ["deploy_id", "agent_name", "agent_version", *FIGURE_COLUMNS, *RATING_COLUMNS]
+    return header, (line(row) for row in rows)
 
 
 def daily(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:

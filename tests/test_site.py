@@ -100,6 +100,7 @@ def test_openapi_schema_covers_every_json_endpoint(client):
         "/sessions/{session_id}/cancel",
         "/sessions/history",
         "/sessions/history/{session_id}",
+        "/sessions/history/{session_id}/feedback",
         "/api/stores",
         "/api/stores/{name}",
         "/api/stores/{name}/{key}",
@@ -109,5 +110,14 @@ def test_openapi_schema_covers_every_json_endpoint(client):
     ):
         assert path in schema["paths"], path
     assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    feedback = schema["paths"]["/sessions/history/{session_id}/feedback"]["post"]
+    assert set(feedback["responses"]) >= {"200", "400", "401", "404"}
+    body = schema["components"]["schemas"][
+        feedback["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    ]
+    assert body["required"] == ["rating"]
+    assert body["properties"]["rating"]["allOf"] == [{"$ref": "#/components/schemas/RatingEnum"}]
+    assert schema["components"]["schemas"]["RatingEnum"]["enum"] == [1, -1]
+    assert body["properties"]["comment"]["maxLength"] == 2000
     chat = schema["paths"]["/chat/stream"]["post"]
     assert set(chat["responses"]) >= {"200", "400", "401", "404", "409"}

@@ -10,6 +10,7 @@ whatever the length of the session.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -35,11 +36,15 @@ class TurnRecorder:
     context_dropped: int  # earlier exchanges the window left out
     _seq: int = 0  # the row of the model call in progress
     _message_id: int | None = None  # that row, once a checkpoint or the call's end made it
+    _public_id: uuid.UUID = field(default_factory=uuid.uuid4)  # that row's public id, chosen here
     _last_saved: float = field(default=0.0)
+    # The public id of the last assistant message this message saved (`done` names it: what a rating rates).
+    last_public_id: uuid.UUID | None = None
 
     def begin_call(self) -> None:
         self._seq, self.next_seq = self.next_seq, self.next_seq + 1
         self._message_id = None
+        self._public_id = uuid.uuid4()
         self._last_saved = time.monotonic()
 
     def checkpoint_due(self) -> bool:
@@ -47,8 +52,14 @@ class TurnRecorder:
 
     async def checkpoint(self, turn: Turn) -> None:
         self._message_id = await db_call(services.save_partial)(
-            session=self.session, seq=self._seq, text=turn.text, tool_calls=turn.tool_calls, message_id=self._message_id
+            session=self.session,
+            seq=self._seq,
+            text=turn.text,
+            tool_calls=turn.tool_calls,
+            message_id=self._message_id,
+            public_id=self._public_id,
         )
+        self.last_public_id = self._public_id
         self._last_saved = time.monotonic()
 
     async def call_ended(self, turn: Turn, *, finished: bool) -> int | None:
@@ -62,11 +73,13 @@ class TurnRecorder:
             self._message_id,
             finished,
             release_token=self.lease.token if last else "",
+            public_id=self._public_id,
         )
         parts = [part] if finished and (part := transcript_part(turn)) is not None else []
         self._message_id, cost, self.transcript_length = await db_call(services.record_call)(
             session=self.session, seq=self._seq, call=call, parts=parts, at=self.transcript_length
         )
+        self.last_public_id = self._public_id
         if last:
             self.lease.released = True
         return cost

@@ -65,6 +65,13 @@ class ChatRun:
     # Cancelling is only allowed while the loop runs: a cancel that lands while the run is saving its
     # end (releasing the lease, emitting `done`) must not cut that short.
     cancellable: bool = False
+    recorder: TurnRecorder | None = None  # set once the loop is built
+
+    @property
+    def message_id(self) -> str | None:
+        """The public id of the last assistant message this run saved (what the end user rates), if any."""
+        saved = self.recorder.last_public_id if self.recorder is not None else None
+        return str(saved) if saved is not None else None
 
     @property
     def scope_id(self) -> str:
@@ -128,7 +135,9 @@ class ChatRun:
                 helper.cancel()
             await self.lease.release(status)
             await self.slots.release()  # before `done`: a client may send its next message at once
-        await emit(event("done", reason=self.outcome.reason, usage=self.outcome.usage.as_dict()))
+        await emit(
+            event("done", reason=self.outcome.reason, usage=self.outcome.usage.as_dict(), message_id=self.message_id)
+        )
 
     async def build_loop(self) -> AgentLoop:
         tools = tools_for_agent(self.agent)
@@ -139,6 +148,14 @@ class ChatRun:
         tool_specs = [tool.as_model_spec() for tool in tools.values()]
         fixed_tokens = estimate_tokens(system) + estimate_tokens(encode_json(tool_specs)) + estimate_tokens(self.text)
         history = started.transcript.window(max(0, limits.max_context_tokens - fixed_tokens))
+        self.recorder = TurnRecorder(
+            session=self.session,
+            lease=self.lease,
+            provider=self.model.provider,
+            next_seq=started.next_seq,
+            transcript_length=started.transcript_length,
+            context_dropped=history.dropped_exchanges,
+        )
         if history.dropped_exchanges:
             logger.info(
                 "session %s: %d earlier exchanges left out of the context", self.session.pk, history.dropped_exchanges
@@ -167,14 +184,7 @@ class ChatRun:
                 session_tokens_before=started.session_tokens_before,
             ),
             emit=self.stream.emit,
-            recorder=TurnRecorder(
-                session=self.session,
-                lease=self.lease,
-                provider=self.model.provider,
-                next_seq=started.next_seq,
-                transcript_length=started.transcript_length,
-                context_dropped=history.dropped_exchanges,
-            ),
+            recorder=self.recorder,
         )
 
 

@@ -6,7 +6,15 @@ from collections.abc import Callable
 
 from django.db import connection, models, transaction
 
-from agents.models import USAGE_ROLLUP_MODELS, Message, Session, SessionTag, SessionTranscript, UsageRecord
+from agents.models import (
+    USAGE_ROLLUP_MODELS,
+    Feedback,
+    Message,
+    Session,
+    SessionTag,
+    SessionTranscript,
+    UsageRecord,
+)
 from scoping.models import Scope
 from studio.model_access import optional_model
 
@@ -16,7 +24,7 @@ def existing_sessions() -> int:
 
 
 def clear_runtime_data(log: Callable[[str], None] = print) -> None:
-    """Delete every session, message, transcript, usage row (and the usage rollup), session tag, scope, memory
+    """Delete every session, message, rating, transcript, usage row (and the usage rollup), session tag, scope, memory
     entry and store document (demo or not: this is for development databases). API keys, credentials, prices
     and users stay. The rollup goes first and explicitly: TRUNCATE fires none of the triggers that keep it,
     and on SQLite the usage rows' delete triggers then find nothing left to subtract from."""
@@ -27,6 +35,7 @@ def clear_runtime_data(log: Callable[[str], None] = print) -> None:
     ]
     tables = [model for model in optional if model is not None] + [
         *USAGE_ROLLUP_MODELS,
+        Feedback,
         UsageRecord,
         Message,
         SessionTag,

@@ -240,3 +240,18 @@ def answer_text(rng: random.Random, day: datetime, topic: str) -> str:
         d1=(day - timedelta(days=30)).date().isoformat(),
         d2=day.date().isoformat(),
     )
+
+
+# End users' comments beside their ratings (studio.demo.sessions.SessionMaker.feedback).
+POSITIVE_COMMENTS = [
+    "Exactly what I needed, thanks!",
+    "Clear and quick.",
+    "The breakdown by category was really helpful.",
+    "Saved me a lot of time.",
+]
+NEGATIVE_COMMENTS = [
+    "It missed last week's transactions.",
+    "Too slow, I gave up waiting.",
+    "The totals don't match my bank statement.",
+    "Not what I asked for.",
+]

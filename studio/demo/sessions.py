@@ -3,7 +3,8 @@
 A session starts on a weighted day (recent days and weekdays busier) and hour, runs on a model of MODEL_MIX
 (the offline `local` model has no price, so its usage is "unpriced") and ends in a status of STATUS_MIX. Its
 conversation (see `conversation`) is anchored in time, priced with agents.pricing and written as row tuples
-in the column order of ROW_FIELDS; the deploy is the newest one live when the session started.
+in the column order of ROW_FIELDS; the deploy is the newest one live when the session started. About one
+session in four is rated by its user (FEEDBACK_SHARE), of the whole session or of its last answer.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from datetime import datetime, timedelta
 
 from django.db import models
 
-from agents.models import Message, Session, SessionTag, UsageRecord
+from agents.models import Feedback, Message, Session, SessionTag, UsageRecord
 from agents.pricing import cost_micros, price_for_model
-from studio.demo.content import FIRST_PROMPTS, answer_text
+from studio.demo.content import FIRST_PROMPTS, NEGATIVE_COMMENTS, POSITIVE_COMMENTS, answer_text
 from studio.demo.conversation import DemoModel, UserMessage, plan_conversation
 from studio.demo.sampling import cumulative, pick
 
@@ -30,6 +31,7 @@ MODEL_MIX: list[tuple[str, str, float, tuple[int, float]]] = [
     ("local", "local", 9, (5, 0.05)),
 ]
 STATUS_MIX = [("idle", 90.5), ("interrupted", 5.0), ("error", 4.0), ("running", 0.5)]
+FEEDBACK_SHARE = 0.25  # of the sessions, rated by their user
 TAGS = ["budget", "transactions", "transfers", "onboarding", "support", "savings", "bills"]
 HOUR_WEIGHTS = [
     0.15,
@@ -111,6 +113,7 @@ ROW_FIELDS: dict[type[models.Model], list[str]] = {
         "created_at",
     ],
     SessionTag: ["scope", "session_id", "tag"],
+    Feedback: ["scope", "session_id", "message_id", "user_sub", "rating", "comment", "created_at", "updated_at"],
 }
 
 Rows = dict[type[models.Model], list[tuple]]  # row tuples waiting to be written, by table
@@ -173,6 +176,7 @@ class SessionMaker:
         start = min(start, self.now - timedelta(seconds=60 + duration))
         deploy_id = self.deploy_at(start)
         totals = [0, 0, 0, 0, 0, 0, 0, 0]  # input, output, cache read, cache write, cost, unpriced, calls, latency
+        last_answer = None
         for seq, event in enumerate(events):
             moment = start + timedelta(seconds=event.offset)
             message_id = self.message_id
@@ -180,6 +184,7 @@ class SessionMaker:
             if isinstance(event, UserMessage):
                 rows[Message].append((message_id, scope, session_id, seq, "user", event.text, "[]", False, "", moment))
                 continue
+            last_answer = message_id
             text = answer_text(rng, moment, topic) if event.text is None else event.text
             rows[Message].append(
                 (
@@ -234,6 +239,7 @@ class SessionMaker:
         updated = start + timedelta(seconds=events[-1].offset)
         tags = rng.sample(TAGS, rng.choice([0, 0, 0, 1, 1, 2]))
         title = " ".join(first_prompt.split())[:80]
+        user_sub = f"user-{rng.randint(1, 40)}"
         rows[Session].append(
             (
                 session_id,
@@ -244,7 +250,7 @@ class SessionMaker:
                 status,
                 model.provider,
                 model.name,
-                f"user-{rng.randint(1, 40)}",
+                user_sub,
                 start,
                 updated,
                 len(events),
@@ -253,12 +259,35 @@ class SessionMaker:
         )
         for tag in tags:
             rows[SessionTag].append((scope, session_id, tag))
+        self.feedback(rows, scope, session_id, user_sub, status, last_answer, updated)
         seen = activity.get(scope)
         if seen is None:
             activity[scope] = [start, updated]
         else:
             seen[0] = min(seen[0], start)
             seen[1] = max(seen[1], updated)
+
+    def feedback(
+        self,
+        rows: Rows,
+        scope: str,
+        session_id: uuid.UUID,
+        user_sub: str,
+        status: str,
+        last_answer: int | None,
+        ended: datetime,
+    ) -> None:
+        """The user's rating of some sessions: of the last answer or of the whole session, mostly positive
+        (less so when the session failed), sometimes with a comment. Drawn from the session's own random
+        numbers, so the rest of the demo data is the same with or without it."""
+        rng = random.Random(session_id.int)
+        if rng.random() >= FEEDBACK_SHARE:
+            return
+        positive = rng.random() < (0.8 if status == "idle" else 0.3)
+        message_id = last_answer if last_answer is not None and rng.random() < 0.6 else None
+        comment = rng.choice(POSITIVE_COMMENTS if positive else NEGATIVE_COMMENTS) if rng.random() < 0.4 else ""
+        moment = min(ended + timedelta(seconds=rng.uniform(5, 600)), self.now)
+        rows[Feedback].append((scope, session_id, message_id, user_sub, 1 if positive else -1, comment, moment, moment))
 
     def session_start(self) -> datetime:
         rng = self.rng

@@ -46,6 +46,7 @@ from studio.selectors.scopes import (
 )
 from studio.selectors.sessions import (
     CSV_CHUNK_ROWS,
+    FEEDBACK_FILTERS,
     PAGE_SIZE_MAX,
     PAGE_SIZE_MIN,
     SCOPE_CHIPS,
@@ -75,6 +76,7 @@ from studio.selectors.usage import (
     DayPoint,
     Totals,
     deployments_by_id,
+    deploys_with_ratings,
     rollup_rows,
     scope_ranking,
     scope_ranking_rows,
@@ -90,6 +92,7 @@ __all__ = [
     "CSV_CHUNK_ROWS",
     "DOCUMENT_PAGE_SIZE",
     "DOCUMENT_VERSIONS_SHOWN",
+    "FEEDBACK_FILTERS",
     "MEMORY_CHANGES_SHOWN",
     "MEMORY_PAGE_SIZE",
     "PAGE_SIZE_MAX",
@@ -125,6 +128,7 @@ __all__ = [
     "Totals",
     "Turn",
     "deployments_by_id",
+    "deploys_with_ratings",
     "document_detail",
     "document_page",
     "document_stores",

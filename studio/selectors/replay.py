@@ -9,7 +9,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from agents.models import Deployment, Message, MessageRole, Session, SessionStatus, UsageRecord
+from agents.models import (
+    Deployment,
+    Feedback,
+    FeedbackRating,
+    Message,
+    MessageRole,
+    Session,
+    SessionStatus,
+    UsageRecord,
+)
 from connections.tools import TOOL_NAME as CONNECTION_TOOL
 
 REPLAY_PAGE_MESSAGES = 400
@@ -49,6 +58,7 @@ class ModelCall:
     message: Message
     usage: UsageRecord | None
     tool_calls: list[dict[str, Any]]
+    feedback: list[Feedback] = field(default_factory=list)  # end users' ratings of this message
 
 
 @dataclass
@@ -155,6 +165,20 @@ class Replay:
     turns: list[Turn]
     earlier_from: int | None  # `from` of the previous window of messages, when this one is not the first
     later_from: int | None
+    feedback: list[Feedback] = field(default_factory=list)  # every rating of the session, oldest first
+
+    @property
+    def session_feedback(self) -> list[Feedback]:
+        """The ratings of the session as a whole (the others are shown at the message they rate)."""
+        return [item for item in self.feedback if item.message_id is None]
+
+    @property
+    def positive_ratings(self) -> int:
+        return sum(1 for item in self.feedback if item.rating == FeedbackRating.POSITIVE)
+
+    @property
+    def negative_ratings(self) -> int:
+        return len(self.feedback) - self.positive_ratings
 
 
 def normalise_tool_call(call: Any) -> dict[str, Any]:
@@ -200,10 +224,20 @@ def get_session(session_id: uuid.UUID) -> Session | None:
     return Session.all_scopes.filter(pk=session_id).first()
 
 
+def session_feedback(session: Session) -> tuple[list[Feedback], dict[int, list[Feedback]]]:
+    """Every rating of the session, oldest first (one query), and those of each message by its id."""
+    feedback = list(Feedback.all_scopes.filter(session=session, scope=session.scope).order_by("created_at", "pk"))
+    by_message: dict[int, list[Feedback]] = {}
+    for item in feedback:
+        if item.message_id is not None:
+            by_message.setdefault(item.message_id, []).append(item)
+    return feedback, by_message
+
+
 def session_replay(session: Session, *, from_seq: int | None = None, limit: int | None = None) -> Replay:
     """The conversation in order, grouped into turns (a user message and the model calls answering it),
-    each model call with its usage row. Messages come in windows of `limit` (one query with the usage
-    joined), plus one query for the deploy."""
+    each model call with its usage row and its ratings. Messages come in windows of `limit` (one query with
+    the usage joined), plus one query for the deploy and one for the session's feedback."""
     limit = limit or REPLAY_PAGE_MESSAGES
     deployment = Deployment.objects.filter(deploy_id=session.deploy_id).first()
     queryset = Message.all_scopes.filter(session=session, scope=session.scope).select_related("usage").order_by("seq")
@@ -218,6 +252,7 @@ def session_replay(session: Session, *, from_seq: int | None = None, limit: int 
         if last_user is not None:
             rows = rows[:last_user]
         later_from = rows[-1].seq + 1
+    feedback, by_message = session_feedback(session)
     turns: list[Turn] = []
     for row in rows:
         if row.role == MessageRole.USER or not turns:
@@ -230,11 +265,12 @@ def session_replay(session: Session, *, from_seq: int | None = None, limit: int 
                 continue
         usage = getattr(row, "usage", None)
         calls = row.tool_calls if isinstance(row.tool_calls, list) else []
-        turns[-1].calls.append(ModelCall(row, usage, [normalise_tool_call(call) for call in calls]))
+        tools = [normalise_tool_call(call) for call in calls]
+        turns[-1].calls.append(ModelCall(row, usage, tools, by_message.get(row.pk, [])))
     for before, after in zip(turns, turns[1:], strict=False):
         before.next, after.previous = after.anchor, before.anchor
     if turns and later_from is None and session.shown_status == SessionStatus.RUNNING:
         turns[-1].running = True
     first_seq = rows[0].seq if rows else None
     earlier_from = max(0, first_seq - limit) if first_seq else None
-    return Replay(session, deployment, turns, earlier_from, later_from)
+    return Replay(session, deployment, turns, earlier_from, later_from, feedback)

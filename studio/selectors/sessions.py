@@ -35,6 +35,8 @@ from django.utils import timezone
 
 from agents.models import (
     Deployment,
+    Feedback,
+    FeedbackRating,
     Message,
     Session,
     SessionTag,
@@ -73,6 +75,28 @@ class SessionFilters:
     cost_max: int | None = None
     latency_min: int | None = None
     latency_max: int | None = None
+    feedback: str = ""  # one of FEEDBACK_FILTERS, or "" for any session
+
+
+# The feedback filter's values and what the form says of them: the sessions with a positive rating, with a
+# negative one, with any, with none (of any user, of the session or of one of its messages). A session rated
+# both ways is in "positive" and in "negative".
+FEEDBACK_FILTERS = {
+    "positive": "with a positive rating",
+    "negative": "with a negative rating",
+    "any": "rated",
+    "none": "not rated",
+}
+
+
+def feedback_filter(feedback: str) -> Q:
+    rated = Feedback.all_scopes.all()
+    if feedback == "positive":
+        rated = rated.filter(rating=FeedbackRating.POSITIVE)
+    elif feedback == "negative":
+        rated = rated.filter(rating=FeedbackRating.NEGATIVE)
+    matching = Q(pk__in=rated.order_by().values("session_id"))
+    return ~matching if feedback == "none" else matching
 
 
 class TextSearch(Func):
@@ -172,6 +196,8 @@ def _field_filter(filters: SessionFilters, now: datetime) -> Q:
         q &= shown_status_filter(filters.status, now)
     if filters.tags:
         q &= Q(pk__in=SessionTag.all_scopes.filter(tag__in=filters.tags).values("session_id"))
+    if filters.feedback:
+        q &= feedback_filter(filters.feedback)
     return q
 
 

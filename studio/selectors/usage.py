@@ -10,6 +10,10 @@ priced: `cost_micros` sums only the priced calls and `unpriced_calls` counts the
 "Sessions" are the sessions **started** in the range (Session.created_at, an index range): a distinct count
 of sessions with usage cannot be summed from per-day rows, and a session that spans two days would count in
 both. The highest-cost sessions read the usage rows themselves (see `top_sessions`).
+
+End users' ratings (agents.Feedback) beside the scope ranking and the deploys: the ratings given in the range
+(their last change, `updated_at`) and how many were positive, counted by the database per scope or per deploy
+(one GROUP BY each, over the (updated_at) or (scope, updated_at) index).
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ from django.db.models import BigIntegerField, Case, Count, DateField, F, Q, Quer
 from django.db.models.functions import Cast, Coalesce
 from django.db.models.lookups import GreaterThan
 
-from agents.models import Deployment, Session, UsageDailyTotal, UsageRecord, UsageRollup, UsageScopeMonth
+from agents.models import (
+    Deployment,
+    Feedback,
+    FeedbackRating,
+    Session,
+    UsageDailyTotal,
+    UsageRecord,
+    UsageRollup,
+    UsageScopeMonth,
+)
 from agents.usage_rollup import LATENCY_FIELDS, latency_percentile, month_end, month_start
 from scoping.models import Scope
 from studio.filters import DateRange, ScopeParam
@@ -386,22 +399,77 @@ def ranked_scopes(
 
 def scope_ranking(date_range: DateRange, *, limit: int = RANKING_DEFAULT) -> tuple[list[dict[str, Any]], int]:
     """The top `limit` scopes and how many scopes had usage in the range, then the sessions started by the
-    shown scopes only: two queries."""
+    shown scopes only and their ratings: three queries."""
     rows = list(ranked_scopes(date_range, limit))
     scope_count = rows[0]["scope_count"] if rows else 0
-    started = sessions_started(date_range, [row["scope"] for row in rows]) if rows else {}
+    shown = [row["scope"] for row in rows]
+    started = sessions_started(date_range, shown) if rows else {}
+    ratings = ratings_by_scope(date_range, shown) if rows else {}
     for row in rows:
         row["sessions"] = started.get(row["scope"], 0)
+        with_ratings(row, ratings.get(row["scope"]))
     return with_shares(rows), scope_count
 
 
 def scope_ranking_rows(date_range: DateRange) -> Iterator[dict[str, Any]]:
-    """Every scope of the ranking, streamed from the database (the CSV export), with its sessions."""
+    """Every scope of the ranking, streamed from the database (the CSV export), with its sessions and ratings."""
     started = sessions_started(date_range)
+    ratings = ratings_by_scope(date_range)
     for row in ranked_scopes(date_range, with_labels=True):
         row = with_total_tokens(row)
         row["sessions"] = started.get(row["scope"], 0)
-        yield row
+        yield with_ratings(row, ratings.get(row["scope"]))
+
+
+# --- end users' ratings ---------------------------------------------------------------------------------
+
+
+def rated_in(date_range: DateRange) -> QuerySet[Feedback]:
+    return Feedback.all_scopes.filter(**date_range.filter_kwargs("updated_at")).order_by()
+
+
+def rating_counts(queryset: QuerySet[Feedback], key: str) -> dict[str, tuple[int, int]]:
+    """(positive, all) ratings of `queryset` per value of `key`: one GROUP BY."""
+    rows = (
+        queryset.values(key)
+        .annotate(ratings=Count("pk"), positive=Count("pk", filter=Q(rating=FeedbackRating.POSITIVE)))
+        .values_list(key, "positive", "ratings")
+    )
+    return {value: (positive, ratings) for value, positive, ratings in rows}
+
+
+def ratings_by_scope(date_range: DateRange, scopes: list[str] | None = None) -> dict[str, tuple[int, int]]:
+    """(positive, all) ratings given in the range per scope (of `scopes`, or every one)."""
+    queryset = rated_in(date_range)
+    if scopes is not None:
+        queryset = queryset.filter(scope__in=scopes)
+    return rating_counts(queryset, "scope")
+
+
+def ratings_by_deploy(date_range: DateRange, scope: ScopeParam | None = None) -> dict[str, tuple[int, int]]:
+    """(positive, all) ratings given in the range per deploy of the rated session, of every scope or of the
+    focused one (joining each rating's session for its deploy)."""
+    queryset = rated_in(date_range)
+    scope_id = focused(scope)
+    if scope_id is not None:
+        queryset = queryset.filter(scope=scope_id)
+    return rating_counts(queryset, "session__deploy_id")
+
+
+def with_ratings(row: dict[str, Any], counts: tuple[int, int] | None) -> dict[str, Any]:
+    """`ratings`, `positive_ratings` and `positive_share` (percent; None without ratings) on a panel's row."""
+    positive, ratings = counts or (0, 0)
+    row["ratings"], row["positive_ratings"] = ratings, positive
+    row["positive_share"] = 100.0 * positive / ratings if ratings else None
+    return row
+
+
+def deploys_with_ratings(
+    rows: list[dict[str, Any]], date_range: DateRange, scope: ScopeParam | None
+) -> list[dict[str, Any]]:
+    """The by-deploy panel's rows with their ratings in the range (one query)."""
+    ratings = ratings_by_deploy(date_range, scope)
+    return [with_ratings(row, ratings.get(row["deploy_id"])) for row in rows]
 
 
 def deployments_by_id(deploy_ids: list[str]) -> dict[str, Deployment]:

@@ -26,6 +26,7 @@ from agents.models import (
     UsageRollup,
     UsageScopeMonth,
 )
+from agents.scope_data import USAGE
 from agents.usage_rollup import (
     LATENCY_EDGES_MS,
     LATENCY_FIELDS,
@@ -207,8 +208,9 @@ def apply(step: tuple, sessions: dict[str, Session]) -> None:
     elif action == "delete_scope":
         UsageRecord.all_scopes.filter(scope=step[1]).delete()
     elif action == "erase_scope":
-        # Issue 15's erase keeps cost history under an anonymous id: one UPDATE of every row's scope.
-        UsageRecord.all_scopes.filter(scope=step[1]).update(scope=f"erased-{abs(hash(step[1])) % 10**8:08d}")
+        # The erase's own step (agents.scope_data.USAGE): the rows move to the scope's anonymous id, two a batch.
+        while USAGE.erase_batch(UsageRecord, "scope", step[1], 2) == 2:
+            pass
     elif action == "delete_session":
         session = list(sessions.values())[step[1] % len(sessions)]
         Session.all_scopes.filter(pk=session.pk).delete()  # usage rows keep their cost: SET NULL

@@ -26,7 +26,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.test import Client
 
-from agents.models import Message, Session, SessionTag, UsageRecord
+from agents.models import Feedback, Message, Session, SessionTag, UsageRecord
 from core.tools import Tool, ToolResult
 from memory.models import MemoryEntry
 from scoping.models import Scope
@@ -221,6 +221,10 @@ def rows_of(scope_id: str) -> dict[str, list]:
             (str(s), t) for s, t in SessionTag.all_scopes.filter(scope=scope_id).values_list("session_id", "tag")
         ),
         "usage": sorted(UsageRecord.all_scopes.filter(scope=scope_id).values_list("pk", flat=True)),
+        "feedback": sorted(
+            (str(s), r, c)
+            for s, r, c in Feedback.all_scopes.filter(scope=scope_id).values_list("session_id", "rating", "comment")
+        ),
         "memory": sorted(MemoryEntry.all_scopes.filter(scope=scope_id).values_list("pk", "content")),
         "documents": sorted(
             (store, key, version, json.dumps(data, sort_keys=True))
@@ -332,6 +336,7 @@ def entry_points(seeds: dict[str, Seed], target: str = TENANT_A) -> dict[str, tu
         "history-detail": ("get", f"/sessions/history/{sid}", query),
         "history-patch": ("patch", f"/sessions/history/{sid}", {**body, "title": "pwned", "tags": ["pwned"]}),
         "history-delete": ("delete", f"/sessions/history/{sid}", query),
+        "history-feedback": ("post", f"/sessions/history/{sid}/feedback", {**body, "rating": -1, "comment": "pwned"}),
         "cancel": ("post", f"/sessions/{sid}/cancel", body),
         "stores-list": ("get", "/api/stores", query),
         "store-documents": ("get", "/api/stores/preferences", query),

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from agents.models import Deployment, Message, Session, SessionTag, UsageRecord
+from agents.models import Deployment, Feedback, Message, MessageRole, Session, SessionTag, UsageRecord
 from scoping.models import Scope
 
 
@@ -162,3 +162,27 @@ def make_session(
     Session.all_scopes.filter(pk=session.pk).update(created_at=start, updated_at=last, message_count=seq, **totals)
     touch_scope_row(scope, last)
     return Session.all_scopes.get(pk=session.pk)
+
+
+def rate(
+    session: Session,
+    rating: int,
+    *,
+    user_sub: str = "user-1",
+    answer: int | None = None,
+    comment: str = "",
+    at: datetime | None = None,
+) -> Feedback:
+    """An end user's rating of the session, or (`answer`: 0 for the first) of one of its assistant messages."""
+    message = None
+    if answer is not None:
+        message = Message.all_scopes.filter(session=session, role=MessageRole.ASSISTANT).order_by("seq")[answer]
+    return Feedback.all_scopes.create(
+        scope=session.scope,
+        session=session,
+        message=message,
+        user_sub=user_sub,
+        rating=rating,
+        comment=comment,
+        updated_at=at or timezone.now(),
+    )

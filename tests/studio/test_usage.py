@@ -558,12 +558,14 @@ def test_an_empty_range_exports_a_header_only(staff_client):
 # the deploys' names), daily (the breakdown), highest-cost sessions (candidates, their rows).
 # The page also reads the labels of the scopes it shows (1); so do the highest-cost sessions' CSV and the
 # focused totals' (1); the ranking's CSV reads each scope's label in its own query.
-PAGE_QUERIES = {"": 9, "&scope=edge": 11}
+# End users' ratings: one GROUP BY beside the ranking (of the scopes shown; in its CSV, of every scope) and
+# one beside the deploys, on the page and in those two CSVs.
+PAGE_QUERIES = {"": 11, "&scope=edge": 13}
 CSV_QUERIES = {
     "totals": (2, 5),
-    "scopes": (2, 2),
+    "scopes": (3, 3),
     "by-model": (2, 2),
-    "by-deploy": (2, 2),
+    "by-deploy": (3, 3),
     "daily": (1, 1),
     "top-sessions": (3, 3),
 }

@@ -26,6 +26,7 @@ CORS_PATHS = [
     "/chat/sync",
     "/sessions/history",
     "/sessions/history/0b0e7a52-5e8f-4ad4-9d3c-2d3f7a1c9e11",
+    "/sessions/history/0b0e7a52-5e8f-4ad4-9d3c-2d3f7a1c9e11/feedback",
     "/sessions/0b0e7a52-5e8f-4ad4-9d3c-2d3f7a1c9e11/cancel",
     "/api/stores",
     "/api/stores/preferences",

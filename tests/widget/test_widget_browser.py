@@ -602,3 +602,75 @@ def test_an_http_error_from_a_connection_is_shown_as_failed(page, widget_server)
     assert row.get_attribute("data-status") == "error"
     assert row.locator(".amc-tool-status").inner_text() == "failed"
     assert done_of(events)["reason"] == "model_stop"
+
+
+# --- feedback ---------------------------------------------------------------------------------------------
+
+
+def feedback_rows(server, message_id: str) -> list[tuple]:
+    """The saved ratings of one assistant message: (rating, user, scope)."""
+    return server.database.query(
+        "SELECT f.rating, f.user_sub, f.scope FROM agents_feedback f JOIN agents_message m ON f.message_id = m.id"
+        " WHERE m.public_id = %s",
+        (server.database.uuid_param(message_id),),
+    )
+
+
+def pressed(group) -> dict[str, str]:
+    return {name: group.get_by_role("button", name=name).get_attribute("aria-pressed") for name in THUMBS}
+
+
+THUMBS = ("Good answer", "Bad answer")
+THANKS = "Thanks for your feedback"
+
+
+def test_thumbs_rate_the_answer_by_click_and_by_keyboard(page, widget_server):
+    open_demo(page, widget_server)
+    widget = household(page, GARCIA)
+    message_id = done_of(demo_send(page, GARCIA, "/say rate this answer"))["message_id"]
+    group = widget.get_by_role("group", name="Rate this answer")
+    assert group.count() == 1
+    assert group.get_attribute("data-message-id") == message_id
+    assert pressed(group) == {"Good answer": "false", "Bad answer": "false"}
+
+    group.get_by_role("button", name="Good answer").click()
+    widget.get_by_role("status").get_by_text(THANKS).wait_for()
+    assert pressed(group) == {"Good answer": "true", "Bad answer": "false"}
+    assert feedback_rows(widget_server, message_id) == [(1, f"{GARCIA}-demo-user", GARCIA)]
+
+    # Keyboard only: Tab from the pressed thumb to the other, Enter: the rating is replaced, not added.
+    assert page.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Good answer"
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Bad answer"
+    page.evaluate("() => { document.querySelector('.amc-root [role=status]').textContent = ''; }")
+    page.keyboard.press("Enter")
+    widget.get_by_role("status").get_by_text(THANKS).wait_for()
+    assert pressed(group) == {"Good answer": "false", "Bad answer": "true"}
+    assert feedback_rows(widget_server, message_id) == [(-1, f"{GARCIA}-demo-user", GARCIA)]
+
+    # A resumed conversation shows this user's rating again.
+    page.reload()
+    page.wait_for_selector("html[data-demo-ready]")
+    resumed = household(page, GARCIA).get_by_role("group", name="Rate this answer")
+    resumed.wait_for()
+    assert resumed.get_attribute("data-message-id") == message_id
+    assert pressed(resumed) == {"Good answer": "false", "Bad answer": "true"}
+
+
+def test_a_rating_that_fails_is_shown_beside_the_thumbs(page, widget_server):
+    open_demo(page, widget_server)
+    widget = household(page, GARCIA)
+    events = demo_send(page, GARCIA, "/say a conversation deleted meanwhile")
+    session_id, message_id = events[0]["session_id"], done_of(events)["message_id"]
+    with widget_server.client() as client:
+        deleted = client.delete(
+            f"/sessions/history/{session_id}", headers=widget_server.headers(GARCIA, {"household_id": GARCIA})
+        )
+    assert deleted.status_code == 200
+    group = widget.get_by_role("group", name="Rate this answer")
+    group.get_by_role("button", name="Good answer").click()
+    error = group.get_by_role("alert")
+    error.wait_for()
+    assert error.inner_text() == "Your feedback was not sent: No session with this id exists."
+    assert pressed(group) == {"Good answer": "false", "Bad answer": "false"}  # back to what is saved
+    assert feedback_rows(widget_server, message_id) == []

@@ -11,7 +11,8 @@
  *
  * It speaks the runtime's chat API (SPEC §3): POST /chat/stream with `scope_id` and `context` in the JSON
  * body and the token as `Authorization: Bearer` (never in a URL), read with fetch + ReadableStream;
- * POST /sessions/<id>/cancel; GET /sessions/history[/<id>].
+ * POST /sessions/<id>/cancel; GET /sessions/history[/<id>]; POST /sessions/history/<id>/feedback (the thumbs
+ * under each answer rate its last assistant message: the `done` event's `message_id`, or the history's ids).
  *
  * Classic pages (no modules) use chat-widget-loader.js: `AmodalChat.mount(element, options)`.
  */
@@ -331,6 +332,8 @@ const ICONS = {
   alert: '<path d="M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm1 15h-2v-2h2zm0-4h-2V7h2z"/>',
   tool: '<path d="M22.7 19 13.6 9.9c.9-2.3.4-5-1.5-6.9-2-2-5-2.4-7.4-1.3L9 6 6 9 1.6 4.7C.4 7.1.9 10.1 2.9 12.1c1.9 1.9 4.6 2.4 6.9 1.5l9.1 9.1c.4.4 1 .4 1.4 0l2.3-2.3c.5-.4.5-1.1.1-1.4z"/>',
   shield: '<path d="M12 1 3 5v6c0 5.55 3.84 10.74 9 12 5.16-1.26 9-6.45 9-12V5zm-1 16-4-4 1.41-1.41L11 14.17l5.59-5.59L18 10z"/>',
+  thumbUp: '<path d="M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z"/>',
+  thumbDown: '<path d="M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2c0 1.1.9 2 2 2h6.31l-.95 4.57-.03.32c0 .41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5c0-1.1-.9-2-2-2zm4 0v12h4V3h-4z"/>',
   spark: '<path d="M12 2l2.4 6.6L21 11l-6.6 2.4L12 20l-2.4-6.6L3 11l6.6-2.4z"/>',
 };
 
@@ -415,7 +418,8 @@ function ensureStylesheet(doc, href) {
  * - getToken({forceRefresh}): returns the bearer token (or a promise of it); called before every request.
  *   After a 401 it is called once more with forceRefresh: true and the request is retried once.
  * - scopeId, scopeContext: sent as `scope_id` / `context` in the body (a token's claims take precedence).
- * - user: {id?, name?} shown on the user's messages.
+ * - user: {id?, name?} shown on the user's messages; with `id` (the token's `sub`), a resumed conversation shows
+ *   that user's earlier ratings on its thumbs.
  * - sessionId: resume this session (its history is loaded and shown).
  * - onSessionCreated(id), onNewConversation(), onEvent(event), onError(error): callbacks.
  * - theme: {mode, primaryColor, onPrimaryColor, headerText, subtitle, placeholder}. `mode` is "auto" (the
@@ -666,6 +670,7 @@ export function mountChatWidget(element, options = {}) {
         withScroll(() => body.insertBefore(child, typing.isConnected ? typing : null));
       },
       addNote(text, kind = "info") { this.addNode(h("div", { class: `amc-note amc-note-${kind}` }, text)); },
+      addFeedback(messageId, rating) { if (messageId) withScroll(() => node.append(renderFeedback(messageId, rating))); },
     };
     withScroll(() => log.append(node));
     return turn;
@@ -702,6 +707,60 @@ export function mountChatWidget(element, options = {}) {
     };
     row.finish(initialStatus, duration, payload);
     return row;
+  }
+
+  /**
+   * Thumbs up / down under a finished answer, rating its last assistant message (`messageId`); `rating` is
+   * the user's earlier one (1, -1 or 0). A click sends it at once; the pressed thumb shows the rating kept.
+   * A failure is shown beside the thumbs and the earlier state comes back; a retry is one more click.
+   */
+  function renderFeedback(messageId, rating = 0) {
+    const sessionId = state.sessionId;
+    let current = rating;
+    let pending = false;
+    const error = h("span", { class: "amc-feedback-error", role: "alert", hidden: true });
+    const thumb = (value, label, iconName) => h("button", {
+      type: "button", class: "amc-icon-btn amc-feedback-btn", "aria-label": label, title: label,
+      "aria-pressed": value === current ? "true" : "false", "data-rating": String(value),
+      onclick: () => choose(value),
+    }, icon(iconName));
+    const up = thumb(1, "Good answer", "thumbUp");
+    const down = thumb(-1, "Bad answer", "thumbDown");
+    const bar = h("div", { class: "amc-feedback", role: "group", "aria-label": "Rate this answer", "data-message-id": messageId },
+      up, down, error);
+    const show = (value) => {
+      up.setAttribute("aria-pressed", value === 1 ? "true" : "false");
+      down.setAttribute("aria-pressed", value === -1 ? "true" : "false");
+    };
+    async function choose(value) {
+      if (pending || value === current) return;
+      pending = true;
+      bar.setAttribute("aria-busy", "true");
+      error.hidden = true;
+      show(value);
+      try {
+        const body = { message_id: messageId, rating: value };
+        if (opts.scopeId !== undefined && opts.scopeId !== null) body.scope_id = opts.scopeId;
+        const response = await apiFetch(`/sessions/history/${encodeURIComponent(sessionId)}/feedback`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        if (!response.ok) throw await errorFromResponse(response);
+        current = value;
+        announce("Thanks for your feedback");
+      } catch (err) {
+        show(current);
+        const reason = err instanceof ChatWidgetError && err.kind === "http" ? err.message : describeError(
+          err instanceof ChatWidgetError ? err : new ChatWidgetError("network", String(err)), serverUrl).title;
+        error.textContent = `Your feedback was not sent: ${reason}`;
+        error.hidden = false;
+      } finally {
+        pending = false;
+        bar.removeAttribute("aria-busy");
+      }
+    }
+    return bar;
   }
 
   function renderConfirmation(turn, evt) {
@@ -809,6 +868,7 @@ export function mountChatWidget(element, options = {}) {
       if (!turn.textSeen && !turn.tools.size && turn.body.children.length === 0 && turn.done.reason !== "user_abort") {
         turn.addNote("(no answer)", "muted");
       }
+      turn.addFeedback(turn.done.message_id);
       announce(turn.done.reason === "user_abort" ? "Stopped." : "The assistant answered.");
     } catch (error) {
       turn.hideTyping();
@@ -899,14 +959,25 @@ export function mountChatWidget(element, options = {}) {
 
   function renderHistory(detail) {
     resetLog();
+    const userId = opts.user && opts.user.id !== undefined && opts.user.id !== null ? String(opts.user.id) : null;
+    const ratings = new Map((detail.feedback || [])
+      .filter((item) => item.message_id && userId !== null && item.user === userId)
+      .map((item) => [item.message_id, item.rating]));
     let turn = null;
+    let lastAssistant = null;
+    const endTurn = () => {
+      if (turn && lastAssistant) turn.addFeedback(lastAssistant, ratings.get(lastAssistant) || 0);
+      turn = null;
+      lastAssistant = null;
+    };
     for (const message of detail.messages || []) {
       if (message.role === "user") {
+        endTurn();
         renderUserMessage(message.text || "", message.timestamp);
-        turn = null;
         continue;
       }
       if (!turn) turn = createTurn();
+      lastAssistant = message.id;
       if (message.text) { turn.appendText(message.text); turn.flushText(); }
       for (const call of message.toolCalls || []) {
         const row = renderToolRow(call.toolName, call.parameters ?? call.args, call.status || "success", call.duration_ms,
@@ -916,6 +987,7 @@ export function mountChatWidget(element, options = {}) {
       if (message.interrupted) turn.addNote("Interrupted.", "muted");
       turn.segment = null;
     }
+    endTurn();
     scrollToEnd(true);
   }
 

@@ -7,9 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from connections import services
-from connections.management import command_actor, describe_scope
 from connections.models import validate_credential_key, validate_credential_value
 from scoping.context import InvalidScope, validate_scope_id
+from scoping.management import command_actor, describe_scope
 
 MAX_PROBLEMS_SHOWN = 20
 

@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from connections import services
-from connections.management import command_actor, describe_scope
 from connections.models import validate_credential_key
 from scoping.context import InvalidScope, validate_scope_id
+from scoping.management import command_actor, describe_scope
 
 
 class Command(BaseCommand):
