@@ -30,6 +30,7 @@ from core.events import cap
 from core.validation import load_json
 from scoping.authentication import Caller, authenticate_async, resolve_scope
 from scoping.context import scope
+from scoping.ratelimits import acheck_request
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ async def cancel_session(request: HttpRequest, session_id: str):
     body = read_json_body(request) if request.body else None
     body = body if isinstance(body, dict) else {}
     resolved = resolve_scope(caller, body.get("scope_id"), body.get("context"))
+    await acheck_request(caller, resolved.scope_id)
     with scope(resolved.scope_id):
         session = await db_call(services.get_session)(session_id)
     try:

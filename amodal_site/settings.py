@@ -13,6 +13,8 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from core.ratelimit import Rate
+
 # Generic Django classes (ModelAdmin[Model], ...) subscriptable at run time, as the type hints write them.
 django_stubs_ext.monkeypatch()
 
@@ -28,6 +30,24 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def env_rate(name: str) -> str:
+    """A rate limit ("600/minute", normalised), or "" for none ("", "0")."""
+    try:
+        return str(Rate.parse(os.environ.get(name, "")) or "")
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be a number of requests per second, minute, hour or day (e.g. '600/minute'), "
+            f"or 0 for no limit; not {os.environ[name]!r}."
+        ) from None
+
+
+def env_count(name: str) -> int:
+    value = os.environ.get(name, "").strip() or "0"
+    if not (value.isascii() and value.isdigit()):
+        raise ImproperlyConfigured(f"{name} must be a whole number of streams (0 for no limit), not {value!r}.")
+    return int(value)
 
 
 def required_secret(name: str, dev_value: str) -> str:
@@ -203,7 +223,7 @@ CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else [origin.rstrip("/") for
 CORS_URLS_REGEX = r"^/(chat(/stream|/sync)?|sessions/.+|api/stores(/.*)?|api/memory(/.*)?)$"
 CORS_ALLOW_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS")
 CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "last-event-id", "x-requested-with")
-CORS_EXPOSE_HEADERS = ["X-Next-Cursor"]
+CORS_EXPOSE_HEADERS = ["X-Next-Cursor", "Retry-After"]  # Retry-After: 429 and 503 answers
 CORS_ALLOW_CREDENTIALS = False
 CORS_PREFLIGHT_MAX_AGE = 600
 # ------------------------------------------------------------------------------------------- END CORS ---
@@ -236,6 +256,15 @@ AMODAL_ASYNC_PATHS = ("/chat", "/chat/stream", "/chat/sync")
 for _name in ("AMODAL_LEASE_SECONDS", "AMODAL_CHECKPOINT_SECONDS", "AMODAL_MODEL_TIMEOUT_SECONDS"):
     if not globals()[_name] > 0:
         raise ImproperlyConfigured(f"{_name} must be a positive number of seconds.")
+
+# Rate limits of the API paths (scoping.ratelimits): requests per API key and per scope ("600/minute"), and
+# streams open at once per API key and per scope. Off by default ("" or 0): the right numbers depend on the
+# SaaS (one backend key may carry every tenant's traffic). Counted in Redis when REDIS_URL is set (shared by
+# every process), else in this process.
+AMODAL_RATE_LIMIT_KEY = env_rate("AMODAL_RATE_LIMIT_KEY")
+AMODAL_RATE_LIMIT_SCOPE = env_rate("AMODAL_RATE_LIMIT_SCOPE")
+AMODAL_STREAMS_PER_KEY = env_count("AMODAL_STREAMS_PER_KEY")
+AMODAL_STREAMS_PER_SCOPE = env_count("AMODAL_STREAMS_PER_SCOPE")
 
 # Studio's sessions search on PostgreSQL: a full-text search matching at least this many messages (or titles)
 # is "broad": the list then shows its sessions in order without counting them (studio.selectors.sessions).

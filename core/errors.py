@@ -101,6 +101,14 @@ class RequestTooLarge(KnownError):
         super().__init__(f"The request body is larger than this server accepts ({limit} bytes at most).")
 
 
+class RateLimited(KnownError):
+    status_code, default_code = 429, "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
 class InternalError(KnownError):
     status_code, default_code = 500, "internal_error"
 

@@ -31,6 +31,7 @@ from scoping.models import Scope
 from scoping.permissions import ScopePolicy
 from scoping.selectors import get_scope
 from scoping.services import erase_scope, export_scope, set_scope_details
+from scoping.throttling import RateLimitThrottle
 
 T = TypeVar("T")
 
@@ -47,11 +48,12 @@ ERROR_RESPONSE = inline_serializer(
 
 class ScopedAPIView(APIView):
     """Authenticates the caller, resolves its scope (JWT claims first, then `scope_id` for callers that
-    may choose), enforces requireScope and the operator permissions; handlers then run their work with
-    `handle_scoped`, inside that scope."""
+    may choose), enforces requireScope and the operator permissions, then the rate limits; handlers then
+    run their work with `handle_scoped`, inside that scope."""
 
     authentication_classes = [BearerAuthentication]
     permission_classes = [ScopePolicy]
+    throttle_classes = [RateLimitThrottle]
     # What a staff session needs besides studio.view_studio for reads (scoping.permissions).
     operator_permissions: dict[str, tuple[str, ...]] = {}
     # The URL keyword that names the scope the view acts on (a resource that is a scope); None: the

@@ -41,12 +41,13 @@ def test_openapi_schema_is_served(client):
     assert b"openapi" in response.content
 
 
-def start_django(env_overrides: dict[str, str]) -> subprocess.CompletedProcess:
+def start_django(env_overrides: dict[str, str], code: str = "") -> subprocess.CompletedProcess:
+    """`django.setup()` in a fresh process with these variables, then `code` (if any)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMODAL_", "DEBUG", "SECRET_KEY"))}
     env.update({"DJANGO_SETTINGS_MODULE": "amodal_site.settings", "FINANCE_API_URL": "http://127.0.0.1:1"})
     env.update(env_overrides)
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", f"import django; django.setup()\n{code}"],
         cwd=ROOT,
         env=env,
         capture_output=True,

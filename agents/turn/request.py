@@ -1,5 +1,5 @@
 """The chat request, and everything about a message that can fail with a JSON error before its stream
-starts: the body, the scope, the model choice, the session and its lease (`prepare_chat`)."""
+starts: the body, the scope, the model choice, the rate limits, the session and its lease (`prepare_chat`)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from core.db import db_call
 from core.errors import ApiError, validation_error
 from scoping.authentication import Caller, resolve_scope
 from scoping.context import scope
+from scoping.ratelimits import open_stream
 
 MAX_MESSAGE_CHARS = 100_000
 
@@ -68,8 +69,9 @@ def choose_model(agent: AgentFolder, caller: Caller, override: dict | None) -> M
 
 
 async def prepare_chat(caller: Caller, body: object) -> ChatRun:
-    """Validate, resolve the scope, find or create the session and take its lease (one database trip
-    when the session is free); raise ApiError. What follows runs inside the stream."""
+    """Validate, resolve the scope, count the message against the rate limits and take its stream slots,
+    find or create the session and take its lease (one database trip when the session is free); raise
+    ApiError. What follows runs inside the stream."""
     data = parse_chat_request(body)
     agent = current_agent()
     manifest = manifest_of(agent)
@@ -86,13 +88,25 @@ async def prepare_chat(caller: Caller, body: object) -> ChatRun:
         user_sub=caller.sub,
     )
     token = services.new_lock_token()
-    with scope(resolved.scope_id):
-        session, leased = await db_call(services.open_session)(
-            scope_id=resolved.scope_id, request=request, lock_token=token
-        )
-        lease = SessionLease(session.pk, token)
-        if not leased:
-            await lease.wait()
+    slots = await open_stream(caller, resolved.scope_id)  # rate limits: 429 before anything is written
+    try:
+        with scope(resolved.scope_id):
+            session, leased = await db_call(services.open_session)(
+                scope_id=resolved.scope_id, request=request, lock_token=token
+            )
+            lease = SessionLease(session.pk, token)
+            if not leased:
+                await lease.wait()
+    except BaseException:
+        await slots.release()
+        raise
     return ChatRun(
-        agent=agent, caller=caller, resolved=resolved, session=session, lease=lease, text=data["message"], model=model
+        agent=agent,
+        caller=caller,
+        resolved=resolved,
+        session=session,
+        lease=lease,
+        slots=slots,
+        text=data["message"],
+        model=model,
     )

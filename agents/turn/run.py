@@ -33,6 +33,7 @@ from core.events import event, scrub_secrets
 from core.tools import ToolContext, tools_for_agent
 from scoping.authentication import Caller, ResolvedScope
 from scoping.context import scope, scoped_db
+from scoping.ratelimits import StreamSlots
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class ChatRun:
     lease: SessionLease
     text: str
     model: ModelChoice
+    slots: StreamSlots = field(default_factory=StreamSlots)  # its stream slots (rate limits), held while it runs
     stream: EventStream = field(default_factory=EventStream)
     task: asyncio.Task | None = None
     cancel_reason: str | None = None
@@ -107,6 +109,8 @@ class ChatRun:
             asyncio.create_task(listen_for_cancel(self.session.pk, self.cancel)),
             asyncio.create_task(self.lease.keep()),
         ]
+        if self.slots:
+            helpers.append(asyncio.create_task(self.slots.keep()))
         status = SessionStatus.IDLE
         loop: AgentLoop | None = None
         self.cancellable = True
@@ -130,6 +134,7 @@ class ChatRun:
             for helper in helpers:
                 helper.cancel()
             await self.lease.release(status)
+            await self.slots.release()  # before `done`: a client may send its next message at once
         await emit(
             event("done", reason=self.outcome.reason, usage=self.outcome.usage.as_dict(), message_id=self.message_id)
         )

@@ -100,7 +100,7 @@ def test_settings_follow_amodal_allowed_origins(configured, default_configuratio
     assert configured["CORS_ALLOWED_ORIGINS"] == [ALLOWED, SECOND]
     assert configured["CORS_ALLOW_ALL_ORIGINS"] is False
     assert configured["CORS_ALLOW_CREDENTIALS"] is False
-    assert configured["CORS_EXPOSE_HEADERS"] == ["X-Next-Cursor"]
+    assert configured["CORS_EXPOSE_HEADERS"] == ["X-Next-Cursor", "Retry-After"]
     assert default_configuration["CORS_ALLOWED_ORIGINS"] == []
     assert default_configuration["CORS_ALLOW_ALL_ORIGINS"] is False
 
