@@ -161,9 +161,7 @@ def admit_leased_session(*, scope_id: str, session_id: uuid.UUID, lock_token: st
         note_scope_activity(scope_id=scope_id, lock=True)
         admission = admit(scope_id=scope_id, budgets=budgets)
         if admission.admitted:
-            Session.objects.filter(pk=session_id, lock_token=lock_token).update(
-                budget_reserve_micros=admission.reserve
-            )
+            Session.objects.filter(pk=session_id, lock_token=lock_token).update(budget_reserve_micros=admission.reserve)
     return admission
 
 
@@ -268,7 +266,9 @@ def load_transcript(session: Session) -> Transcript:
     if row is not None:
         return Transcript(*row)
     # A session from before transcripts existed: built once from its rows, then kept.
-    rows = Message.objects.filter(session=session).exclude(role=MessageRole.USER, error_code=BudgetExceeded.default_code)
+    rows = Message.objects.filter(session=session).exclude(
+        role=MessageRole.USER, error_code=BudgetExceeded.default_code
+    )
     transcript = Transcript().appended(legacy_parts(list(rows.order_by("seq"))))
     SessionTranscript.objects.create(
         session=session, body=transcript.body, index=transcript.index, tokens=transcript.tokens
