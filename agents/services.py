@@ -248,11 +248,13 @@ def next_seq(session: Session) -> int:
 def record_refusal(*, session: Session, text: str, lock_token: str) -> None:
     """A message refused by the budget: its text is kept in the session, marked `budget_exceeded`, so the
     replay shows why nothing answered; it never enters the transcript, so no later model call sees it. The
-    lease is given back in the same transaction."""
+    lease is given back in the same transaction (which starts with a write: SQLite cannot turn a reading
+    transaction into a writing one while another process writes)."""
+    seq = next_seq(session)  # the lease is held: no other message adds a row meanwhile
     with transaction.atomic():
         Message.objects.create(
             session=session,
-            seq=next_seq(session),
+            seq=seq,
             role=MessageRole.USER,
             text=scrub_secrets(text),
             error_code=BudgetExceeded.default_code,
