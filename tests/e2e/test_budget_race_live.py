@@ -54,12 +54,14 @@ def execute(database: LiveDatabase, sql: str, params: tuple = ()) -> None:
 
 
 def stream(server: LiveServer, scope_id: str) -> list[dict[str, Any]]:
-    with server.client(timeout=60) as client:
-        with client.stream(
+    with (
+        server.client(timeout=60) as client,
+        client.stream(
             "POST", "/chat/stream", json={"message": SLOW_MESSAGE}, headers=server.headers(scope_id)
-        ) as response:
-            assert response.status_code == 200, response.read()
-            events = events_of(list(iter_frames(response)))
+        ) as response,
+    ):
+        assert response.status_code == 200, response.read()
+        events = events_of(list(iter_frames(response)))
     check_stream(events)
     return events
 
@@ -112,12 +114,9 @@ def test_messages_racing_at_the_cap_pass_it_by_at_most_one_message(live_server_f
     refused = [events for events in results if events[-1]["reason"] == "budget_exceeded"]
     expected = math.ceil((cap - cost) / cost)  # the k-th admission sees cost + (k - 1) reservations below the cap
     total = spent(live_database, RACER)
-    print(
-        json.dumps(
-            {"database": live_database.vendor, "messages": MESSAGES, "cost": cost, "cap": cap, "admitted": len(admitted),
-             "refused": len(refused), "spent": total, "over_cap": total - cap}
-        )
-    )  # fmt: skip
+    figures = {"database": live_database.vendor, "messages": MESSAGES, "cost": cost, "cap": cap}
+    figures |= {"admitted": len(admitted), "refused": len(refused), "spent": total, "over_cap": total - cap}
+    print(json.dumps(figures))
     assert (len(admitted), len(refused)) == (expected, MESSAGES - expected) == (6, 10)
     assert all(events[-1]["usage"]["cost_micros"] == cost for events in admitted)
     assert all([item["type"] for item in events] == ["init", "error", "done"] for events in refused)
