@@ -60,10 +60,13 @@ class BudgetPeriod:
     def resets_at(self) -> datetime:
         return datetime.combine(self.last_day + timedelta(days=1), time.min, tzinfo=UTC)
 
+    @property
+    def name(self) -> str:
+        """"2026-12-06" or "December 2026"."""
+        return self.first_day.isoformat() if self.kind == DAY else f"{self.first_day:%B %Y}"
+
     def describe(self) -> str:
-        if self.kind == DAY:
-            return f"today's budget ({self.first_day.isoformat()}, UTC)"
-        return f"this month's budget ({self.first_day:%B %Y}, UTC)"
+        return f"{'today' if self.kind == DAY else 'this month'}'s budget ({self.name}, UTC)"
 
 
 def period_at(kind: str, now: datetime) -> BudgetPeriod:
