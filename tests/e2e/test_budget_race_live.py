@@ -35,24 +35,6 @@ SLOW_MESSAGE = "/slow 200 " + " ".join(f"w{index}" for index in range(20))  # 4 
 RACER = "tenant-racer"
 
 
-def execute(database: LiveDatabase, sql: str, params: tuple = ()) -> None:
-    """A committed write on the server's database."""
-    if database.vendor == "sqlite":
-        import sqlite3
-
-        connection = sqlite3.connect(database.name, timeout=20)
-        try:
-            connection.execute(sql.replace("%s", "?"), params)
-            connection.commit()
-        finally:
-            connection.close()
-        return
-    import psycopg
-
-    with psycopg.connect(database.url, connect_timeout=10) as connection:
-        connection.execute(sql, params)
-
-
 def stream(server: LiveServer, scope_id: str) -> list[dict[str, Any]]:
     with (
         server.client(timeout=60) as client,
@@ -79,8 +61,7 @@ def spent(database: LiveDatabase, scope_id: str) -> int:
 
 
 def test_messages_racing_at_the_cap_pass_it_by_at_most_one_message(live_server_factory, live_database, tmp_path):
-    execute(
-        live_database,
+    live_database.execute(
         "INSERT INTO agents_modelprice (model, input_micros_per_mtok, output_micros_per_mtok, updated_at)"
         " VALUES (%s, %s, %s, CURRENT_TIMESTAMP)",
         ("local", 1_000_000, 1_000_000),
@@ -94,7 +75,7 @@ def test_messages_racing_at_the_cap_pass_it_by_at_most_one_message(live_server_f
     servers = [live_server_factory(extra_env={"AMODAL_AGENT_DIR": folder}) for _ in range(2)]
     assert stream(servers[0], RACER)[-1]["usage"]["cost_micros"] == cost  # the scope's spend before the race
     cap = cost + int(HEADROOM_MESSAGES * cost)
-    execute(live_database, "UPDATE scoping_scope SET budget_cost_micros = %s WHERE scope_id = %s", (cap, RACER))
+    live_database.execute("UPDATE scoping_scope SET budget_cost_micros = %s WHERE scope_id = %s", (cap, RACER))
 
     results: list[list[dict[str, Any]]] = [[] for _ in range(MESSAGES)]
     start = threading.Barrier(MESSAGES)
