@@ -62,7 +62,7 @@ class BudgetPeriod:
 
     @property
     def name(self) -> str:
-        """"2026-12-06" or "December 2026"."""
+        """ "2026-12-06" or "December 2026"."""
         return self.first_day.isoformat() if self.kind == DAY else f"{self.first_day:%B %Y}"
 
     def describe(self) -> str:
@@ -113,11 +113,10 @@ class BudgetExceeded(KnownError):
 def spend_rows(period: BudgetPeriod, rollup: QuerySet[UsageRollup], months: QuerySet[UsageScopeMonth]) -> QuerySet:
     """Each scope's recorded spend (`spent`) in the period, of the rows given (one scope's or every scope's):
     UsageScopeMonth's row of the month, or the sum of UsageRollup's rows of the day (an index range)."""
-    if period.kind == MONTH:
-        rows = months.filter(month=period.first_day).values("scope").annotate(spent=Sum("cost_micros"))
-    else:
-        rows = rollup.filter(day=period.first_day).values("scope").annotate(spent=Sum("cost_micros"))
-    return rows.order_by()
+    rows: QuerySet = (
+        months.filter(month=period.first_day) if period.kind == MONTH else rollup.filter(day=period.first_day)
+    )
+    return rows.values("scope").annotate(spent=Sum("cost_micros")).order_by()
 
 
 def admission_row(scope_id: str, period: BudgetPeriod, now: datetime) -> tuple[int | None, int, int]:

@@ -49,6 +49,12 @@ def set_scope_details(*, scope_id: str, change: ScopeDetailsChange) -> Scope:
     return scope
 
 
+def set_scope_budget(*, scope_id: str, budget_cost_micros: int | None) -> None:
+    """The scope's own spend cap per budget period (None: amodal.json's default; 0: no model use), in one
+    UPDATE of that field alone. It takes effect at the scope's next message (agents.budgets)."""
+    Scope.objects.filter(scope_id=scope_id).update(budget_cost_micros=budget_cost_micros)
+
+
 def digest_api_key(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 

@@ -30,7 +30,7 @@ from agents.turn.recorder import TurnRecorder
 from agents.turn.stream import EventStream
 from core.agent_folder import AgentFolder
 from core.db import db_call
-from core.errors import exception_to_error
+from core.errors import ApiError, exception_to_error
 from core.events import event, scrub_secrets
 from core.tools import ToolContext, tools_for_agent
 from scoping.authentication import Caller, ResolvedScope
@@ -108,7 +108,7 @@ class ChatRun:
     async def refuse(self, admission: Admission) -> None:
         """Over the budget: record the refused message (which gives the lease back) and say why."""
         self.outcome = outcome_of(None, BUDGET_EXCEEDED)
-        error = admission.refusal()
+        error: ApiError = admission.refusal()
         try:
             await db_call(services.record_refusal)(session=self.session, text=self.text, lock_token=self.lease.token)
             self.lease.released = True

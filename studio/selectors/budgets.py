@@ -92,9 +92,9 @@ def budget_use(
     shown = sorted(set(shown_scopes))
     if shown:
         sql += (
-            " UNION ALL SELECT s.scope_id, COALESCE(u.spent, 0), COALESCE(s.budget_cost_micros, %s),"
+            " UNION ALL SELECT s.scope_id, COALESCE(u.spent, 0), COALESCE(s.budget_cost_micros, %s),"  # noqa: S608
             " CASE WHEN s.budget_cost_micros IS NULL THEN 0 ELSE 1 END, 0, 0"
-            f" FROM scoping_scope s LEFT JOIN budget_use u ON u.scope = s.scope_id"
+            " FROM scoping_scope s LEFT JOIN budget_use u ON u.scope = s.scope_id"
             f" WHERE s.scope_id IN ({', '.join(['%s'] * len(shown))})"
         )
         params += [budgets.scope_cost_micros, *shown]
@@ -122,9 +122,8 @@ def budget_rows(budgets: Budgets, *, now: datetime | None = None) -> tuple[Budge
 
     def rows() -> Iterator[ScopeBudgetUse]:
         with connection.chunked_cursor() as cursor:
-            cursor.execute(
-                f"{with_sql}SELECT scope, spent, cap, overridden FROM budget_use ORDER BY {USE_ORDER}", params
-            )  # noqa: S608
+            sql = f"{with_sql}SELECT scope, spent, cap, overridden FROM budget_use ORDER BY {USE_ORDER}"  # noqa: S608
+            cursor.execute(sql, params)
             while chunk := cursor.fetchmany(2000):
                 yield from (use_of(row) for row in chunk)
 
