@@ -88,8 +88,31 @@ class AgentSettings(FolderModel):
     )
 
 
+class BudgetSettings(FolderModel):
+    """A cap on each scope's spend per UTC calendar period; an operator may set another cap for one scope
+    (the Scope admin). Unknown keys are refused: a misspelt cap must not silently mean "no cap"."""
+
+    model_config = {"extra": "forbid"}
+    hint = "{period, scopeCostMicros}"
+    noun = "budgets"
+
+    period: Annotated[Literal["day", "month"], Choice("budget period")] = Field(
+        description="The calendar period a cap covers, in UTC: day (resets at 00:00 UTC) or month (on the 1st)."
+    )
+    scope_cost_micros: PositiveInt = Field(
+        description="What each scope may spend per period, in micro-dollars (1 USD = 1000000)."
+    )
+    reserve_cost_micros: PositiveInt | None = Field(
+        None,
+        description=(
+            "What a running message counts for until its cost is recorded, in micro-dollars; default 1% of"
+            " the scope's cap. Set it to what your costliest message costs."
+        ),
+    )
+
+
 class ManifestFile(FolderModel):
-    """amodal.json: the agent's name, version, models, scope rule, memory and limits. Any value may be
+    """amodal.json: the agent's name, version, models, scope rule, memory, limits and budgets. Any value may be
     env:NAME (the server's environment, read at start-up)."""
 
     model_config = {"title": "amodal.json"}
@@ -102,6 +125,7 @@ class ManifestFile(FolderModel):
     scope: ScopeSettings = Field(ScopeSettings(), description="How requests choose their scope.")
     memory: MemorySettings = Field(MemorySettings(), description="Per-scope facts the agent remembers.")
     agent: AgentSettings = Field(AgentSettings(), description="Limits of the agent loop.")
+    budgets: BudgetSettings | None = Field(None, description="Spend caps per scope; left out, no cap.")
 
 
 # --- What the runtime uses ----------------------------------------------------------------------------
@@ -124,6 +148,13 @@ class AgentLimits:
 
 
 @dataclass(frozen=True)
+class Budgets:
+    period: str  # day | month (UTC)
+    scope_cost_micros: int  # each scope's cap, unless its Scope row overrides it
+    reserve_cost_micros: int | None  # a running message's reservation; None: 1% of the scope's cap
+
+
+@dataclass(frozen=True)
 class Manifest:
     name: str
     version: str
@@ -133,6 +164,7 @@ class Manifest:
     require_scope: bool
     memory: MemoryConfig
     limits: AgentLimits
+    budgets: Budgets | None  # None: no spend cap
 
 
 @dataclass(frozen=True)
@@ -163,6 +195,7 @@ def load_manifest(reader: FolderReader) -> Manifest:
         require_scope=manifest.scope.require_scope,
         memory=MemoryConfig(**manifest.memory.model_dump()),
         limits=AgentLimits(**manifest.agent.model_dump()),
+        budgets=None if manifest.budgets is None else Budgets(**manifest.budgets.model_dump()),
     )
 
 

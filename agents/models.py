@@ -63,6 +63,9 @@ class Session(ScopedModel):
     # The per-session lease: a running message holds it; it expires if its process dies.
     lock_token = models.CharField(max_length=32, blank=True)
     lock_expires_at = models.DateTimeField(null=True, blank=True)
+    # The spend budget's reservation of the running message (agents.budgets): what it still counts for
+    # beyond its recorded cost, counted only while its lease is live, so a dead process frees it with the lease.
+    budget_reserve_micros = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         indexes = [
@@ -77,6 +80,10 @@ class Session(ScopedModel):
             models.Index(fields=["scope", "created_at"], name="session_scope_created"),
             # The lease sweep (services.release_expired_leases) reads only the few sessions holding a lease.
             models.Index(fields=["lock_expires_at"], condition=models.Q(lock_token__gt=""), name="session_leased"),
+            # A scope's running messages' budget reservations (agents.budgets.admit): only they have one.
+            models.Index(
+                fields=["scope"], condition=models.Q(budget_reserve_micros__gt=0), name="session_budget_reserved"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -18,6 +18,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from agents.agent_folder import Budgets
+from agents.budgets import Admission, BudgetExceeded, admit
 from agents.models import (
     Deployment,
     Feedback,
@@ -48,7 +50,8 @@ SESSION_TOTALS_SQL = (
     ' "output_tokens" = "output_tokens" + %s, "cache_read_tokens" = "cache_read_tokens" + %s,'
     ' "cache_write_tokens" = "cache_write_tokens" + %s, "cost_micros" = "cost_micros" + %s,'
     ' "unpriced_calls" = "unpriced_calls" + %s, "model_calls" = "model_calls" + %s,'
-    ' "model_latency_ms" = "model_latency_ms" + %s, "updated_at" = %s WHERE "scope" = %s AND "id" = %s'
+    ' "model_latency_ms" = "model_latency_ms" + %s, "budget_reserve_micros" = CASE WHEN "budget_reserve_micros" > %s'
+    ' THEN "budget_reserve_micros" - %s ELSE 0 END, "updated_at" = %s WHERE "scope" = %s AND "id" = %s'
 )
 TRANSCRIPT_APPEND_SQL = (
     'UPDATE "agents_sessiontranscript" SET "body" = "body" || %s, "index" = "index" || %s,'
@@ -105,18 +108,65 @@ class SessionRequest:
     user_sub: str
 
 
-def open_session(*, scope_id: str, request: SessionRequest, lock_token: str) -> tuple[Session, bool]:
+@dataclass(frozen=True)
+class OpenedSession:
+    session: Session
+    leased: bool  # False: another message holds the lease (SessionLease.wait)
+    admission: Admission | None  # the budget's decision; None without budgets, or when not leased yet
+
+
+def open_session(
+    *, scope_id: str, request: SessionRequest, lock_token: str, budgets: Budgets | None = None, refuse: bool = False
+) -> OpenedSession:
     """Everything a message needs before its stream starts, in one trip to the database thread: the
-    scope's activity, the deploy, and the session (found, or created) with whether its lease was taken."""
-    note_scope_activity(scope_id=scope_id)
-    ensure_deployment(deploy_id=request.deploy_id, agent_name=request.agent_name, agent_version=request.agent_version)
+    scope's activity, the deploy, and the session (found, or created) with whether its lease was taken.
+
+    With `budgets`, in one transaction with the message's admission (agents.budgets): the scope's activity
+    UPDATE locks its row until the commit, so one scope's admissions run one at a time, and an admitted
+    message's reservation is written with its lease. `refuse`: a message over the budget raises
+    BudgetExceeded and nothing is written (else it is leased without a reservation, to be refused in its
+    stream)."""
+    if budgets is None:
+        note_scope_activity(scope_id=scope_id)
+        ensure_deployment(
+            deploy_id=request.deploy_id, agent_name=request.agent_name, agent_version=request.agent_version
+        )
+        session, leased = lease_session(request, lock_token=lock_token)
+        return OpenedSession(session, leased, None)
+    with transaction.atomic():
+        note_scope_activity(scope_id=scope_id, lock=True)
+        ensure_deployment(
+            deploy_id=request.deploy_id, agent_name=request.agent_name, agent_version=request.agent_version
+        )
+        existing = get_session(request.session_id) if request.session_id else None  # 404 before 429
+        admission = admit(scope_id=scope_id, budgets=budgets)
+        if refuse and not admission.admitted:
+            raise admission.refusal()
+        session, leased = lease_session(request, lock_token=lock_token, existing=existing, reserve=admission.reserve)
+        return OpenedSession(session, leased, admission if leased else None)
+
+
+def lease_session(
+    request: SessionRequest, *, lock_token: str, existing: Session | None = None, reserve: int = 0
+) -> tuple[Session, bool]:
+    """The request's session with whether its lease was taken (with the budget reservation `reserve`)."""
     if request.session_id:
-        session = get_session(request.session_id)
-        return session, try_lock_session(session_id=session.pk, lock_token=lock_token)
-    return create_locked_session(request, lock_token=lock_token), True
+        session = existing or get_session(request.session_id)
+        return session, try_lock_session(session_id=session.pk, lock_token=lock_token, reserve=reserve)
+    return create_locked_session(request, lock_token=lock_token, reserve=reserve), True
 
 
-def create_locked_session(request: SessionRequest, *, lock_token: str) -> Session:
+def admit_leased_session(*, scope_id: str, session_id: uuid.UUID, lock_token: str, budgets: Budgets) -> Admission:
+    """The admission of a message that had to wait for its session's lease (open_session's, later)."""
+    with transaction.atomic():
+        note_scope_activity(scope_id=scope_id, lock=True)
+        admission = admit(scope_id=scope_id, budgets=budgets)
+        if admission.admitted:
+            Session.objects.filter(pk=session_id, lock_token=lock_token).update(budget_reserve_micros=admission.reserve)
+    return admission
+
+
+def create_locked_session(request: SessionRequest, *, lock_token: str, reserve: int = 0) -> Session:
     return Session.objects.create(
         deploy_id=request.deploy_id,
         provider=request.provider,
@@ -126,16 +176,23 @@ def create_locked_session(request: SessionRequest, *, lock_token: str) -> Sessio
         status=SessionStatus.RUNNING,
         lock_token=lock_token,
         lock_expires_at=lease_expiry(),
+        budget_reserve_micros=reserve,
         updated_at=timezone.now(),
     )
 
 
-def try_lock_session(*, session_id: uuid.UUID, lock_token: str) -> bool:
-    """Take the lease if it is free or has expired (its process died): one conditional UPDATE."""
+def try_lock_session(*, session_id: uuid.UUID, lock_token: str, reserve: int = 0) -> bool:
+    """Take the lease if it is free or has expired (its process died): one conditional UPDATE. `reserve`:
+    the message's budget reservation (agents.budgets), which lives as long as the lease."""
     taken = (
         Session.objects.filter(pk=session_id)
         .filter(Q(lock_token="") | Q(lock_expires_at__lt=timezone.now()))
-        .update(lock_token=lock_token, lock_expires_at=lease_expiry(), status=SessionStatus.RUNNING)
+        .update(
+            lock_token=lock_token,
+            lock_expires_at=lease_expiry(),
+            status=SessionStatus.RUNNING,
+            budget_reserve_micros=reserve,
+        )
     )
     return taken == 1
 
@@ -146,14 +203,14 @@ def renew_lock(*, session_id: uuid.UUID, lock_token: str) -> bool:
 
 def release_lock(*, session_id: uuid.UUID, lock_token: str, status: str) -> None:
     Session.objects.filter(pk=session_id, lock_token=lock_token).update(
-        lock_token="", lock_expires_at=None, status=status, updated_at=timezone.now()
+        lock_token="", lock_expires_at=None, budget_reserve_micros=0, status=status, updated_at=timezone.now()
     )
 
 
 def release_expired_leases() -> int:
     """Operator sweep: sessions whose process died mid-message become `interrupted` (all scopes)."""
     return Session.all_scopes.filter(lock_token__gt="", lock_expires_at__lt=timezone.now()).update(
-        lock_token="", lock_expires_at=None, status=SessionStatus.INTERRUPTED
+        lock_token="", lock_expires_at=None, budget_reserve_micros=0, status=SessionStatus.INTERRUPTED
     )
 
 
@@ -173,8 +230,7 @@ def start_message(*, session: Session, text: str, user_part: TranscriptPart) -> 
     """Read the transcript (one value, whatever the session's length), then save the user's message and
     append it to the transcript, in one transaction. Also gathers the prompt's per-message sections."""
     transcript = load_transcript(session)
-    last_seq = Message.objects.filter(session=session).order_by("-seq").values_list("seq", flat=True).first()
-    seq = 0 if last_seq is None else last_seq + 1
+    seq = next_seq(session)
     with transaction.atomic():
         run_message_hooks(str(session.pk), text)
         Message.objects.create(session=session, seq=seq, role=MessageRole.USER, text=scrub_secrets(text))
@@ -185,12 +241,38 @@ def start_message(*, session: Session, text: str, user_part: TranscriptPart) -> 
     )
 
 
+def next_seq(session: Session) -> int:
+    last_seq = Message.objects.filter(session=session).order_by("-seq").values_list("seq", flat=True).first()
+    return 0 if last_seq is None else last_seq + 1
+
+
+def record_refusal(*, session: Session, text: str, lock_token: str) -> None:
+    """A message refused by the budget: its text is kept in the session, marked `budget_exceeded`, so the
+    replay shows why nothing answered; it never enters the transcript, so no later model call sees it. The
+    lease is given back in the same transaction (which starts with a write: SQLite cannot turn a reading
+    transaction into a writing one while another process writes)."""
+    seq = next_seq(session)  # the lease is held: no other message adds a row meanwhile
+    with transaction.atomic():
+        Message.objects.create(
+            session=session,
+            seq=seq,
+            role=MessageRole.USER,
+            text=scrub_secrets(text),
+            error_code=BudgetExceeded.default_code,
+        )
+        add_to_session(session, messages=1)
+        release_lock(session_id=session.pk, lock_token=lock_token, status=SessionStatus.IDLE)
+
+
 def load_transcript(session: Session) -> Transcript:
     row = SessionTranscript.objects.filter(session=session).values_list("body", "index", "tokens").first()
     if row is not None:
         return Transcript(*row)
     # A session from before transcripts existed: built once from its rows, then kept.
-    transcript = Transcript().appended(legacy_parts(list(Message.objects.filter(session=session).order_by("seq"))))
+    rows = Message.objects.filter(session=session).exclude(
+        role=MessageRole.USER, error_code=BudgetExceeded.default_code
+    )
+    transcript = Transcript().appended(legacy_parts(list(rows.order_by("seq"))))
     SessionTranscript.objects.create(
         session=session, body=transcript.body, index=transcript.index, tokens=transcript.tokens
     )
@@ -218,12 +300,14 @@ def add_to_session(
     call_latency_ms: int | None = None,
 ) -> None:
     """Add to a session's running totals (messages, tokens, cost; an unknown cost counts an unpriced call;
-    `call_latency_ms`: one more model call, that long) and touch its `updated_at`. Plain SQL: the ORM's F()
+    `call_latency_ms`: one more model call, that long), take the cost off the running message's budget
+    reservation, and touch its `updated_at`. Plain SQL: the ORM's F()
     increments cost more to compile than to run."""
     usage = usage or TokenUsage()
     now = Session._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
     calls = [0, 0] if call_latency_ms is None else [1, call_latency_ms]
-    values = [*usage.counts().values(), cost_micros or 0, 1 if cost_micros is None else 0, *calls, now]
+    cost = cost_micros or 0
+    values = [*usage.counts().values(), cost, 1 if cost_micros is None else 0, *calls, cost, cost, now]
     update_session_row(SESSION_TOTALS_SQL, [messages, *values], session)
 
 
@@ -439,5 +523,5 @@ def delete_session(*, session: Session) -> None:
     session.delete()
 
 
-def note_scope_activity(*, scope_id: str) -> None:
-    touch_scope(scope_id=scope_id)
+def note_scope_activity(*, scope_id: str, lock: bool = False) -> None:
+    touch_scope(scope_id=scope_id, lock=lock)

@@ -54,10 +54,10 @@ async def authenticate(request: HttpRequest) -> Caller:
     return await authenticate_async(request.headers.get("Authorization"))
 
 
-async def start_chat(request: HttpRequest) -> ChatRun:
+async def start_chat(request: HttpRequest, *, refuse_over_budget: bool = False) -> ChatRun:
     caller = await authenticate(request)
     body = read_json_body(request)
-    return (await prepare_chat(caller, body)).start()
+    return (await prepare_chat(caller, body, refuse_over_budget=refuse_over_budget)).start()
 
 
 async def stream_frames(run: ChatRun) -> AsyncIterator[str]:
@@ -105,7 +105,8 @@ async def chat_stream(request: HttpRequest):
 @require_POST
 @json_errors
 async def chat_sync(request: HttpRequest):
-    run = await start_chat(request)
+    # No stream to say it in: a message over its scope's budget is 429 budget_exceeded before anything runs.
+    run = await start_chat(request, refuse_over_budget=True)
     errors = []
     try:
         async for item in run.stream.events():

@@ -117,6 +117,10 @@ def add_chat_endpoints(result, generator, request, public):
                     }
                 },
             },
+            "429": {
+                "description": "budget_exceeded: the scope has spent its budget for the period (nothing is written)",
+                "content": ERROR_CONTENT,
+            },
         },
     )
     paths["/sessions/{session_id}/cancel"] = {

@@ -3,6 +3,7 @@ from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
@@ -10,17 +11,18 @@ from django.utils import timezone
 
 from scoping.labels import InvalidScopeDetail, ScopeDetailsChange, clean_label, clean_metadata
 from scoping.models import ApiKey, Scope, ScopeAuditEntry, display_scope
-from scoping.services import create_api_key, set_scope_details
+from scoping.services import create_api_key, set_scope_budget, set_scope_details
 
 T = TypeVar("T")
 
 
 class ScopeDetailsForm(forms.ModelForm[Scope]):
-    """Label and metadata, checked by the same rules as `PUT /api/scopes/<scope id>` (scoping.labels)."""
+    """Label and metadata, checked by the same rules as `PUT /api/scopes/<scope id>` (scoping.labels), and the
+    scope's own budget cap (agents.budgets)."""
 
     class Meta:
         model = Scope
-        fields = ["label", "metadata"]
+        fields = ["label", "metadata", "budget_cost_micros"]
 
     def clean_label(self) -> str:
         return self._checked(clean_label, self.cleaned_data.get("label", ""))
@@ -40,9 +42,9 @@ class ScopeDetailsForm(forms.ModelForm[Scope]):
 @admin.register(Scope)
 class ScopeAdmin(admin.ModelAdmin[Scope]):
     form = ScopeDetailsForm
-    list_display = ["shown_scope", "label", "first_seen_at", "last_seen_at"]
+    list_display = ["shown_scope", "label", "budget_cost_micros", "first_seen_at", "last_seen_at"]
     search_fields = ["scope_id", "label"]
-    fields = ["scope_id", "label", "metadata", "first_seen_at", "last_seen_at"]
+    fields = ["scope_id", "label", "metadata", "budget_cost_micros", "first_seen_at", "last_seen_at"]
     readonly_fields = ["scope_id", "first_seen_at", "last_seen_at"]
     date_hierarchy = "last_seen_at"
 
@@ -54,11 +56,13 @@ class ScopeAdmin(admin.ModelAdmin[Scope]):
         return False  # scopes are created on first use
 
     def save_model(self, request: HttpRequest, obj: Scope, form: forms.ModelForm[Any], change: bool) -> None:
-        # Only the two fields: a whole-row save would put back the last_seen_at read when the form opened.
-        set_scope_details(
-            scope_id=obj.scope_id,
-            change=ScopeDetailsChange(label=form.cleaned_data["label"], metadata=form.cleaned_data["metadata"]),
-        )
+        # Only the form's fields: a whole-row save would put back the last_seen_at read when the form opened.
+        with transaction.atomic():
+            set_scope_details(
+                scope_id=obj.scope_id,
+                change=ScopeDetailsChange(label=form.cleaned_data["label"], metadata=form.cleaned_data["metadata"]),
+            )
+            set_scope_budget(scope_id=obj.scope_id, budget_cost_micros=form.cleaned_data["budget_cost_micros"])
 
 
 @admin.register(ApiKey)

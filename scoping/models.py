@@ -35,6 +35,15 @@ class Scope(models.Model):
         db_default=Value({}, output_field=models.JSONField()),
         help_text=f"A small JSON object (at most {MAX_METADATA_BYTES} bytes, {MAX_METADATA_DEPTH} levels deep).",
     )
+    budget_cost_micros = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text=(
+            "This scope's spend cap per budget period, in micro-dollars (1 USD = 1000000), instead of"
+            " amodal.json's budgets.scopeCostMicros. Empty: that default. 0: the scope may not use the model."
+            " Only applies when amodal.json has budgets."
+        ),
+    )
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

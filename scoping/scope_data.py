@@ -158,7 +158,7 @@ def model_rows(
 def scope_kind() -> ScopeDataKind:
     from scoping.models import Scope
 
-    fields = ["scope_id", "label", "metadata", "first_seen_at", "last_seen_at"]
+    fields = ["scope_id", "label", "metadata", "budget_cost_micros", "first_seen_at", "last_seen_at"]
     return ScopeDataKind(
         "scope", Scope, model_rows(Scope, fields, order_by=["pk"], scope_field="scope_id"), scope_field="scope_id"
     )

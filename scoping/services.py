@@ -21,14 +21,21 @@ from scoping.scope_data import ScopeDataKind, scope_data_kinds
 API_KEY_PREFIX = "ak_"
 
 
-def touch_scope(*, scope_id: str) -> None:
-    """Create the scope on first use and record its latest activity (two statements, no race)."""
+def touch_scope(*, scope_id: str, lock: bool = False) -> None:
+    """Create the scope on first use and record its latest activity (two statements, no race).
+
+    `lock`, inside a transaction: the scope's row stays locked until it ends (the UPDATE's row lock; SQLite
+    takes its one write lock), which serialises whatever the transaction does for the scope. A scope created
+    just now is locked by a second UPDATE: a concurrent creator's insert may have won, and waiting for it
+    does not lock its row."""
     validate_scope_id(scope_id)
     now = timezone.now()
     if Scope.objects.filter(scope_id=scope_id).update(last_seen_at=now) == 0:
         Scope.objects.bulk_create(
             [Scope(scope_id=scope_id, first_seen_at=now, last_seen_at=now)], ignore_conflicts=True
         )
+        if lock:
+            Scope.objects.filter(scope_id=scope_id).update(last_seen_at=now)
 
 
 def set_scope_details(*, scope_id: str, change: ScopeDetailsChange) -> Scope:
@@ -45,6 +52,12 @@ def set_scope_details(*, scope_id: str, change: ScopeDetailsChange) -> Scope:
             for name, value in fields.items():
                 setattr(scope, name, value)
     return scope
+
+
+def set_scope_budget(*, scope_id: str, budget_cost_micros: int | None) -> None:
+    """The scope's own spend cap per budget period (None: amodal.json's default; 0: no model use), in one
+    UPDATE of that field alone. It takes effect at the scope's next message (agents.budgets)."""
+    Scope.objects.filter(scope_id=scope_id).update(budget_cost_micros=budget_cost_micros)
 
 
 def digest_api_key(raw_key: str) -> str:

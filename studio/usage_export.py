@@ -3,9 +3,9 @@
 Each panel's export has the figures of the page with the same parameters (range, scope), unformatted:
 costs in USD with six decimals (exact micro-dollars), empty when unpriced beside an `unpriced_calls`
 column; tokens and counts as integers. The scope ranking exports every scope with usage in the range, not
-only the top shown; the highest-cost sessions export the sessions shown. The scopes and the deploys also
-have the end users' ratings given in the range: `ratings`, `positive_ratings` and `positive_share` (a fraction
-from 0 to 1, empty without ratings).
+only the top shown; the highest-cost sessions export the sessions shown; the budgets export every scope that
+spent in the budget's current period. The scopes and the deploys also have the end users' ratings given in
+the range: `ratings`, `positive_ratings` and `positive_share` (a fraction from 0 to 1, empty without ratings).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from agents.agent_folder import manifest_of
 from agents.usage_rollup import LatencyEstimate
+from core.agent_folder import current_agent
 from studio import selectors
 from studio.filters import DateRange, ScopeParam
 from studio.formatting import MICROS_PER_USD
@@ -167,6 +169,42 @@ def top_sessions(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]
     return header, (line(rank, row) for rank, row in enumerate(rows, start=1))
 
 
+BUDGET_HEADER = [
+    "scope",
+    "period",
+    "period_first_day",
+    "resets_at",
+    "spent_usd",
+    "cap_usd",
+    "cap_source",
+    "used_percent",
+]
+
+
+def budgets(query: UsageQuery) -> tuple[list[str], Iterable[Sequence[Any]]]:
+    """Every scope that spent in the budget's current period (today or this month, whatever the page's range):
+    its spend, its cap (`default` from amodal.json or the `scope`'s own) and the share used (empty for a cap
+    of 0). Without budgets in amodal.json, the header only."""
+    config = manifest_of(current_agent()).budgets
+    if config is None:
+        return BUDGET_HEADER, []
+    period, uses = selectors.budget_rows(config)
+    first_day, resets_at = period.first_day.isoformat(), period.resets_at.isoformat()
+    return BUDGET_HEADER, (
+        [
+            use.scope,
+            period.kind,
+            first_day,
+            resets_at,
+            usd(use.spent),
+            usd(use.cap),
+            "scope" if use.overridden else "default",
+            None if use.percent is None else round(use.percent, 2),
+        ]
+        for use in uses
+    )
+
+
 PANELS: dict[str, Callable[[UsageQuery], tuple[list[str], Iterable[Sequence[Any]]]]] = {
     "totals": totals,
     "scopes": scopes,
@@ -174,6 +212,7 @@ PANELS: dict[str, Callable[[UsageQuery], tuple[list[str], Iterable[Sequence[Any]
     "by-deploy": by_deploy,
     "daily": daily,
     "top-sessions": top_sessions,
+    "budgets": budgets,
 }
 
 

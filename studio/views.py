@@ -28,7 +28,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 
+from agents.agent_folder import manifest_of
 from agents.models import Deployment, SessionStatus
+from core.agent_folder import current_agent
 from core.errors import ApiError
 from memory import services as memory_services
 from memory.config import current_memory_config
@@ -266,7 +268,9 @@ def usage(request: HttpRequest) -> HttpResponse:
     ranking, scope_count = selectors.scope_ranking(date_range, limit=top)
     breakdown = selectors.usage_breakdown(date_range, scope)
     top_sessions = selectors.top_sessions(date_range, scope)
+    budget = selectors.budget_use(manifest_of(current_agent()).budgets, [row["scope"] for row in ranking])
     shown_scopes = [row["scope"] for row in ranking] + [row["object"].scope for row in top_sessions if row["object"]]
+    shown_scopes += [use.scope for use in budget.near] if budget else []
     return page(
         request,
         "studio/usage.html",
@@ -287,6 +291,8 @@ def usage(request: HttpRequest) -> HttpResponse:
         chart=daily_chart(breakdown.daily),
         top_sessions=top_sessions,
         ranking_max=selectors.RANKING_MAX,
+        budget=budget,
+        near_percent=selectors.NEAR_PERCENT,
         latency_resolution=LATENCY_RESOLUTION,
         scope_labels=selectors.scope_labels(shown_scopes + ([scope.scope_id] if scope.selected else [])),
     )

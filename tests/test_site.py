@@ -121,3 +121,4 @@ def test_openapi_schema_covers_every_json_endpoint(client):
     assert body["properties"]["comment"]["maxLength"] == 2000
     chat = schema["paths"]["/chat/stream"]["post"]
     assert set(chat["responses"]) >= {"200", "400", "401", "404", "409"}
+    assert "budget_exceeded" in schema["paths"]["/chat/sync"]["post"]["responses"]["429"]["description"]

@@ -8,7 +8,9 @@ from typing import Any
 from rest_framework import serializers
 
 from agents import services
-from agents.agent_folder import manifest_of
+from agents.agent_folder import Budgets, manifest_of
+from agents.budgets import Admission
+from agents.models import SessionStatus
 from agents.turn.lease import SessionLease
 from agents.turn.run import ChatRun, ModelChoice
 from core.agent_folder import AgentFolder, current_agent
@@ -68,10 +70,14 @@ def choose_model(agent: AgentFolder, caller: Caller, override: dict | None) -> M
     )
 
 
-async def prepare_chat(caller: Caller, body: object) -> ChatRun:
+async def prepare_chat(caller: Caller, body: object, *, refuse_over_budget: bool = False) -> ChatRun:
     """Validate, resolve the scope, count the message against the rate limits and take its stream slots,
-    find or create the session and take its lease (one database trip when the session is free); raise
-    ApiError. What follows runs inside the stream."""
+    find or create the session, admit the message against the scope's budget and take the session's lease
+    (one database trip when the session is free); raise ApiError. What follows runs inside the stream.
+
+    A message over its scope's budget (agents.budgets) is refused in its stream (`init`, `error`, `done`):
+    the stream's session is leased and the run records the refusal. With `refuse_over_budget` (the sync
+    endpoint, which has no stream) it is a 429 BudgetExceeded instead, and nothing is written."""
     data = parse_chat_request(body)
     agent = current_agent()
     manifest = manifest_of(agent)
@@ -88,15 +94,23 @@ async def prepare_chat(caller: Caller, body: object) -> ChatRun:
         user_sub=caller.sub,
     )
     token = services.new_lock_token()
+    budgets = manifest.budgets
     slots = await open_stream(caller, resolved.scope_id)  # rate limits: 429 before anything is written
     try:
         with scope(resolved.scope_id):
-            session, leased = await db_call(services.open_session)(
-                scope_id=resolved.scope_id, request=request, lock_token=token
+            opened = await db_call(services.open_session)(
+                scope_id=resolved.scope_id,
+                request=request,
+                lock_token=token,
+                budgets=budgets,
+                refuse=refuse_over_budget,
             )
-            lease = SessionLease(session.pk, token)
-            if not leased:
+            lease = SessionLease(opened.session.pk, token)
+            admission = opened.admission
+            if not opened.leased:
                 await lease.wait()
+                if budgets is not None:
+                    admission = await admit_after_wait(lease, resolved.scope_id, budgets, refuse=refuse_over_budget)
     except BaseException:
         await slots.release()
         raise
@@ -104,9 +118,21 @@ async def prepare_chat(caller: Caller, body: object) -> ChatRun:
         agent=agent,
         caller=caller,
         resolved=resolved,
-        session=session,
+        session=opened.session,
         lease=lease,
         slots=slots,
         text=data["message"],
         model=model,
+        admission=admission,
     )
+
+
+async def admit_after_wait(lease: SessionLease, scope_id: str, budgets: Budgets, *, refuse: bool) -> Admission:
+    """The admission of a message whose session was busy, once it holds the lease."""
+    admission = await db_call(services.admit_leased_session)(
+        scope_id=scope_id, session_id=lease.session_id, lock_token=lease.token, budgets=budgets
+    )
+    if refuse and not admission.admitted:
+        await lease.release(SessionStatus.IDLE)
+        raise admission.refusal()
+    return admission

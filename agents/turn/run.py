@@ -1,7 +1,8 @@
 """`ChatRun`: one message, run in its own task inside its session's scope. `init` leaves first, as soon
 as the session is known and leased; then the user message is saved and the agent loop runs; `done` is
 always last, whatever failed (a database that went away mid-stream is `error{service_unavailable}` then
-`done{reason: error}`).
+`done{reason: error}`). A message its scope's budget refused (agents.budgets) sends `init`, `error` and
+`done{reason: budget_exceeded}` and nothing to the model.
 
 The task can be cancelled by the client going away, by a WebSocket `cancel`, or by
 `POST /sessions/<id>/cancel` from any process.
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 from agents import services
 from agents.agent_folder import manifest_of
+from agents.budgets import BUDGET_EXCEEDED, Admission
 from agents.models import Session, SessionStatus
 from agents.runtime.loop import AgentLoop, LoopLimits, LoopOutcome
 from agents.runtime.prompt import build_system_prompt
@@ -28,7 +30,7 @@ from agents.turn.recorder import TurnRecorder
 from agents.turn.stream import EventStream
 from core.agent_folder import AgentFolder
 from core.db import db_call
-from core.errors import exception_to_error
+from core.errors import ApiError, exception_to_error
 from core.events import event, scrub_secrets
 from core.tools import ToolContext, tools_for_agent
 from scoping.authentication import Caller, ResolvedScope
@@ -58,6 +60,7 @@ class ChatRun:
     text: str
     model: ModelChoice
     slots: StreamSlots = field(default_factory=StreamSlots)  # its stream slots (rate limits), held while it runs
+    admission: Admission | None = None  # the budget's decision; None without budgets
     stream: EventStream = field(default_factory=EventStream)
     task: asyncio.Task | None = None
     cancel_reason: str | None = None
@@ -101,10 +104,35 @@ class ChatRun:
             await self.run_message()
 
     async def run_message(self) -> None:
-        emit = self.stream.emit
-        await emit(
+        await self.stream.emit(
             event("init", session_id=str(self.session.pk), scope_id=self.scope_id, deploy_id=self.agent.deploy_id)
         )
+        if self.admission is not None and not self.admission.admitted:
+            await self.refuse(self.admission)
+        else:
+            await self.answer()
+        assert self.outcome is not None, "answer() and refuse() set the outcome"
+        await self.slots.release()  # before `done`: a client may send its next message at once
+        await self.stream.emit(
+            event("done", reason=self.outcome.reason, usage=self.outcome.usage.as_dict(), message_id=self.message_id)
+        )
+
+    async def refuse(self, admission: Admission) -> None:
+        """Over the budget: record the refused message (which gives the lease back) and say why."""
+        self.outcome = outcome_of(None, BUDGET_EXCEEDED)
+        error: ApiError = admission.refusal()
+        try:
+            await db_call(services.record_refusal)(session=self.session, text=self.text, lock_token=self.lease.token)
+            self.lease.released = True
+        except Exception as exc:
+            error = exception_to_error(exc, path=f"session {self.session.pk}")
+            self.outcome = outcome_of(None, "error")
+            await self.lease.release(SessionStatus.ERROR)
+        await self.stream.emit(event("error", code=error.code, message=error.message))
+
+    async def answer(self) -> None:
+        """Run the agent loop; whatever fails, the lease is released and `outcome` set."""
+        emit = self.stream.emit
         helpers = [
             asyncio.create_task(listen_for_cancel(self.session.pk, self.cancel)),
             asyncio.create_task(self.lease.keep()),
@@ -134,10 +162,6 @@ class ChatRun:
             for helper in helpers:
                 helper.cancel()
             await self.lease.release(status)
-            await self.slots.release()  # before `done`: a client may send its next message at once
-        await emit(
-            event("done", reason=self.outcome.reason, usage=self.outcome.usage.as_dict(), message_id=self.message_id)
-        )
 
     async def build_loop(self) -> AgentLoop:
         tools = tools_for_agent(self.agent)

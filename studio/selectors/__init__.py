@@ -11,6 +11,7 @@ Callers use the names re-exported here; to change a module's constant in a test,
 (e.g. `studio.selectors.replay.REPLAY_PAGE_MESSAGES`).
 """
 
+from studio.selectors.budgets import NEAR_PERCENT, BudgetUse, ScopeBudgetUse, budget_rows, budget_use
 from studio.selectors.labels import ScopeLabels, scope_labels, scope_search
 from studio.selectors.replay import (
     REPLAY_PAGE_MESSAGES,
@@ -89,6 +90,11 @@ from studio.selectors.usage import (
 )
 
 __all__ = [
+    "NEAR_PERCENT",
+    "BudgetUse",
+    "ScopeBudgetUse",
+    "budget_rows",
+    "budget_use",
     "CSV_CHUNK_ROWS",
     "DOCUMENT_PAGE_SIZE",
     "DOCUMENT_VERSIONS_SHOWN",

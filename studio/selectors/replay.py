@@ -87,7 +87,9 @@ class Turn:
 
     @property
     def error_codes(self) -> list[str]:
-        return [call.message.error_code for call in self.calls if call.message.error_code]
+        """Its model calls' errors, after the user message's own (`budget_exceeded`: refused before any call)."""
+        refused = [self.user.error_code] if self.user is not None and self.user.error_code else []
+        return refused + [call.message.error_code for call in self.calls if call.message.error_code]
 
     @property
     def tool_errors(self) -> int:

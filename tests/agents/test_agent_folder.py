@@ -122,6 +122,65 @@ BAD_FOLDERS = [
         id="negative-max-turns",
     ),
     pytest.param(
+        [("amodal.json", ("budgets",), {"period": "week", "scopeCostMicros": 5})],
+        ("amodal.json", "budgets.period", "unknown budget period 'week'; expected one of day, month"),
+        id="budget-period-not-day-or-month",
+    ),
+    pytest.param(
+        [("amodal.json", ("budgets",), {"period": "day", "scopeCostMicros": 0})],
+        ("amodal.json", "budgets.scopeCostMicros", "expected a positive integer, got 0"),
+        id="budget-cap-zero",
+    ),
+    pytest.param(
+        [("amodal.json", ("budgets",), {"period": "day", "scopeCostMicros": -5})],
+        ("amodal.json", "budgets.scopeCostMicros", "expected a positive integer, got -5"),
+        id="budget-cap-negative",
+    ),
+    pytest.param(
+        [("amodal.json", ("budgets",), {"period": "day", "scopeCostMicros": 2.5})],
+        ("amodal.json", "budgets.scopeCostMicros", "expected a positive integer, got 2.5"),
+        id="budget-cap-not-an-integer",
+    ),
+    pytest.param(
+        [("amodal.json", ("budgets",), {"period": "day", "scopeCostMicros": "100"})],
+        ("amodal.json", "budgets.scopeCostMicros", "expected a positive integer, got '100'"),
+        id="budget-cap-a-string",
+    ),
+    pytest.param(
+        [("amodal.json", ("budgets",), {"period": "day", "scopeCostMicros": True})],
+        ("amodal.json", "budgets.scopeCostMicros", "expected a positive integer, got true"),
+        id="budget-cap-a-boolean",
+    ),
+    pytest.param(
+        [("amodal.json", ("budgets",), {"period": "day"})],
+        ("amodal.json", "budgets.scopeCostMicros", "is required (a positive integer)"),
+        id="budget-cap-missing",
+    ),
+    pytest.param(
+        [("amodal.json", ("budgets",), {"scopeCostMicros": 5})],
+        ("amodal.json", "budgets.period", "is required"),
+        id="budget-period-missing",
+    ),
+    pytest.param(
+        [("amodal.json", ("budgets",), {"period": "day", "scopeCostMicros": 5, "reserveCostMicros": 0})],
+        ("amodal.json", "budgets.reserveCostMicros", "expected a positive integer, got 0"),
+        id="budget-reserve-zero",
+    ),
+    pytest.param(
+        [("amodal.json", ("budgets",), {"period": "day", "scopeCostMicro": 5})],
+        (
+            "amodal.json",
+            "budgets.scopeCostMicro",
+            "unknown key; budgets has period, scopeCostMicros, reserveCostMicros",
+        ),
+        id="budget-unknown-key",
+    ),
+    pytest.param(
+        [("amodal.json", ("budgets",), 5)],
+        ("amodal.json", "budgets", "expected an object, got 5"),
+        id="budgets-not-an-object",
+    ),
+    pytest.param(
         [("amodal.json", ("memory", "enabled"), "yes")],
         ("amodal.json", "memory.enabled", "expected true or false, got 'yes'"),
         id="memory-enabled-not-bool",
@@ -560,3 +619,13 @@ def test_a_bad_folder_stops_start_up_with_a_clean_message(tmp_path, settings, ca
     assert "has 1 problem:" in stderr
     assert "amodal.json: name: is required" in stderr
     assert "Traceback" not in stderr
+
+
+def test_budgets_load_with_env_references_and_are_absent_by_default(tmp_path, monkeypatch):
+    from agents.agent_folder import Budgets
+
+    monkeypatch.setenv(TEXT, "25000000")
+    budgets = {"period": "month", "scopeCostMicros": f"env:{TEXT}", "reserveCostMicros": 50_000}
+    folder = build_folder(tmp_path / "with", [("amodal.json", ("budgets",), budgets)])
+    assert manifest_of(load_agent_folder(folder)).budgets == Budgets("month", 25_000_000, 50_000)
+    assert manifest_of(load_agent_folder(build_folder(tmp_path / "without"))).budgets is None

@@ -433,12 +433,12 @@ def lock_attempts(monkeypatch):
     hooks: dict[int, object] = {}
     original = services.try_lock_session
 
-    def counting(*, session_id, lock_token):
+    def counting(*, session_id, lock_token, **budget_reserve):
         attempts.append(1)
         hook = hooks.get(len(attempts))
         if hook is not None:
             hook()
-        return original(session_id=session_id, lock_token=lock_token)
+        return original(session_id=session_id, lock_token=lock_token, **budget_reserve)
 
     monkeypatch.setattr(services, "try_lock_session", counting)
     monkeypatch.setattr(lease_module, "POLL_SECONDS", 0.05)

@@ -18,6 +18,7 @@ from agents import usage_rollup
 from agents.models import Message, MessageRole, Session, SessionTranscript, UsageRecord, UsageRollup
 from agents.services import legacy_parts
 from scoping.context import scope
+from tests.conftest import write_agent_folder
 
 # The statements of a plain message on a continued session, in order (SQLite; PostgreSQL runs the same):
 # session + lease (2), scope activity (1), then in the stream: the last seq, the transcript, the memory
@@ -25,6 +26,12 @@ from scoping.context import scope
 # record (transaction of 4), the lease's release (1). The usage rollup (Cost & Usage) adds none: database
 # triggers on the usage table update it inside the record's INSERT (agents.usage_rollup).
 STATEMENT_BUDGET = 18
+# With `budgets` in amodal.json (agents.budgets): the admission's one SELECT (the scope's cap override, its
+# spend from the rollup and its running messages' reservations), and the BEGIN of the transaction that holds
+# the scope's row lock from its activity UPDATE to the lease (SQLite's; psycopg begins without a statement).
+# The reservation rides on the statements above: the lease's UPDATE (or the new session's INSERT) writes it,
+# the model call's totals UPDATE takes its cost off, the release clears it.
+BUDGET_STATEMENTS = 2
 # db_call hand-offs: open the session, start the message, record the call (which releases the lease).
 DB_HANDOFFS = 3
 
@@ -78,7 +85,12 @@ def statements_of_one_message(chat, headers, counter, session_id) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_message_200_runs_the_same_statements_as_message_2(test_agent, chat, jwt_header, count_queries):
+@pytest.mark.parametrize("budgets", [False, True], ids=["no-budgets", "budgets"])
+def test_message_200_runs_the_same_statements_as_message_2(
+    tmp_path, use_agent, chat, jwt_header, count_queries, budgets
+):
+    amodal = {"budgets": {"period": "month", "scopeCostMicros": 10**12}} if budgets else {}
+    use_agent(write_agent_folder(tmp_path / "agent", amodal=amodal))
     headers = jwt_header("tenant-a")
     session_id = send(chat, headers, "/say first")
     second = statements_of_one_message(chat, headers, count_queries, session_id)
@@ -90,7 +102,9 @@ def test_message_200_runs_the_same_statements_as_message_2(test_agent, chat, jwt
     two_hundredth = statements_of_one_message(chat, headers, count_queries, session_id)
 
     assert second == two_hundredth, "\n".join(two_hundredth)
-    assert 0 < len(second) <= STATEMENT_BUDGET, "\n".join(second)
+    assert 0 < len(second) <= STATEMENT_BUDGET + (BUDGET_STATEMENTS if budgets else 0), "\n".join(second)
+    admissions = sum('SUM(U0."budget_reserve_micros")' in sql for sql in second)
+    assert admissions == (1 if budgets else 0), "\n".join(second)
     assert not any('FROM "agents_message"' in sql and "LIMIT" not in sql for sql in second), "no row scan"
     assert (
         Session.all_scopes.get(pk=session_id).message_count == 2 * 200 + 20

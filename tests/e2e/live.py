@@ -133,7 +133,8 @@ def run_manage(args: list[str], env: dict[str, str], *, check: bool = True) -> s
 
 @dataclass
 class LiveDatabase:
-    """The database a live server uses, with plain SQL reads for checking saved rows."""
+    """The database a live server uses, with plain SQL reads for checking saved rows (and writes for setting
+    up what a test needs)."""
 
     url: str
     vendor: str  # "sqlite" or "postgresql"
@@ -153,6 +154,23 @@ class LiveDatabase:
 
         with psycopg.connect(self.url, connect_timeout=10) as connection:
             return connection.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: tuple = ()) -> None:
+        """Run a write with `%s` placeholders on either database, committed."""
+        if self.vendor == "sqlite":
+            import sqlite3
+
+            connection = sqlite3.connect(self.name, timeout=20)
+            try:
+                connection.execute(sql.replace("%s", "?"), params)
+                connection.commit()
+            finally:
+                connection.close()
+            return
+        import psycopg
+
+        with psycopg.connect(self.url, connect_timeout=10) as connection:
+            connection.execute(sql, params)
 
     def uuid_param(self, value: str) -> str:
         """A UUID as the column stores it (SQLite: 32 hex digits; PostgreSQL: a uuid)."""

@@ -101,3 +101,20 @@ def test_the_list_shows_and_searches_labels(admin_client, scope):
 
 def test_scopes_are_still_not_added_by_hand(admin_client):
     assert admin_client.get(reverse("admin:scoping_scope_add")).status_code == 403
+
+
+@pytest.mark.parametrize(("posted", "saved"), [("25000000", 25_000_000), ("0", 0), ("", None)])
+def test_the_change_form_sets_or_clears_the_scopes_own_budget_cap(admin_client, scope, posted, saved):
+    Scope.objects.filter(pk=scope.pk).update(budget_cost_micros=7)
+    assert 'name="budget_cost_micros"' in admin_client.get(change_url(scope)).content.decode()
+    response = admin_client.post(change_url(scope), {"label": "", "metadata": "", "budget_cost_micros": posted})
+    assert response.status_code == 302
+    assert Scope.objects.get(pk=scope.pk).budget_cost_micros == saved
+
+
+@pytest.mark.parametrize(("posted", "message"), [("-1", "greater than or equal to 0"), ("1.5", "whole number")])
+def test_a_bad_budget_cap_is_refused_at_its_field(admin_client, scope, posted, message):
+    response = admin_client.post(change_url(scope), {"label": "", "metadata": "", "budget_cost_micros": posted})
+    assert response.status_code == 200
+    assert message in str(response.context["adminform"].form.errors["budget_cost_micros"])
+    assert Scope.objects.get(pk=scope.pk).budget_cost_micros is None

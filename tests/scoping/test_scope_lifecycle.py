@@ -102,6 +102,7 @@ def test_the_export_has_every_kind_one_json_object_a_line(two_tenants):
         "scope_id": TENANT,
         "label": "Acme Hotels",
         "metadata": {"plan": "pro"},
+        "budget_cost_micros": None,
         "first_seen_at": rows[0]["first_seen_at"],
         "last_seen_at": rows[0]["last_seen_at"],
     }

@@ -37,7 +37,7 @@ def page_urls() -> dict[str, str]:
         "usage of a scope": reverse("studio:usage") + "?range=90d&scope=" + q(scope),
         **{
             f"usage CSV {panel}{focus}": reverse("studio:usage_csv", args=[panel]) + "?range=90d" + query
-            for panel in ("totals", "scopes", "by-model", "by-deploy", "daily", "top-sessions")
+            for panel in ("totals", "scopes", "by-model", "by-deploy", "daily", "top-sessions", "budgets")
             for focus, query in (("", ""), (" of a scope", "&scope=" + q(scope)))
         },
         "scopes": reverse("studio:scopes"),

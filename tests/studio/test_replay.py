@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from agents.models import Session, SessionStatus
+from agents.models import Message, MessageRole, Session, SessionStatus
 from studio.selectors import replay as replay_selectors
 from tests.studio.factories import Call, Turn, tool
 
@@ -141,6 +141,17 @@ def test_interrupted_and_errored_turns_are_marked(staff_client, conversation):
     assert '<span class="badge badge-interrupted">interrupted</span>' in content
     assert "error: overloaded_error" in content
     assert "1 tool error" in content
+
+
+def test_a_message_refused_by_the_budget_is_a_turn_without_a_model_call(staff_client, conversation):
+    Message.all_scopes.create(
+        scope=conversation.scope, session=conversation, seq=99, role=MessageRole.USER, text="one more?",
+        error_code="budget_exceeded",
+    )  # fmt: skip
+    content = page(staff_client, conversation)
+    refused = content[content.index('id="turn-99"') :]
+    assert "error: budget_exceeded" in refused and "no model call" in refused and "one more?" in refused
+    assert re.search(r'<section class="turn turn-error" id="turn-99"', content)
 
 
 def test_text_is_escaped_and_markdown_is_rendered_safely(staff_client, conversation):

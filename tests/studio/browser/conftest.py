@@ -2,14 +2,18 @@
 
 The server runs on a database of its own (a temporary SQLite file, or a fresh PostgreSQL database when
 this session runs on PostgreSQL), migrated, filled by `generate_demo_data` and given a staff user, all
-through `manage.py` in subprocesses (the helpers of tests/e2e/live.py). Every figure the browser shows is
+through `manage.py` in subprocesses (the helpers of tests/e2e/live.py). Its agent is the example agent with
+a monthly budget per scope (`budget_cap`), so Cost & Usage shows budget use. Every figure the browser shows is
 checked against plain SQL on that database. Screenshots of the main pages go to docs/screenshots/.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +30,7 @@ from tests.e2e.live import (
 USERNAME = "studio-admin"
 PASSWORD = "studio-browser-pw-4f8e"
 VIEWPORT = {"width": 1400, "height": 900}
+EXAMPLE_AGENT = Path(__file__).resolve().parents[3] / "examples" / "finance-agent"
 TIMEOUT_MS = 15_000
 
 
@@ -58,9 +63,39 @@ def studio_database(tmp_path_factory) -> Iterator[LiveDatabase]:
         yield database
 
 
+def month_spends(database: LiveDatabase) -> list[tuple[str, int]]:
+    """Each scope's spend this UTC month, most first (the usage rollup's month rows)."""
+    month = datetime.now(UTC).date().replace(day=1)
+    rows = database.query(
+        "SELECT scope, SUM(cost_micros) FROM agents_usagescopemonth WHERE month = %s GROUP BY scope ORDER BY 2 DESC, 1",
+        (month if database.vendor == "postgresql" else month.isoformat(),),
+    )
+    return [(scope, int(spent)) for scope, spent in rows]
+
+
+def agent_with_budgets(folder: Path, cap: int) -> Path:
+    """The example agent with a monthly budget of `cap` per scope."""
+    shutil.copytree(EXAMPLE_AGENT, folder)
+    manifest = json.loads((folder / "amodal.json").read_text())
+    manifest["budgets"] = {"period": "month", "scopeCostMicros": cap}
+    (folder / "amodal.json").write_text(json.dumps(manifest, indent=2))
+    return folder
+
+
 @pytest.fixture(scope="session")
-def studio_server(studio_database, tmp_path_factory) -> Iterator[LiveServer]:
-    server = start_server(studio_database, tmp_path_factory.mktemp("studio-browser-logs"))
+def budget_cap(studio_database) -> int:
+    """The monthly cap of the server's agent: the fifth-highest spend of this month, so that a few scopes
+    are over their budget (and some near it) on Cost & Usage."""
+    spends = [spent for _, spent in month_spends(studio_database)]
+    return spends[min(4, len(spends) - 1)] if spends else 1
+
+
+@pytest.fixture(scope="session")
+def studio_server(studio_database, budget_cap, tmp_path_factory) -> Iterator[LiveServer]:
+    folder = agent_with_budgets(tmp_path_factory.mktemp("studio-agent") / "agent", budget_cap)
+    server = start_server(
+        studio_database, tmp_path_factory.mktemp("studio-browser-logs"), extra_env={"AMODAL_AGENT_DIR": str(folder)}
+    )
     yield server
     server.stop()
 
