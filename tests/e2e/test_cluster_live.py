@@ -59,7 +59,7 @@ class FinanceGate(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), GateHandler)
         self.hold = False
-        self.held = 0
+        self.waiting = 0  # requests held right now
         self.released = threading.Event()
         self.lock = threading.Lock()
 
@@ -69,7 +69,7 @@ class FinanceGate(ThreadingHTTPServer):
 
     def arm(self) -> None:
         with self.lock:
-            self.hold, self.held = True, 0
+            self.hold = True
             self.released.clear()
 
     def release(self) -> None:
@@ -82,12 +82,14 @@ class GateHandler(BaseHTTPRequestHandler):
     server: FinanceGate
 
     def do_GET(self) -> None:
-        with self.server.lock:
-            hold = self.server.hold
-            if hold:
-                self.server.held += 1
+        gate = self.server
+        with gate.lock:
+            hold = gate.hold
+            gate.waiting += hold
         if hold:
-            self.server.released.wait(HOLD_SECONDS)
+            gate.released.wait(HOLD_SECONDS)
+            with gate.lock:
+                gate.waiting -= 1
         body = json.dumps(TRANSACTIONS).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -148,7 +150,7 @@ def test_an_event_stream_passes_through_nginx_unbuffered(cluster, finance_gate):
             if frame.type == "tool_call_start":
                 break
         # The turn is still running: its tool call waits in the finance API until released.
-        poll(lambda: finance_gate.held == 1, timeout=10, what="the tool call reaching the finance API")
+        poll(lambda: finance_gate.waiting == 1, timeout=10, what="the tool call waiting in the finance API")
         finance_gate.release()
         after_release = list(frames)
 
@@ -175,7 +177,7 @@ def test_a_websocket_passes_through_nginx_unbuffered(cluster, finance_gate):
             item = json.loads(ws.recv(timeout=15))
             if item["type"] != "auth_ok":
                 events.append(check_event(item))
-        poll(lambda: finance_gate.held == 1, timeout=10, what="the tool call reaching the finance API")
+        poll(lambda: finance_gate.waiting == 1, timeout=10, what="the tool call waiting in the finance API")
         held_count = len(events)
         finance_gate.release()
         while events[-1]["type"] != "done":
