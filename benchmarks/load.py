@@ -469,8 +469,9 @@ def main(argv: list[str] | None = None) -> int:
             pairs: list[tuple[Run, Run | None]] = []
             for n in sizes:
                 print(f"N = {n} conversations x 2 messages", flush=True)
+                profile = args.profile if n == max(sizes) else 0
                 cluster_run, problems = run_once(
-                    "cluster", cluster, database_url, redis_url, secret, n, args.scopes, None
+                    "cluster", cluster, database_url, redis_url, secret, n, args.scopes, None, profile
                 )
                 print(describe(cluster_run, problems), flush=True)
                 single = None
