@@ -38,7 +38,7 @@ run: install
 # channel layer (docs/deploy.md); Ctrl-C stops them all. Options in CLUSTER_ARGS, e.g. `--workers 4`.
 cluster: install services
 	DEBUG=1 AMODAL_DEMO_API=1 DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) \
-	  $(PY) -m deploy.cluster --daphne-flags '$(DAPHNE_FLAGS)' $(CLUSTER_ARGS)
+	  $(PY) -m deploy.cluster --demo-setup --daphne-flags '$(DAPHNE_FLAGS)' $(CLUSTER_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

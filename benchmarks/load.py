@@ -73,6 +73,7 @@ class Run:
     peak_connections: int
     peak_active: int
     machine_busy: float  # share of all cores busy during the run (everyone's work on the machine)
+    mean_states: dict[str, float]  # PostgreSQL connections to the database by state, mean over the run
 
     @property
     def messages(self) -> list[Message]:
@@ -179,18 +180,6 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def postgres_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
 def redis_cpu(redis_url: str) -> float:
     import redis
 
@@ -208,18 +197,20 @@ class Sampler:
         self.stop_event = threading.Event()
         self.peak_connections = 0
         self.peak_active = 0
+        self.backend_pids: set[int] = set()
+        self.samples = 0
+        self.state_totals: Counter[str] = Counter()
         self.thread = threading.Thread(target=self.sample, daemon=True)
 
     def cpu(self) -> dict[str, float]:
         nginx = self.cluster.nginx_process
         nginx_pids = [nginx.pid, *children(nginx.pid)] if nginx else []
-        # Other sessions' PostgreSQL backends share the machine: `postgres` counts all of them.
-        postgres = postgres_pids()
         return {
             **{f"worker {w.index}": procstat.cpu_seconds(w.process.pid) for w in self.cluster.workers},
             "nginx": sum(procstat.ticks_seconds(pid) for pid in nginx_pids),
             "redis": redis_cpu(self.redis_url),
-            "postgres": sum(safe_ticks(pid) for pid in postgres),
+            # This database's backends only (seen in pg_stat_activity during the run), not other databases'.
+            "postgres": sum(safe_ticks(pid) for pid in self.backend_pids),
             "client": time.process_time(),
         }
 
@@ -230,13 +221,24 @@ class Sampler:
         with psycopg.connect(self.database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as connection:
             while not self.stop_event.wait(SAMPLE_SECONDS):
                 rows = connection.execute(
-                    "SELECT state, count(*) FROM pg_stat_activity WHERE datname = %s GROUP BY state", (name,)
+                    "SELECT pid, state FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
                 ).fetchall()
-                states = {state: count for state, count in rows}
+                self.backend_pids.update(pid for pid, _ in rows)
+                states = Counter(state for _, state in rows)
                 self.peak_connections = max(self.peak_connections, sum(states.values()))
-                self.peak_active = max(self.peak_active, states.get("active", 0) + states.get("idle in transaction", 0))
+                self.peak_active = max(self.peak_active, states["active"] + states["idle in transaction"])
+                self.samples += 1
+                self.state_totals.update(states)
 
     def __enter__(self) -> Sampler:
+        import psycopg
+
+        with psycopg.connect(self.database_url) as connection:
+            name = self.database_url.rsplit("/", 1)[1]
+            rows = connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
+            )
+            self.backend_pids.update(pid for (pid,) in rows.fetchall())
         self.cpu_before = self.cpu()
         self.ticks_before = machine_ticks()
         self.thread.start()
@@ -246,7 +248,7 @@ class Sampler:
         self.stop_event.set()
         self.thread.join(5)
         after = self.cpu()
-        self.cpu_used = {name: after[name] - self.cpu_before[name] for name in after}
+        self.cpu_used = {name: after[name] - self.cpu_before.get(name, 0.0) for name in after}
         busy, total = machine_ticks()
         self.machine_busy = (busy - self.ticks_before[0]) / max(1, total - self.ticks_before[1])
 
@@ -385,6 +387,7 @@ def run_once(
         peak_connections=sampler.peak_connections,
         peak_active=sampler.peak_active,
         machine_busy=sampler.machine_busy,
+        mean_states={state: count / max(1, sampler.samples) for state, count in sampler.state_totals.items()},
     )
     return run, check_rows(database_url, conversations)
 
@@ -392,12 +395,16 @@ def run_once(
 def describe(run: Run, problems: list[str]) -> str:
     errors = Counter(m.error.split(":")[0] for m in run.messages if m.error)
     cpu = ", ".join(f"{name} {seconds:.1f}" for name, seconds in run.cpu.items())
+    cores = os.cpu_count() or 1
+    states = ", ".join(f"{count:.1f} {state}" for state, count in sorted(run.mean_states.items()))
+    ours, machine = sum(run.cpu.values()), run.machine_busy * cores * run.seconds
     lines = [
         f"  {run.label:<10} {len(run.messages)} messages in {run.seconds:.1f} s: {run.throughput:.1f} msg/s, "
         f"{run.errors} errors{' ' + str(dict(errors)) if errors else ''}",
         f"             first event p50/p95/p99 {ms(run, 'first_event')}; done p50/p95/p99 {ms(run, 'done')}",
-        f"             CPU s: {cpu}; machine busy {run.machine_busy:.0%} of {os.cpu_count()} cores",
-        f"             database connections: peak {run.peak_connections} open, {run.peak_active} busy",
+        f"             CPU s: {cpu}; machine busy {run.machine_busy:.0%} of {cores} cores, "
+        f"{ours:.0f} of its {machine:.0f} CPU-s were this run's",
+        f"             database connections: peak {run.peak_connections} open, {run.peak_active} busy; mean {states}",
         f"             rows checked: {'all present once, in scope' if not problems else f'{len(problems)} PROBLEMS'}",
     ]
     lines += [f"               {problem}" for problem in problems[:5]]

@@ -105,11 +105,10 @@ class Worker:
     access_log_path: Path
     process: subprocess.Popen[bytes]
 
-    def client(self, **kwargs: object) -> httpx.Client:
+    def client(self, timeout: float = 15.0) -> httpx.Client:
         """An HTTP client talking to this worker directly, over its unix socket."""
-        return httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(self.socket_path)), base_url="http://127.0.0.1", **kwargs
-        )
+        transport = httpx.HTTPTransport(uds=str(self.socket_path))
+        return httpx.Client(transport=transport, base_url="http://127.0.0.1", timeout=timeout, trust_env=False)
 
 
 def daphne_command(socket_path: Path, access_log: Path, daphne_flags: str) -> list[str]:
@@ -331,12 +330,26 @@ def tail(path: Path, lines: int = 40) -> str:
 # --- `python -m deploy.cluster` -------------------------------------------------------------------------
 
 
-def migrate(env: dict[str, str]) -> None:
-    completed = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=REPO_ROOT, env=env, check=False
-    )
+def ensure_database(url: str) -> None:
+    """Create the database of `url` on its server when it does not exist yet (a new machine)."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as connection:
+            if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+                connection.execute(f'CREATE DATABASE "{name}"')
+                print(f"cluster: created database {name}", flush=True)
+    except psycopg.Error as exc:
+        raise ClusterError(f"cannot reach PostgreSQL at {parts.hostname}:{parts.port or 5432}: {exc}") from exc
+
+
+def manage(args: list[str], env: dict[str, str]) -> None:
+    completed = subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, env=env, check=False)
     if completed.returncode != 0:
-        raise ClusterError(f"manage.py migrate exited {completed.returncode}")
+        raise ClusterError(f"manage.py {' '.join(args)} exited {completed.returncode}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -346,7 +359,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="the port nginx listens on (default 8080)")
     parser.add_argument("--daphne-flags", default=DAPHNE_FLAGS, help="daphne's timeouts (the Makefile's DAPHNE_FLAGS)")
     parser.add_argument("--run-dir", type=Path, help="sockets, nginx config and logs (default: a new temp dir)")
-    parser.add_argument("--no-migrate", action="store_true", help="skip `manage.py migrate`")
+    parser.add_argument("--no-migrate", action="store_true", help="skip creating the database and migrating it")
+    parser.add_argument("--demo-setup", action="store_true", help="run `manage.py demo_setup` (login, tokens)")
     args = parser.parse_args(argv)
 
     env = dict(os.environ)
@@ -371,7 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             daphne_flags=args.daphne_flags,
         )
         if not args.no_migrate:
-            migrate(env)
+            ensure_database(env["DATABASE_URL"])
+            manage(["migrate", "--noinput"], env)
+        if args.demo_setup:
+            manage(["demo_setup"], env)
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
         cluster.start()
