@@ -388,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ensure_database(env["DATABASE_URL"])
             manage(["migrate", "--noinput"], env)
         if args.demo_setup:
-            manage(["demo_setup"], env)
+            manage(["demo_setup", "--base-url", f"http://{args.host}:{args.port}"], env)
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
         cluster.start()
