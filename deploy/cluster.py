@@ -169,12 +169,19 @@ class Cluster:
         self.host = host
         self.port = port or free_port(host)
         self.owns_run_dir = run_dir is None
-        self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="amodal-cluster-"))
+        self._run_dir = run_dir
         self.daphne_flags = daphne_flags
         self.nginx_workers = nginx_workers
         self.access_log = access_log
         self.workers: list[Worker] = []
         self.nginx_process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        """The given run directory, or a new temporary one made on first use (removed by stop())."""
+        if self._run_dir is None:
+            self._run_dir = Path(tempfile.mkdtemp(prefix="amodal-cluster-"))
+        return self._run_dir
 
     @property
     def base_url(self) -> str:
@@ -303,8 +310,8 @@ class Cluster:
                 worker.process.send_signal(signal.SIGTERM)
         for worker in self.workers:
             stop_process(worker.process)
-        if self.owns_run_dir and not os.environ.get("AMODAL_CLUSTER_KEEP_LOGS"):
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.owns_run_dir and self._run_dir is not None and not os.environ.get("AMODAL_CLUSTER_KEEP_LOGS"):
+            shutil.rmtree(self._run_dir, ignore_errors=True)
 
     def exited(self) -> list[str]:
         """The processes that have exited on their own, named."""
