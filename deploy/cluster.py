@@ -40,6 +40,7 @@ DAPHNE_FLAGS = (
 )
 LISTEN_BACKLOG = 1024
 STARTUP_TIMEOUT_SECONDS = 60.0
+MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating NUL
 STOP_TIMEOUT_SECONDS = 15.0
 PLACEHOLDER = re.compile(r"\{\{[A-Z_]+\}\}")
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
@@ -199,9 +200,6 @@ class Cluster:
     def nginx_log_path(self) -> Path:
         return self.run_dir / "nginx-error.log"
 
-    def processes(self) -> list[subprocess.Popen[bytes]]:
-        return [*(worker.process for worker in self.workers), *filter(None, [self.nginx_process])]
-
     # --- lifecycle -------------------------------------------------------------------------------
 
     def __enter__(self) -> Cluster:
@@ -224,6 +222,10 @@ class Cluster:
 
     def start_worker(self, index: int) -> Worker:
         socket_path = self.run_dir / f"worker-{index}.sock"
+        if len(str(socket_path).encode()) > MAX_SOCKET_PATH:
+            raise ClusterError(
+                f"{socket_path} is longer than a unix socket's {MAX_SOCKET_PATH} bytes: use a shorter --run-dir"
+            )
         socket_path.unlink(missing_ok=True)
         log_path = self.run_dir / f"worker-{index}.log"
         access_log_path = self.run_dir / f"worker-{index}-access.log"

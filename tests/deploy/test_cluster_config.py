@@ -99,3 +99,12 @@ def test_the_command_refuses_sqlite_with_a_clear_message(monkeypatch, capsys):
 
     assert deploy_cluster.main(["--no-migrate", "--port", "18082"]) == 2
     assert "DATABASE_URL must point to PostgreSQL" in capsys.readouterr().err
+
+
+def test_a_run_directory_too_long_for_a_unix_socket_is_refused(tmp_path):
+    run_dir = tmp_path / ("d" * 120)
+    run_dir.mkdir()
+    cluster = Cluster(SHARED, run_dir=run_dir)
+    with pytest.raises(ClusterError, match="longer than a unix socket's 107 bytes"):
+        cluster.start()
+    assert cluster.workers == []
