@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from core.events import ChatEvent
 
-Event = dict[str, Any]
+Event = ChatEvent
 
 
 class EventStream:
