@@ -22,8 +22,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from agents.turn.request import prepare_chat
 from agents.turn.run import ChatRun
-from core.errors import ApiError
 from core import events
+from core.errors import ApiError
 from scoping.authentication import Caller, authenticate_async
 
 logger = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ from connections.outbound import (
     shaped_result,
 )
 from connections.specs import connections_of
-from core.agent_folder import AgentFolder
 from core import events
+from core.agent_folder import AgentFolder
 from core.tools import Tool, ToolContext, ToolResult
 
 logger = logging.getLogger(__name__)

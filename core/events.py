@@ -11,10 +11,10 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import ConfigDict, Field, with_config
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from Python 3.12
 
 REDACTED = "[REDACTED]"
 MAX_RESULT_CHARS = 50_000
@@ -88,7 +88,11 @@ def scrub_secrets(text: str) -> str:
 EVENT_CONFIG = ConfigDict(extra="forbid")
 
 Timestamp = Annotated[
-    str, Field(description="When the server sent the event: ISO-8601 UTC with milliseconds (2026-01-31T12:00:00.000Z).")
+    str,
+    Field(
+        description="When the server sent the event: ISO-8601 UTC with milliseconds (2026-01-31T12:00:00.000Z).",
+        json_schema_extra={"format": "date-time"},
+    ),
 ]
 DoneReason = Literal["model_stop", "max_turns", "user_abort", "error", "budget_exceeded"]
 ToolStatus = Literal["success", "error"]
@@ -194,9 +198,7 @@ class ConfirmationRequiredEvent(TypedDict):
 
 
 Count = Annotated[int, Field(ge=0)]
-CostMicros = Annotated[
-    int | None, Field(description="Cost in millionths of a dollar; null when a model has no price.")
-]
+CostMicros = Annotated[int | None, Field(description="Cost in millionths of a dollar; null when a model has no price.")]
 
 
 @with_config(EVENT_CONFIG)
@@ -221,7 +223,11 @@ class ErrorEvent(TypedDict):
     type: Literal["error"]
     code: Annotated[
         str,
-        Field(pattern="^[a-z][a-z0-9_]*$", description="snake_case; see examples.", examples=list(KNOWN_ERROR_CODES)),
+        Field(
+            pattern="^[a-z][a-z0-9_]*$",
+            description=f"snake_case: {', '.join(KNOWN_ERROR_CODES)}, or another a model provider reports.",
+            examples=list(KNOWN_ERROR_CODES),
+        ),
     ]
     message: Annotated[str, Field(description="A readable sentence for the user.")]
     timestamp: Timestamp
@@ -275,7 +281,13 @@ ChatEvent = (
 
 
 def init(*, session_id: str, scope_id: str, deploy_id: str) -> InitEvent:
-    return {"type": "init", "session_id": session_id, "scope_id": scope_id, "deploy_id": deploy_id, "timestamp": now_iso()}
+    return {
+        "type": "init",
+        "session_id": session_id,
+        "scope_id": scope_id,
+        "deploy_id": deploy_id,
+        "timestamp": now_iso(),
+    }
 
 
 def text_delta(content: str) -> TextDeltaEvent:
@@ -294,7 +306,13 @@ def tool_call_start(*, tool_id: str, tool_name: str, parameters: dict[str, Any])
 
 
 def tool_call_result(*, tool_id: str, status: ToolStatus, duration_ms: int, output: str) -> ToolCallResultEvent:
-    item: ToolCallResultEvent = {"type": "tool_call_result", "tool_id": tool_id, "status": status, "duration_ms": duration_ms, "timestamp": now_iso()}
+    item: ToolCallResultEvent = {
+        "type": "tool_call_result",
+        "tool_id": tool_id,
+        "status": status,
+        "duration_ms": duration_ms,
+        "timestamp": now_iso(),
+    }
     if status == "error":
         item["error"] = output
     else:

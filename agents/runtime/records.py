@@ -52,6 +52,7 @@ def tool_use_block(tool_id: str, name: str, arguments: dict[str, Any]) -> ToolUs
 
 # --- Tool calls -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ToolCallRecord:
     """One tool call as it ran. `output` is what history and replay show (capped); `model_content`, the

@@ -28,10 +28,10 @@ from agents.turn.cancel import listen_for_cancel
 from agents.turn.lease import SessionLease
 from agents.turn.recorder import TurnRecorder
 from agents.turn.stream import EventStream
+from core import events
 from core.agent_folder import AgentFolder
 from core.db import db_call
 from core.errors import ApiError, exception_to_error
-from core import events
 from core.events import scrub_secrets
 from core.tools import ToolContext, tools_for_agent
 from scoping.authentication import Caller, ResolvedScope
