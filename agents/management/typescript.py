@@ -81,10 +81,8 @@ def object_body(schema: Schema, ref_name: RefName, indent: str) -> str:
     inner = indent + "  "
     lines = ["{"]
     for key, prop in properties.items():
-        lines.append(
-            comment(prop.get("description"), inner) + f"{inner}{property_name(key, key in required)}: "
-            f"{type_of(prop, ref_name, inner)};"
-        )
+        field = f"{inner}{property_name(key, key in required)}: {type_of(prop, ref_name, inner)};"
+        lines.append(comment(prop.get("description"), inner) + field)
     if extra not in (None, False):
         value = "unknown" if extra is True else type_of(extra, ref_name, inner)
         lines.append(f"{inner}[key: string]: {value};")
