@@ -159,7 +159,7 @@ def test_stream_yields_one_typed_event_per_frame(api, flavor):
 
     sent = api.last
     assert sent.headers["Authorization"] == "Bearer user-jwt"
-    assert sent.headers["Accept"] == "text/event-stream"
+    assert sent.headers["Accept"] == "text/event-stream, application/json;q=0.9"
     assert api.last_json() == {"message": "hello", "session_id": "s-1", "context": {"household_id": "a"}}
 
 
@@ -667,7 +667,7 @@ def test_scopes_address_the_scope_in_the_url_only(api, flavor):
         {"kind": "scope", "scope_id": "org/1"},
         {"kind": "session", "id": "s"},
     ]
-    assert api.last.headers["Accept"] == "application/x-ndjson"
+    assert api.last.headers["Accept"] == "application/x-ndjson, application/json;q=0.9"
     erased = flavor.call(lambda client: client.scopes.erase("org/1"))
     assert erased.deleted == {"sessions": 2, "usage": 0}
 

@@ -30,6 +30,11 @@ from amodal_client.models import (
     StoreInfo,
 )
 
+# A streamed answer's own type, and JSON: error answers are JSON (and the scope export is a DRF view, whose
+# content negotiation answers 406 to an Accept that names only application/x-ndjson).
+STREAM_ACCEPT = "text/event-stream, application/json;q=0.9"
+EXPORT_ACCEPT = "application/x-ndjson, application/json;q=0.9"
+
 
 def segment(value: str) -> str:
     """One path segment, percent-encoded (`/` too: ids are opaque)."""
@@ -71,7 +76,7 @@ def chat_stream(
         parse=lambda response: None,
         body=chat_body(message, session_id, context, model),
         scope="body",
-        accept="text/event-stream",
+        accept=STREAM_ACCEPT,
     )
 
 
@@ -252,7 +257,7 @@ def scope_update(
 
 def scope_export(scope_id: str) -> Call[None]:
     path = f"{scope_path(scope_id)}/export"
-    return Call("GET", path, parse=lambda response: None, scope="none", accept="application/x-ndjson")
+    return Call("GET", path, parse=lambda response: None, scope="none", accept=EXPORT_ACCEPT)
 
 
 def scope_erase(scope_id: str) -> Call[ScopeErased]:
