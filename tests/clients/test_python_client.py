@@ -256,6 +256,30 @@ def test_a_stream_that_breaks_off_raises_a_connection_error(api, flavor):
     assert raised.value.status is None and "ReadError" in raised.value.message
 
 
+def test_leaving_a_stream_early_closes_its_response_and_a_stream_is_read_once(api):
+    closed = []
+
+    class Body(httpx.SyncByteStream):
+        def __iter__(self):
+            yield frames(EVENTS[0])
+            yield frames(EVENTS[1], EVENTS[-1])
+
+        def close(self):
+            closed.append(True)
+
+    api.on("POST", "/chat/stream", lambda request: httpx.Response(200, stream=Body()))
+    client = ac.AmodalClient(BASE, "t", http_client=httpx.Client(transport=httpx.MockTransport(api)))
+
+    with client.chat.stream("hi") as stream:
+        events = iter(stream)
+        first = next(events)
+        assert closed == []
+    assert isinstance(first, ac.InitEvent) and stream.session_id == "s-1" and stream.done is None
+    assert closed == [True]
+    with pytest.raises(RuntimeError, match="A stream is read once"):
+        next(iter(stream))
+
+
 # --- errors ------------------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -136,7 +136,9 @@ def session_delete(session_id: str) -> Call[None]:
     return Call("DELETE", session_path(session_id), parse=ok)
 
 
-def feedback(session_id: str, rating: int, message_id: str | None = None, comment: str | None = None) -> Call[None]:
+def feedback(
+    session_id: str, rating: Literal[1, -1], message_id: str | None = None, comment: str | None = None
+) -> Call[None]:
     body: dict[str, Any] = {"rating": rating}
     if message_id is not None:
         body["message_id"] = message_id

@@ -6,7 +6,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
 import httpx
 
@@ -44,6 +44,7 @@ class AsyncResponseStream(Generic[T]):
         self._request = request
         self._reader = reader
         self._response: httpx.Response | None = None
+        self._iterated = False
 
     async def open(self) -> None:
         if self._response is not None:
@@ -61,6 +62,9 @@ class AsyncResponseStream(Generic[T]):
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[T]:
+        if self._iterated:
+            raise RuntimeError("A stream is read once: start another request for more.")
+        self._iterated = True
         await self.open()
         assert self._response is not None
         try:
@@ -222,7 +226,7 @@ class Sessions:
         await self._client._send(ops.session_delete(session_id))
 
     async def feedback(
-        self, session_id: str, rating: int, *, message_id: str | None = None, comment: str | None = None
+        self, session_id: str, rating: Literal[1, -1], *, message_id: str | None = None, comment: str | None = None
     ) -> None:
         """`POST /sessions/history/<id>/feedback`: rate the session, or one assistant message (`message_id`,
         e.g. the done event's), 1 or -1; rating the same thing again replaces the rating."""
