@@ -30,8 +30,8 @@ from amodal_client.models import (
     StoreInfo,
 )
 
-# A streamed answer's own type, and JSON: error answers are JSON (and the scope export is a DRF view, whose
-# content negotiation answers 406 to an Accept that names only application/x-ndjson).
+# A streamed answer's own type, and JSON: error answers are JSON (servers before the scope export admitted
+# application/x-ndjson alone answered 406 to an Accept naming only that).
 STREAM_ACCEPT = "text/event-stream, application/json;q=0.9"
 EXPORT_ACCEPT = "application/x-ndjson, application/json;q=0.9"
 
