@@ -22,10 +22,11 @@ DAPHNE_FLAGS := --websocket_timeout 86400 --websocket_connect_timeout 5 --ping-i
 
 .PHONY: install run test test-sqlite test-postgres lint check services bench bench-postgres schemas
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./clients/python
 	touch $(STAMP)
 
 # Without npm the Python side still installs; the widget's type check (tests/widget/test_widget_types.py) then skips.

@@ -69,6 +69,12 @@ def decode_frame(text_data: str | None, bytes_data: bytes | None) -> dict:
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
+    # No channel of its own: nothing is ever sent to the socket's channel (a cancel from another process
+    # reaches the message's run, which listens on its own: agents.turn.cancel). With one, Channels reads
+    # it from Redis for the socket's whole life, and a Redis outage closed every socket with 1011; an alias
+    # that names no layer makes get_channel_layer() return None.
+    channel_layer_alias = "amodal-websocket-without-a-channel"
+
     caller: Caller | None = None
     run: ChatRun | None = None
     forwarder: asyncio.Task | None = None
