@@ -22,8 +22,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from agents.turn.request import prepare_chat
 from agents.turn.run import ChatRun
+from core import events
 from core.errors import ApiError
-from core.events import event
 from scoping.authentication import Caller, authenticate_async
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,12 @@ def decode_frame(text_data: str | None, bytes_data: bytes | None) -> dict:
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
+    # No channel of its own: nothing is ever sent to the socket's channel (a cancel from another process
+    # reaches the message's run, which listens on its own: agents.turn.cancel). With one, Channels reads
+    # it from Redis for the socket's whole life, and a Redis outage closed every socket with 1011; an alias
+    # that names no layer makes get_channel_layer() return None.
+    channel_layer_alias = "amodal-websocket-without-a-channel"
+
     caller: Caller | None = None
     run: ChatRun | None = None
     forwarder: asyncio.Task | None = None
@@ -89,7 +95,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=UNAUTHORIZED_CLOSE_CODE)
             return False
         self.watch_expiry()
-        await self.send_json(event("auth_ok"))
+        await self.send_json(events.auth_ok())
         return True
 
     def watch_expiry(self) -> None:
@@ -121,7 +127,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def send_error(self, code: str, message: str) -> None:
-        await self.send_json(event("error", code=code, message=message))
+        await self.send_json(events.error(code, message))
 
     async def receive_json(self, content, **kwargs) -> None:
         kind = content.get("type")

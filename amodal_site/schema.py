@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from core.agent_folder import folder_file_kinds
+from core.event_schemas import EVENT_PATH, EVENTS_PATH, event_records, openapi_components
 from scoping.schema import BearerScheme
 
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
@@ -180,3 +181,62 @@ def add_chat_endpoints(result, generator, request, public):
         }
     }
     return result
+
+
+def add_event_schemas(result, generator, request, public):
+    """A drf-spectacular postprocessing hook (after add_chat_endpoints): every `text/event-stream`
+    response's schema is `ChatEvent` (core.event_schemas, one component per event type), and the event
+    schemas' own addresses are listed."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(openapi_components())
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            for status, response in responses.items():
+                if "text/event-stream" in response.get("content", {}):
+                    # A new dict: operations may share one response object.
+                    responses[status] = {
+                        **response,
+                        "description": f"{response['description']} Each frame's JSON is a ChatEvent "
+                        f"(JSON Schemas: {EVENTS_PATH}).",
+                        "content": {
+                            **response["content"],
+                            "text/event-stream": {"schema": {"$ref": "#/components/schemas/ChatEvent"}},
+                        },
+                    }
+    paths = result.setdefault("paths", {})
+    paths[EVENTS_PATH] = event_schema_operation("events_schema", "The JSON Schema of every chat stream event", [])
+    paths[EVENT_PATH.replace("{type}", "{event_type}")] = event_schema_operation(
+        "event_schema",
+        "The JSON Schema of one chat stream event type",
+        [
+            {
+                "name": "event_type",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "enum": list(event_records())},
+            }
+        ],
+    )
+    return result
+
+
+def event_schema_operation(operation_id: str, summary: str, parameters: list) -> dict:
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "description": "Public and cacheable (ETag, Cache-Control); JSON Schema draft 2020-12.",
+            "tags": ["operations"],
+            "security": [],
+            "parameters": parameters,
+            "responses": {
+                "200": {
+                    "description": "A JSON Schema (draft 2020-12)",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "304": {"description": "Not modified (If-None-Match)"},
+                "404": {"description": "not_found: no such event type", "content": ERROR_CONTENT},
+            },
+        }
+    }

@@ -293,6 +293,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "amodal_site.schema.add_chat_endpoints",
+        "amodal_site.schema.add_event_schemas",
     ],
 }
 

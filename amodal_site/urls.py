@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from amodal_site.health import health
+from core.event_schemas import event_schema_view
 from core.folder_schemas import folder_schema_view
 
 urlpatterns = [
@@ -17,6 +18,8 @@ urlpatterns = [
     path("widget/", include("agents.widget_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/schemas/agent-folder/<str:name>.schema.json", folder_schema_view, name="agent-folder-schema"),
+    path("api/schemas/events.schema.json", event_schema_view, name="events-schema"),
+    path("api/schemas/events/<str:type>.schema.json", event_schema_view, name="event-schema"),
     path("", include("agents.urls")),
 ]
 
