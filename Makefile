@@ -20,7 +20,7 @@ RUN_ENV := DEBUG=1 AMODAL_DEMO_API=1 FINANCE_API_URL=http://127.0.0.1:8000/demo/
 # connections when hundreds arrive at once.
 DAPHNE_FLAGS := --websocket_timeout 86400 --websocket_connect_timeout 5 --ping-interval 20 --ping-timeout 30 --application-close-timeout 10
 
-.PHONY: install run test test-sqlite test-postgres lint check services bench bench-postgres schemas
+.PHONY: install run test test-sqlite test-postgres lint check services bench bench-postgres schemas cluster test-cluster bench-load
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	python3 -m venv $(VENV)
@@ -42,6 +42,12 @@ run: install
 	$(RUN_ENV) $(PY) manage.py generate_demo_data --scopes 40 --sessions 400 --usage-rows 2000
 	$(RUN_ENV) $(PY) manage.py demo_setup
 	$(RUN_ENV) $(VENV)/bin/daphne -e tcp:port=8000:interface=127.0.0.1:backlog=1024 $(DAPHNE_FLAGS) amodal_site.asgi:application
+
+# nginx on 127.0.0.1:8080 in front of two daphne workers (unix sockets) sharing PostgreSQL and the Redis
+# channel layer (docs/deploy.md); Ctrl-C stops them all. Options in CLUSTER_ARGS, e.g. `--workers 4`.
+cluster: install services
+	DEBUG=1 AMODAL_DEMO_API=1 DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) \
+	  $(PY) -m deploy.cluster --demo-setup --daphne-flags '$(DAPHNE_FLAGS)' $(CLUSTER_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -68,6 +74,12 @@ test-sqlite: install
 test-postgres: install
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -n 2
 
+# The black-box live tests with every server replaced by nginx in front of two workers (tests/e2e/cluster.py).
+CLUSTER_TESTS := tests/e2e/test_live_chat.py tests/e2e/test_tenant_boundary_live.py \
+  tests/e2e/test_cross_process_cancel.py tests/e2e/test_cluster_live.py
+test-cluster: install services
+	AMODAL_LIVE_TARGET=cluster DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(VENV)/bin/pytest -n 2 $(CLUSTER_TESTS)
+
 # Everything: the checks, the whole suite on SQLite, then again on PostgreSQL with the Redis channel layer.
 test: services check test-sqlite test-postgres
 
@@ -83,3 +95,7 @@ bench-postgres: install
 	$(PY) -m benchmarks.chat --postgres $(BENCH_ARGS)
 	DATABASE_URL=$(PG_URL) $(PY) -m benchmarks.store_query
 	DATABASE_URL=$(PG_URL) $(PY) -m benchmarks.scope_lifecycle
+
+# N concurrent streaming conversations through the cluster, against one worker directly (docs/deploy.md).
+bench-load: install services
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m benchmarks.load $(BENCH_ARGS)

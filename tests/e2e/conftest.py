@@ -7,6 +7,8 @@ psycopg) where a saved row must be checked; they never use pytest-django's test 
   `manage.py migrate` in a subprocess with the server's environment.
 - PostgreSQL (when this session's `DATABASE_URL` points to PostgreSQL): a fresh database
   `amodal_e2e_<random>` per test module, created on the `postgres` database and dropped afterwards.
+- `AMODAL_LIVE_TARGET=cluster` (`make test-cluster`): every server is nginx in front of two daphne
+  workers on PostgreSQL and Redis instead (tests/e2e/cluster.py); skipped without nginx or those.
 - `REDIS_URL`, when set for this session, is handed to the servers (the Redis channel layer). Channel
   group names carry the session's UUID, so concurrent runs on one Redis cannot see each other's cancels.
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.cluster import LiveCluster, live_target, start_cluster
 from tests.e2e.live import (
     LiveDatabase,
     LiveServer,
@@ -43,7 +46,7 @@ class ServerFactory:
     def __init__(self, request: pytest.FixtureRequest, log_dir: Path) -> None:
         self.request = request
         self.log_dir = log_dir
-        self.servers: list[LiveServer] = []
+        self.servers: list[LiveServer | LiveCluster] = []
 
     def __call__(
         self,
@@ -56,17 +59,20 @@ class ServerFactory:
         env = dict(extra_env or {})
         if keepalive_seconds is not None:
             env["AMODAL_SSE_KEEPALIVE_SECONDS"] = str(keepalive_seconds)
-        server = start_server(
-            database or self.request.getfixturevalue("live_database"),
-            self.log_dir,
-            redis_url=session_redis_url() if redis_url is None else redis_url,
-            extra_env=env,
-        )
+        database = database or self.request.getfixturevalue("live_database")
+        redis_url = session_redis_url() if redis_url is None else redis_url
+        if live_target() == "cluster":  # nginx in front of two workers (tests/e2e/cluster.py)
+            cluster = start_cluster(database, self.log_dir, redis_url=redis_url, extra_env=env)
+            self.servers.append(cluster)
+            return cluster  # type: ignore[return-value]  # a LiveCluster answers like a LiveServer
+        server = start_server(database, self.log_dir, redis_url=redis_url, extra_env=env)
         self.servers.append(server)
         return server
 
     def restart(self, server: LiveServer) -> LiveServer:
         """Its successor: same database and settings, a new process on a free port (stopped at the end)."""
+        if live_target() == "cluster":
+            pytest.skip("restarting one server process does not apply to AMODAL_LIVE_TARGET=cluster")
         successor = restart_server(server)
         self.servers.append(successor)
         return successor

@@ -1,0 +1,1 @@
+"""Deployment: the nginx template and the local cluster (`make cluster`, docs/deploy.md)."""
