@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files for /api/docs/, served from here (no CDN)
     "corsheaders",
     "channels",
     "scoping",
@@ -290,9 +291,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Chat, session history, stores and memory, partitioned by scope.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ (amodal_site.api_docs): Swagger UI from drf-spectacular-sidecar's static files, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "amodal_site.schema.add_chat_endpoints",
+        "amodal_site.schema.complete_schema",
     ],
 }
 

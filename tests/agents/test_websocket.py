@@ -472,9 +472,7 @@ def test_an_api_key_socket_has_no_expiry(test_agent):
     "error", [OperationalError("could not connect to server"), InterfaceError("connection already closed")]
 )
 @pytest.mark.django_db(transaction=True)
-def test_a_message_started_while_the_database_is_down_ends_with_error_then_done_and_the_socket_lives(
-    test_agent, error
-):
+def test_a_message_started_while_the_database_is_down_ends_with_error_then_done_and_the_socket_lives(test_agent, error):
     token = mint_token(scope_id="tenant-a")
 
     async def talk():
