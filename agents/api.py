@@ -22,8 +22,8 @@ from agents.models import MAX_FEEDBACK_COMMENT_CHARS
 from agents.turn.request import StrictCharField
 from core.validation import check_text
 from scoping.api import ScopedAPIView
-from scoping.schema import errors
 from scoping.authentication import Caller
+from scoping.schema import errors
 
 
 class SessionPatchSerializer(serializers.Serializer):

@@ -25,9 +25,9 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from agents.runtime.records import UsageTotals
 from agents.turn.request import prepare_chat
 from agents.turn.run import ChatRun
-from agents.runtime.records import UsageTotals
 from core.errors import ApiError, exception_to_error
 from core.events import event
 from scoping.authentication import Caller, authenticate_async

@@ -33,8 +33,8 @@ from connections.models import (
 )
 from core.errors import ApiError
 from scoping.api import ScopedAPIView
-from scoping.schema import errors
 from scoping.authentication import Caller
+from scoping.schema import errors
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -169,6 +169,9 @@ class CredentialDetail(CredentialAPIView):
             OpenApiExample("set", value={"value": "s3cr3t-token", "scope_id": "household-garcia"}, request_only=True),
             OpenApiExample(
                 "created", value={**CREDENTIAL_EXAMPLE, "result": "created"}, response_only=True, status_codes=[201]
+            ),
+            OpenApiExample(
+                "replaced", value={**CREDENTIAL_EXAMPLE, "result": "replaced"}, response_only=True, status_codes=[200]
             ),
         ],
     )

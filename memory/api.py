@@ -18,8 +18,8 @@ from core.errors import ApiError
 from memory import selectors, services
 from memory.config import current_memory_config
 from scoping.api import ScopedAPIView
-from scoping.schema import errors
 from scoping.authentication import Caller
+from scoping.schema import errors
 
 SCOPE_PARAM = OpenApiParameter("scope_id", str, description="The scope, for API-key callers.")
 ENTRY_ID_PARAM = OpenApiParameter(

@@ -29,7 +29,7 @@ from scoping.labels import (
 )
 from scoping.models import Scope
 from scoping.permissions import ScopePolicy
-from scoping.schema import ERROR_RESPONSE, errors
+from scoping.schema import errors
 from scoping.selectors import get_scope
 from scoping.services import erase_scope, export_scope, set_scope_details
 from scoping.throttling import RateLimitThrottle
@@ -197,12 +197,7 @@ class ScopeDetail(ScopeManagementView):
                     ),
                 },
             ),
-            **errors(*ACCESS_ERRORS, "global_scope", "erased_scope", "scope_not_found"),
-            500: OpenApiResponse(
-                ERROR_RESPONSE,
-                description="`scope_not_erased`: rows of the scope were still there after the erase (written "
-                "meanwhile: stop the tenant's traffic first); the message names the kinds",
-            ),
+            **errors(*ACCESS_ERRORS, "global_scope", "erased_scope", "scope_not_found", "scope_not_erased"),
         },
         summary="Erase everything of a scope",
         examples=[

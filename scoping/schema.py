@@ -175,6 +175,14 @@ ERROR_CODES: Mapping[str, ErrorCode] = {
         "the scope has spent its budget for the period; nothing is written",
         "This account has used this month's budget (December 2026, UTC); it resets at 2027-01-01 00:00 UTC.",
     ),
+    # 500 (the one 500 a caller is told about: everything else unexpected is `internal_error`)
+    "scope_not_erased": ErrorCode(
+        500,
+        "rows of the scope were still there after the erase (written meanwhile: stop the tenant's traffic "
+        "first); the message names the kinds",
+        "The scope 'tenant-x' still has rows after its erase (session: 1): were they written while it ran? Stop its "
+        "traffic and erase it again.",
+    ),
     # 503
     "service_unavailable": ErrorCode(
         503,
