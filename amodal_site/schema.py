@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.agent_folder import folder_file_kinds
+from core.agent_folder import current_agent, folder_file_kinds
 from core.errors import error_body
 from scoping.schema import ERROR_CODES, ERROR_COMPONENT, BearerScheme, error_description, error_examples
+from stores.definitions import stores_of
 
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
@@ -400,4 +401,45 @@ def complete_schema(result, generator, request, public):
     paths = result.setdefault("paths", {})
     paths.update(plain_paths())
     add_common_errors(paths)
+    name_the_stores(paths)
+    tag_by_resource(paths)
+    result["tags"] = TAGS
     return result
+
+
+TAGS = [
+    {"name": "chat", "description": "Send a message; the answer streams as server-sent events or comes whole."},
+    {"name": "sessions", "description": "The caller's scope's conversations: history, titles, feedback, cancel."},
+    {"name": "stores", "description": "The agent's document stores, per scope (or shared by every scope)."},
+    {"name": "memory", "description": "What the agent remembers for a scope."},
+    {
+        "name": "credentials",
+        "description": "Per-scope secrets for the connections (API keys with --manage-credentials).",
+    },
+    {
+        "name": "scopes",
+        "description": "A scope's label and metadata, export and erase (API keys with --manage-scopes).",
+    },
+    {"name": "operations", "description": "Health and the agent folder's JSON Schemas (public)."},
+]
+
+
+def tag_by_resource(paths: dict) -> None:
+    """/api/<resource>/... is tagged <resource> (drf-spectacular would tag every such path `api`)."""
+    for path, item in paths.items():
+        for operation in item.values():
+            if operation.get("tags") == ["api"]:
+                operation["tags"] = [path.split("/")[2]]
+
+
+def name_the_stores(paths: dict) -> None:
+    """The `{name}` of the store paths: one of the serving agent's stores (another is 404 store_not_found)."""
+    names = sorted(stores_of(current_agent()))
+    for path, item in paths.items():
+        if not path.startswith("/api/stores/{name}"):
+            continue
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] == "name":
+                    parameter["schema"] = {"type": "string", "enum": names}
+                    parameter["description"] = "A store of the agent folder this server serves."

@@ -288,7 +288,13 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "amodal runtime API",
-    "DESCRIPTION": "Chat, session history, stores and memory, partitioned by scope.",
+    "DESCRIPTION": "Chat, session history, stores and memory, partitioned by scope (one `scope_id` per tenant).\n\n"
+    "**Authentication**: `Authorization: Bearer <token>`, a JWT your backend signs (its `scope_id` and "
+    "`scopeContext` claims decide the scope) or an API key (`ak_...`, which names `scope_id` itself). "
+    '**Errors** are always `{"error": {"code", "message"}}`; another scope\'s thing is a 404 exactly like '
+    "a missing one. **Rate limits** answer 429 `rate_limited` with `Retry-After`; a database that is down, 503 "
+    "`service_unavailable` with `Retry-After`. The event types of the stream have JSON Schemas in "
+    "`docs/schemas/events/`; the WebSocket `/ws/chat` is described in `docs/websocket.md`.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # /api/docs/ (amodal_site.api_docs): Swagger UI from drf-spectacular-sidecar's static files, no CDN.

@@ -134,11 +134,11 @@ ERROR_CODES: Mapping[str, ErrorCode] = {
         "nothing of the scope is stored",
         "Nothing of the scope 'tenant-x' is stored (never used, or already erased).",
     ),
-    "store_not_found": ErrorCode(404, "the agent has no store of this name", "No store is named 'expenses2'."),
+    "store_not_found": ErrorCode(404, "the agent has no store of this name", "No store is named 'preferencs'."),
     "document_not_found": ErrorCode(
         404,
         "no document with this key in the caller's scope (also another scope's)",
-        "The store 'expenses' has no document with key 'exp-9'.",
+        "The store 'preferences' has no document with key 'currency'.",
     ),
     "memory_entry_not_found": ErrorCode(
         404,
@@ -155,7 +155,9 @@ ERROR_CODES: Mapping[str, ErrorCode] = {
         "This session is answering another message; try again shortly.",
     ),
     "write_conflict": ErrorCode(
-        409, "too many concurrent writes to one document", "Too many concurrent writes to expenses/exp-1; try again."
+        409,
+        "too many concurrent writes to one document",
+        "Too many concurrent writes to preferences/currency; try again.",
     ),
     # 413
     "request_too_large": ErrorCode(

@@ -61,9 +61,10 @@ SCOPE_ERRORS = ("invalid_scope", "scope_required", "scope_forbidden", "forbidden
 STORE_ERRORS = (*SCOPE_ERRORS, "store_not_found")
 WRITE_ERRORS = ("validation_error", "key_mismatch", *STORE_ERRORS, "shared_store_read_only", "write_conflict")
 
+# The bundled example agent's (examples/finance-agent/stores/preferences.json).
 DOCUMENT_EXAMPLE = {
-    "key": "exp-2026-05-14-groceries",
-    "data": {"id": "exp-2026-05-14-groceries", "kind": "expense", "amount": 82.4, "category": "groceries"},
+    "key": "currency",
+    "data": {"key": "currency", "value": "EUR"},
     "version": 2,
     "created_at": "2026-05-14T09:12:00+00:00",
     "updated_at": "2026-05-15T10:00:00+00:00",
@@ -139,13 +140,17 @@ class StoreList(StoreAPIView):
                 value={
                     "stores": [
                         {
-                            "name": "expenses",
-                            "description": "The household's expenses",
+                            "name": "preferences",
+                            "description": "The household's preferences, e.g. currency, budget period.",
                             "shared": False,
-                            "entity": {"name": "Expense", "key": "{id}", "schema": {"amount": {"type": "number"}}},
+                            "entity": {
+                                "name": "HouseholdPreference",
+                                "key": "{key}",
+                                "schema": {"key": {"type": "string"}, "value": {"type": "string"}},
+                            },
                             "ttl": None,
                             "history": {"versions": 5},
-                            "document_count": 42,
+                            "document_count": 3,
                         }
                     ]
                 },
@@ -192,7 +197,7 @@ class StoreDocuments(StoreAPIView):
             OpenApiExample(
                 "a page",
                 value={
-                    "store": "expenses",
+                    "store": "preferences",
                     "shared": False,
                     "documents": [DOCUMENT_EXAMPLE],
                     "limit": 50,
