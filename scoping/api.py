@@ -11,6 +11,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import permissions, serializers
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -37,6 +38,19 @@ from scoping.throttling import RateLimitThrottle
 T = TypeVar("T")
 
 
+class NoFormatOverride:
+    """DRF's settings for content negotiation, less the `?format=` override."""
+
+    URL_FORMAT_OVERRIDE = None
+
+
+class JsonNegotiation(DefaultContentNegotiation):
+    """These views answer JSON only, so `?format=` is no parameter of theirs: DRF would answer any value but
+    `json` with an empty 404. (`Accept` is still honoured: one that excludes JSON is 406 not_acceptable.)"""
+
+    settings = NoFormatOverride
+
+
 class ScopedAPIView(APIView):
     """Authenticates the caller, resolves its scope (JWT claims first, then `scope_id` for callers that
     may choose), enforces requireScope and the operator permissions, then the rate limits; handlers then
@@ -44,6 +58,7 @@ class ScopedAPIView(APIView):
 
     authentication_classes = [BearerAuthentication]
     permission_classes = [ScopePolicy]
+    content_negotiation_class = JsonNegotiation
     throttle_classes = [RateLimitThrottle]
     # What a staff session needs besides studio.view_studio for reads (scoping.permissions).
     operator_permissions: dict[str, tuple[str, ...]] = {}
