@@ -56,7 +56,7 @@ def test_the_schema_is_valid_openapi_3(schema):
 
 
 def test_every_json_endpoint_is_in_the_schema(schema):
-    assert len(operations(schema)) == 27
+    assert len(operations(schema)) >= 27  # 27 when written; more as endpoints are added
     for path in (
         "/sessions/history/{session_id}/feedback",
         "/api/scopes/{scope_id}",

@@ -127,12 +127,12 @@ def fuzz(api_schema, session: requests.Session, headers: dict[str, str]) -> tupl
 def test_as_an_end_users_jwt_every_answer_is_documented_and_none_is_a_500(api_schema, fuzz_server, http):
     operations, calls, failures = fuzz(api_schema, http, {"Authorization": f"Bearer {fuzz_server.token(SCOPE)}"})
     assert not failures, "\n\n".join(failures)
-    assert operations == 24
+    assert operations >= 24  # every operation but the event streams' and /health
     assert calls >= operations * MAX_EXAMPLES // 2
 
 
 def test_as_an_api_key_with_every_permission_every_answer_is_documented_and_none_is_a_500(api_schema, api_key, http):
     operations, calls, failures = fuzz(api_schema, http, {"Authorization": f"Bearer {api_key}"})
     assert not failures, "\n\n".join(failures)
-    assert operations == 24
+    assert operations >= 24  # every operation but the event streams' and /health
     assert calls >= operations * MAX_EXAMPLES // 2
