@@ -16,7 +16,14 @@ import json
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -54,12 +61,24 @@ DOCUMENT_PAGE = inline_serializer(
         "has_more": serializers.BooleanField(),
     },
 )
+# POST answers one document, or for a batch the store's name and each document written.
+WRITE_RESULT = PolymorphicProxySerializer(
+    component_name="StoreWriteResult",
+    serializers=[
+        DOCUMENT,
+        inline_serializer(
+            "StoreDocumentBatch",
+            {"store": serializers.CharField(), "documents": serializers.ListField(child=serializers.JSONField())},
+        ),
+    ],
+    resource_type_field_name=None,
+)
 STORE_LIST = inline_serializer("StoreList", {"stores": serializers.ListField(child=serializers.JSONField())})
 OK_RESPONSE = inline_serializer("StoreOk", {"ok": serializers.BooleanField()})
 # Besides the common errors (amodal_site.schema): the scope, the store named in the URL.
 SCOPE_ERRORS = ("invalid_scope", "scope_required", "scope_forbidden", "forbidden")
 STORE_ERRORS = (*SCOPE_ERRORS, "store_not_found")
-WRITE_ERRORS = ("validation_error", "key_mismatch", *STORE_ERRORS, "shared_store_read_only", "write_conflict")
+WRITE_ERRORS = ("validation_error", *STORE_ERRORS, "shared_store_read_only", "write_conflict")
 
 # The bundled example agent's (examples/finance-agent/stores/preferences.json).
 DOCUMENT_EXAMPLE = {
@@ -227,8 +246,8 @@ class StoreDocuments(StoreAPIView):
         operation_id="store_documents_create",
         request=CreateBodySerializer,
         responses={
-            201: OpenApiResponse(DOCUMENT, description="Created (a batch: at least one document was created)."),
-            200: OpenApiResponse(DOCUMENT, description="An existing document was replaced."),
+            201: OpenApiResponse(WRITE_RESULT, description="Created (a batch: at least one document was created)."),
+            200: OpenApiResponse(WRITE_RESULT, description="An existing document was replaced (a batch: all were)."),
             **errors(*WRITE_ERRORS),
         },
         summary="Write a document, or a batch",
@@ -237,7 +256,29 @@ class StoreDocuments(StoreAPIView):
         "answers `{store, documents: [...]}`.",
         examples=[
             OpenApiExample("one document", value=DOCUMENT_BODY_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "a batch",
+                value={"documents": [DOCUMENT_EXAMPLE["data"], {"key": "period", "value": "month"}]},
+                request_only=True,
+            ),
             OpenApiExample("written", value=DOCUMENT_EXAMPLE, response_only=True, status_codes=[201, 200]),
+            OpenApiExample(
+                "a batch written",
+                value={
+                    "store": "preferences",
+                    "documents": [
+                        DOCUMENT_EXAMPLE,
+                        {
+                            **DOCUMENT_EXAMPLE,
+                            "key": "period",
+                            "data": {"key": "period", "value": "month"},
+                            "version": 1,
+                        },
+                    ],
+                },
+                response_only=True,
+                status_codes=[201, 200],
+            ),
         ],
     )
     def post(self, request: Request, name: str) -> Response:
@@ -289,7 +330,7 @@ class StoreDocumentDetail(StoreAPIView):
         responses={
             200: OpenApiResponse(DOCUMENT, description="Replaced."),
             201: OpenApiResponse(DOCUMENT, description="Created."),
-            **errors(*WRITE_ERRORS),
+            **errors(*WRITE_ERRORS, "key_mismatch"),
         },
         examples=[
             OpenApiExample("a document", value=DOCUMENT_BODY_EXAMPLE, request_only=True),
