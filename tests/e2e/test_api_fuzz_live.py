@@ -6,8 +6,9 @@ error shape.
 
 The event streams (/chat/stream, /chat) are not fuzzed here: schemathesis checks each SSE event against
 the text/event-stream schema, and the per-event JSON Schemas (docs/schemas/events/) are referenced from there
-separately (tests/e2e/test_live_chat.py drives the streams). Nor is /health (no input). The examples per operation are bounded (MAX_EXAMPLES) so the module
-runs in about a minute; `derandomize` makes every run send the same requests.
+separately (tests/e2e/test_live_chat.py drives the streams). Nor is /health (no input). The examples per
+operation are bounded (MAX_EXAMPLES) so the module runs in about a minute; `derandomize` makes every run send
+the same requests.
 
 Schemathesis's pytest plugin does not run under pytest 9 (it reads a removed `_nodeid`), so the operations'
 strategies are driven with Hypothesis directly.
