@@ -48,7 +48,8 @@ class JsonNegotiation(DefaultContentNegotiation):
     """These views answer JSON only, so `?format=` is no parameter of theirs: DRF would answer any value but
     `json` with an empty 404. (`Accept` is still honoured: one that excludes JSON is 406 not_acceptable.)"""
 
-    settings = NoFormatOverride
+    # DRF reads only URL_FORMAT_OVERRIDE from it; the stubs type it as the whole settings object.
+    settings = NoFormatOverride  # type: ignore[assignment]
 
 
 class ScopedAPIView(APIView):
