@@ -30,6 +30,7 @@ from scoping.labels import (
 )
 from scoping.models import Scope
 from scoping.permissions import ScopePolicy
+from scoping.schema import ERROR_RESPONSE as ERROR_RESPONSE  # re-exported: views import it from here too
 from scoping.schema import errors
 from scoping.selectors import get_scope
 from scoping.services import erase_scope, export_scope, set_scope_details
