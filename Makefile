@@ -2,6 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# TypeScript (clients/typescript/package-lock.json) for the widget's type check; npm writes this file on install.
+TS_DIR := clients/typescript
+TS_STAMP := $(TS_DIR)/node_modules/.package-lock.json
 PG_URL ?= postgres://postgres@127.0.0.1:5432/amodal
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 
@@ -19,13 +22,19 @@ DAPHNE_FLAGS := --websocket_timeout 86400 --websocket_connect_timeout 5 --ping-i
 
 .PHONY: install run test test-sqlite test-postgres lint check services bench bench-postgres schemas
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./clients/python
 	touch $(STAMP)
 
-install: $(STAMP)
+# Without npm the Python side still installs; the widget's type check (tests/widget/test_widget_types.py) then skips.
+$(TS_STAMP): $(TS_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $(TS_DIR) --no-audit --no-fund; \
+	else echo "install: npm not found, skipping $(TS_DIR) (the widget's type check will skip)"; fi
+
+install: $(STAMP) $(TS_STAMP)
 
 run: install
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
@@ -37,9 +46,13 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-# The agent folder's JSON Schemas (docs/schemas/), from its pydantic models: run after changing one.
+# The generated contract files, committed (tests fail when they are stale): the agent folder's JSON Schemas
+# and the chat events' (docs/schemas/), and the TypeScript declarations (clients/typescript/*.d.ts).
+# Run after changing a folder model, an event record (core/events.py) or an API serializer.
 schemas: install
 	$(RUN_ENV) $(PY) manage.py export_folder_schemas
+	$(RUN_ENV) $(PY) manage.py export_event_schemas
+	$(RUN_ENV) $(PY) manage.py export_typescript
 
 # The checks that keep the house in order (each also runs from .pre-commit-config.yaml): lint with a
 # complexity limit, formatting, the apps' one-way layers, and types.

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Final
 
 from django.db.models import BigIntegerField, QuerySet, Subquery, Sum
 from django.db.models.functions import Cast, Coalesce
@@ -44,7 +45,7 @@ from core.errors import KnownError
 from scoping.models import Scope
 
 DAY, MONTH = "day", "month"
-BUDGET_EXCEEDED = "budget_exceeded"  # the error's code and the `done` event's reason
+BUDGET_EXCEEDED: Final = "budget_exceeded"  # the error's code and the `done` event's reason
 DEFAULT_RESERVE_SHARE = 100  # a running message reserves 1/100 of its scope's cap by default
 
 

@@ -28,8 +28,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from agents.runtime.records import UsageTotals
 from agents.turn.request import prepare_chat
 from agents.turn.run import ChatRun
+from core import events
 from core.errors import ApiError, exception_to_error
-from core.events import event
 from scoping.authentication import Caller, authenticate_async
 
 logger = logging.getLogger(__name__)
@@ -77,6 +77,12 @@ def decode_frame(text_data: str | None, bytes_data: bytes | None) -> dict:
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
+    # No channel of its own: nothing is ever sent to the socket's channel (a cancel from another process
+    # reaches the message's run, which listens on its own: agents.turn.cancel). With one, Channels reads
+    # it from Redis for the socket's whole life, and a Redis outage closed every socket with 1011; an alias
+    # that names no layer makes get_channel_layer() return None.
+    channel_layer_alias = "amodal-websocket-without-a-channel"
+
     caller: Caller | None = None
     run: ChatRun | None = None
     forwarder: asyncio.Task | None = None
@@ -95,7 +101,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return False
         self.caller = caller
         self.watch_expiry()
-        await self.send_json(event("auth_ok"))
+        await self.send_json(events.auth_ok())
         return True
 
     async def check_credentials(self, header: str | None) -> Caller | None:
@@ -141,7 +147,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def send_error(self, code: str, message: str) -> None:
-        await self.send_json(event("error", code=code, message=message))
+        await self.send_json(events.error(code, message))
 
     async def receive_json(self, content, **kwargs) -> None:
         kind = content.get("type")
@@ -175,7 +181,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except Exception as exc:  # the server failed (its database is down): the message ends as a failed one
             error = exception_to_error(exc, path=PATH)
             await self.send_error(error.code, error.message)
-            await self.send_json(event("done", reason="error", usage=UsageTotals().as_dict(), message_id=None))
+            await self.send_json(events.done(reason="error", usage=UsageTotals().as_dict(), message_id=None))
             return
         self.forwarder = asyncio.create_task(self.forward(self.run))
 

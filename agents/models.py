@@ -167,11 +167,14 @@ class Feedback(ScopedModel):
     (agents.services.rate). It carries its session's scope.
 
     `user_sub` is the caller's identity as sessions record it (Session.user_sub): a JWT's `sub`,
-    `api-key:<name>` for an API key, empty in open development mode."""
+    `api-key:<name>` for an API key, empty in open development mode. `deploy_id` is the deploy that had
+    answered the session when it was rated (its Session.deploy_id then): the configuration the rating judges,
+    kept on the row so Cost & Usage counts ratings per deploy without joining every rated session."""
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="feedback")
     message = models.ForeignKey(Message, on_delete=models.CASCADE, null=True, blank=True, related_name="feedback")
     user_sub = models.CharField(max_length=255, blank=True)
+    deploy_id = models.CharField(max_length=32, blank=True, default="", db_default="")
     rating = models.SmallIntegerField(choices=FeedbackRating.choices)
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -106,6 +106,7 @@ FEEDBACK = ScopeDataKind(
             "session_id",
             ("message_id", "message__public_id"),
             ("user", "user_sub"),
+            "deploy_id",
             "rating",
             "comment",
             "created_at",

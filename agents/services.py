@@ -506,7 +506,7 @@ def rate(*, session: Session, message_id: uuid.UUID | None, user_sub: str, ratin
         if message.role != MessageRole.ASSISTANT:
             raise ValidationFailed("message_id: only an assistant message can be rated, not a user message.")
     key = {"session": session, "message": message, "user_sub": user_sub}
-    fields = {"rating": rating, "comment": comment, "updated_at": timezone.now()}
+    fields = {"rating": rating, "comment": comment, "updated_at": timezone.now(), "deploy_id": session.deploy_id}
     with transaction.atomic():
         if Feedback.objects.filter(**key).update(**fields):
             return

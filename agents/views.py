@@ -26,7 +26,7 @@ from agents.turn.request import prepare_chat
 from agents.turn.run import ChatRun
 from core.db import db_call
 from core.errors import ServiceUnavailable, exception_to_error
-from core.events import cap
+from core.events import ChatEvent, cap
 from core.validation import load_json
 from scoping.authentication import Caller, authenticate_async, resolve_scope
 from scoping.context import scope
@@ -41,7 +41,7 @@ CHANNEL_LAYER_TIMEOUT_SECONDS = 5.0
 CHANNEL_LAYER_ERRORS: tuple[type[Exception], ...] = (OSError, ChannelFull, RedisError)
 
 
-def sse_frame(item: dict) -> str:
+def sse_frame(item: ChatEvent) -> str:
     return f"data: {json.dumps(item, separators=(',', ':'), ensure_ascii=False)}\n\n"
 
 

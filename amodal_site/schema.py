@@ -2,6 +2,8 @@
 
 - the chat endpoints, cancel, the agent folder's JSON Schemas and /health, which are plain Django views
   (DRF views would buffer the stream), so drf-spectacular cannot introspect them;
+- the event stream's schema, `ChatEvent` (one component per event type, core.event_schemas), and the
+  addresses of the event types' JSON Schemas (`add_event_schemas`, after `complete_schema`);
 - on every authenticated operation, the errors any of them can answer whatever it does (401, 429, 503, and
   400 invalid_json / 413 for a body), from the one catalogue of error codes (scoping.schema), each with an
   example, merged into what the view documents itself.
@@ -13,6 +15,7 @@ from typing import Any
 
 from core.agent_folder import current_agent, folder_file_kinds
 from core.errors import error_body
+from core.event_schemas import EVENT_PATH, EVENTS_PATH, event_records, openapi_components
 from scoping.schema import ERROR_CODES, ERROR_COMPONENT, BearerScheme, error_description, error_examples
 from stores.definitions import stores_of
 
@@ -443,3 +446,78 @@ def name_the_stores(paths: dict) -> None:
                 if parameter["in"] == "path" and parameter["name"] == "name":
                     parameter["schema"] = {"type": "string", "enum": names}
                     parameter["description"] = "A store of the agent folder this server serves."
+
+
+def add_event_schemas(result, generator, request, public):
+    """A drf-spectacular postprocessing hook (after complete_schema): every `text/event-stream`
+    response's schema is `ChatEvent` (core.event_schemas, one component per event type), and the event
+    schemas' own addresses are listed."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(openapi_components())
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            for status, response in responses.items():
+                if "text/event-stream" in response.get("content", {}):
+                    # A new dict: operations may share one response object.
+                    responses[status] = {
+                        **response,
+                        "description": f"{response['description']} Each frame's JSON is a ChatEvent "
+                        f"(JSON Schemas: {EVENTS_PATH}).",
+                        "content": {
+                            **response["content"],
+                            "text/event-stream": {
+                                **response["content"]["text/event-stream"],
+                                "schema": {"$ref": "#/components/schemas/ChatEvent"},
+                            },
+                        },
+                    }
+    paths = result.setdefault("paths", {})
+    paths[EVENTS_PATH] = event_schema_operation("events_schema", "The JSON Schema of every chat stream event", [])
+    paths[EVENT_PATH.replace("{type}", "{event_type}")] = event_schema_operation(
+        "event_schema",
+        "The JSON Schema of one chat stream event type",
+        [
+            {
+                "name": "event_type",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "enum": list(event_records())},
+            }
+        ],
+    )
+    return result
+
+
+def event_schema_operation(operation_id: str, summary: str, parameters: list) -> dict:
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "description": "Public and cacheable (ETag, Cache-Control); JSON Schema draft 2020-12.",
+            "tags": ["operations"],
+            "security": [],
+            "parameters": parameters,
+            "responses": {
+                "200": {
+                    "description": "A JSON Schema (draft 2020-12)",
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object"},
+                            "example": {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object"},
+                        }
+                    },
+                },
+                "304": {"description": "Not modified (If-None-Match)"},
+                "404": {
+                    "description": "`not_found`: no such event type",
+                    "content": {
+                        "application/json": {
+                            "schema": ERROR_REF,
+                            "example": error_body("not_found", "No event type 'x'; there are auth_ok, ..."),
+                        }
+                    },
+                },
+            },
+        }
+    }

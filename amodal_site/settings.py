@@ -293,8 +293,9 @@ SPECTACULAR_SETTINGS = {
     "`scopeContext` claims decide the scope) or an API key (`ak_...`, which names `scope_id` itself). "
     '**Errors** are always `{"error": {"code", "message"}}`; another scope\'s thing is a 404 exactly like '
     "a missing one. **Rate limits** answer 429 `rate_limited` with `Retry-After`; a database that is down, 503 "
-    "`service_unavailable` with `Retry-After`. The event types of the stream have JSON Schemas in "
-    "`docs/schemas/events/`; the WebSocket `/ws/chat` is described in `docs/websocket.md`.",
+    "`service_unavailable` with `Retry-After`. The stream's event types have JSON Schemas at "
+    "`/api/schemas/events.schema.json` (and `docs/schemas/events/`); the WebSocket `/ws/chat` is described in "
+    "`docs/websocket.md`.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # /api/docs/ (amodal_site.api_docs): Swagger UI from drf-spectacular-sidecar's static files, no CDN.
@@ -304,6 +305,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "amodal_site.schema.complete_schema",
+        "amodal_site.schema.add_event_schemas",
     ],
 }
 

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from amodal_site.api_docs import ApiDocsView
 from amodal_site.health import health
+from core.event_schemas import event_schema_view
 from core.folder_schemas import folder_schema_view
 
 urlpatterns = [
@@ -19,6 +20,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/schemas/agent-folder/<str:name>.schema.json", folder_schema_view, name="agent-folder-schema"),
+    path("api/schemas/events.schema.json", event_schema_view, name="events-schema"),
+    path("api/schemas/events/<str:type>.schema.json", event_schema_view, name="event-schema"),
     path("", include("agents.urls")),
 ]
 

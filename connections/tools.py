@@ -27,8 +27,8 @@ from connections.outbound import (
     shaped_result,
 )
 from connections.specs import connections_of
+from core import events
 from core.agent_folder import AgentFolder
-from core.events import event, redact
 from core.tools import Tool, ToolContext, ToolResult
 
 logger = logging.getLogger(__name__)
@@ -106,17 +106,13 @@ async def call_connection(context: ToolContext, arguments: dict[str, Any]) -> To
             fingerprint=call_fingerprint,
         )
         reason = decision.rule.reason if decision.rule else ""
-        confirmation = event(
-            "confirmation_required",
+        confirmation = events.confirmation_required(
             tool_id=context.tool_id,
-            correlation_id=context.tool_id,
             connection=spec.name,
-            connection_name=spec.name,
             method=method,
             endpoint=endpoint,
             reason=reason,
-            escalated=False,
-            params=redact({"params": params, "data": data}),
+            params={"params": params, "data": data},
         )
         preview = (
             f"Not sent yet: {method} {endpoint} on {spec.name} needs the user's approval"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from core.agent_folder import AgentFolder
+    from core.events import ChatEvent
 
 
 T = TypeVar("T")
@@ -44,7 +45,7 @@ class ToolResult:
     content: str
     is_error: bool = False
     # Events the stream shows besides tool_call_result (e.g. confirmation_required).
-    extra_events: tuple[dict[str, Any], ...] = ()
+    extra_events: tuple[ChatEvent, ...] = ()
 
 
 ToolHandler = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolResult]]

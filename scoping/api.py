@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import permissions, serializers
+from rest_framework import permissions, renderers, serializers
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -234,9 +234,26 @@ class ScopeDetail(ScopeManagementView):
         return Response({"ok": True, "deleted": deleted})
 
 
+class JSONLinesRenderer(renderers.JSONRenderer):
+    """Admits `Accept: application/x-ndjson`, the export's own type, in content negotiation (else 406). The
+    export itself is a streamed response, not rendered; an error is answered as application/json
+    (ScopeExport.handle_exception), the one shape every error has."""
+
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+
+
 class ScopeExport(ScopeManagementView):
     """`GET /api/scopes/<scope id>/export`: everything of the scope as JSON Lines, streamed (scoping.services
     .export_scope)."""
+
+    renderer_classes = [renderers.JSONRenderer, JSONLinesRenderer]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = renderers.JSONRenderer()
+        self.request.accepted_media_type = "application/json"
+        return response
 
     @extend_schema(
         operation_id="scope_export",

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from agents.runtime.providers.base import (
     ModelRequest,
@@ -31,12 +31,12 @@ from agents.runtime.providers.base import (
 )
 from agents.runtime.records import ModelMessage, ToolCallRecord, UsageTotals, text_block, tool_use_block
 from agents.runtime.wire import estimate_tokens
-from core.events import event, redact
+from core import events
 from core.tools import Tool, ToolContext, ToolResult
 
 logger = logging.getLogger(__name__)
 
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
+Emit = Callable[[events.ChatEvent], Awaitable[None]]
 
 
 @dataclass
@@ -77,7 +77,7 @@ class LoopLimits:
 
 @dataclass
 class LoopOutcome:
-    reason: str
+    reason: events.DoneReason
     usage: UsageTotals
     text: str
     tool_calls: list[ToolCallRecord]
@@ -113,18 +113,14 @@ class AgentLoop:
         self.all_text: list[str] = []
         self.all_tool_calls: list[ToolCallRecord] = []
 
-    def outcome(self, reason: str) -> LoopOutcome:
+    def outcome(self, reason: events.DoneReason) -> LoopOutcome:
         return LoopOutcome(reason, self.usage, "\n\n".join(t for t in self.all_text if t), self.all_tool_calls)
 
     async def run(self) -> LoopOutcome:
         for _ in range(self.limits.max_turns):
             if self.over_budget():
                 await self.emit(
-                    event(
-                        "error",
-                        code="budget_exceeded",
-                        message="This conversation has used its token budget, so I stopped.",
-                    )
+                    events.error("budget_exceeded", "This conversation has used its token budget, so I stopped.")
                 )
                 return self.outcome("budget_exceeded")
             turn = Turn(model=self.model)
@@ -133,7 +129,7 @@ class AgentLoop:
             except ProviderError as exc:
                 turn.usage, turn.error_code = exc.usage, exc.code
                 await self.end_call(turn, finished=True)
-                await self.emit(event("error", code=exc.code, message=exc.message))
+                await self.emit(events.error(exc.code, exc.message))
                 return self.outcome("error")
             await self.end_call(turn, finished=not turn.tool_uses)
             if not turn.tool_uses:
@@ -142,11 +138,7 @@ class AgentLoop:
             # A new list: the ModelRequest of the call just made keeps the messages it was sent.
             self.messages = [*self.messages, *conversation_blocks(turn)]
         await self.emit(
-            event(
-                "error",
-                code="max_turns",
-                message=f"I stopped after {self.limits.max_turns} model calls for one message.",
-            )
+            events.error("max_turns", f"I stopped after {self.limits.max_turns} model calls for one message.")
         )
         return self.outcome("max_turns")
 
@@ -168,7 +160,7 @@ class AgentLoop:
             async for item in self.provider.stream(request):
                 if isinstance(item, TextDelta):
                     turn.text += item.text
-                    await self.emit(event("text_delta", content=item.text))
+                    await self.emit(events.text_delta(item.text))
                     if self.recorder.checkpoint_due():
                         await self.recorder.checkpoint(turn)
                 elif isinstance(item, ToolUse):
@@ -200,7 +192,7 @@ class AgentLoop:
         self.all_tool_calls += turn.tool_calls
 
     async def run_tool(self, use: ToolUse) -> ToolCallRecord:
-        await self.emit(event("tool_call_start", tool_id=use.id, tool_name=use.name, parameters=redact(use.input)))
+        await self.emit(events.tool_call_start(tool_id=use.id, tool_name=use.name, parameters=use.input))
         started = time.monotonic()
         result = await self.execute(use)
         call = ToolCallRecord.finished(
@@ -209,12 +201,8 @@ class AgentLoop:
         for extra in result.extra_events:
             await self.emit(extra)
         await self.emit(
-            event(
-                "tool_call_result",
-                tool_id=use.id,
-                status=call.status,
-                duration_ms=call.duration_ms,
-                **{"error" if call.is_error else "result": call.output},
+            events.tool_call_result(
+                tool_id=use.id, status=call.status, duration_ms=call.duration_ms, output=call.output
             )
         )
         return call
@@ -243,7 +231,7 @@ class AgentLoop:
         self.usage.add(usage, cost)
         self.all_text.append(turn.text)
         if not turn.interrupted:
-            await self.emit(event("usage", model=turn.model, **usage.counts(), cost_micros=cost))
+            await self.emit(events.usage(model=turn.model, **usage.counts(), cost_micros=cost))
 
 
 def elapsed_ms(started: float) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 from agents.runtime.providers.base import TokenUsage, ToolUse
-from core.events import cap, redact
+from core.events import MessageUsage, ToolStatus, cap, redact
 
 # --- The Messages API shapes ---------------------------------------------------------------------
 
@@ -51,8 +51,6 @@ def tool_use_block(tool_id: str, name: str, arguments: dict[str, Any]) -> ToolUs
 
 
 # --- Tool calls -----------------------------------------------------------------------------------
-
-ToolStatus = Literal["success", "error"]
 
 
 @dataclass(frozen=True)
@@ -140,7 +138,7 @@ class UsageTotals:
         self.cache_write_tokens += usage.cache_write_tokens
         self.cost_micros = None if cost_micros is None or self.cost_micros is None else self.cost_micros + cost_micros
 
-    def as_dict(self) -> dict[str, int | None]:
+    def as_dict(self) -> MessageUsage:
         return {
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,

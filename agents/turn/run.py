@@ -28,10 +28,11 @@ from agents.turn.cancel import listen_for_cancel
 from agents.turn.lease import SessionLease
 from agents.turn.recorder import TurnRecorder
 from agents.turn.stream import EventStream
+from core import events
 from core.agent_folder import AgentFolder
 from core.db import db_call
 from core.errors import ApiError, exception_to_error
-from core.events import event, scrub_secrets
+from core.events import scrub_secrets
 from core.tools import ToolContext, tools_for_agent
 from scoping.authentication import Caller, ResolvedScope
 from scoping.context import scope, scoped_db
@@ -105,7 +106,7 @@ class ChatRun:
 
     async def run_message(self) -> None:
         await self.stream.emit(
-            event("init", session_id=str(self.session.pk), scope_id=self.scope_id, deploy_id=self.agent.deploy_id)
+            events.init(session_id=str(self.session.pk), scope_id=self.scope_id, deploy_id=self.agent.deploy_id)
         )
         if self.admission is not None and not self.admission.admitted:
             await self.refuse(self.admission)
@@ -114,7 +115,7 @@ class ChatRun:
         assert self.outcome is not None, "answer() and refuse() set the outcome"
         await self.slots.release()  # before `done`: a client may send its next message at once
         await self.stream.emit(
-            event("done", reason=self.outcome.reason, usage=self.outcome.usage.as_dict(), message_id=self.message_id)
+            events.done(reason=self.outcome.reason, usage=self.outcome.usage.as_dict(), message_id=self.message_id)
         )
 
     async def refuse(self, admission: Admission) -> None:
@@ -128,7 +129,7 @@ class ChatRun:
             error = exception_to_error(exc, path=f"session {self.session.pk}")
             self.outcome = outcome_of(None, "error")
             await self.lease.release(SessionStatus.ERROR)
-        await self.stream.emit(event("error", code=error.code, message=error.message))
+        await self.stream.emit(events.error(error.code, error.message))
 
     async def answer(self) -> None:
         """Run the agent loop; whatever fails, the lease is released and `outcome` set."""
@@ -154,7 +155,7 @@ class ChatRun:
             status = SessionStatus.INTERRUPTED
         except Exception as exc:
             error = exception_to_error(exc, path=f"session {self.session.pk}")  # logs what is unexpected
-            await emit(event("error", code=error.code, message=error.message))
+            await emit(events.error(error.code, error.message))
             self.outcome = outcome_of(loop, "error")
             status = SessionStatus.ERROR
         finally:
@@ -216,5 +217,5 @@ def user_message(text: str) -> ModelMessage:
     return {"role": "user", "content": text}
 
 
-def outcome_of(loop: AgentLoop | None, reason: str) -> LoopOutcome:
+def outcome_of(loop: AgentLoop | None, reason: events.DoneReason) -> LoopOutcome:
     return loop.outcome(reason) if loop is not None else LoopOutcome(reason, UsageTotals(), "", [])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
-Event = dict[str, Any]
+from core.events import ChatEvent
+
+Event = ChatEvent
 
 
 class EventStream:

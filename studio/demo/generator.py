@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from agents.models import USAGE_ROLLUP_MODELS, Deployment, Message, Session, SessionTag, UsageRecord
+from agents.models import USAGE_ROLLUP_MODELS, Deployment, Feedback, Message, Session, SessionTag, UsageRecord
 from scoping.context import GLOBAL_SCOPE
 from scoping.models import Scope
 from studio.demo.content import scope_ids, scope_label
@@ -211,5 +211,5 @@ class DemoGenerator:
         visibility map and hint bits now instead of during the first page views."""
         command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
         with connection.cursor() as cursor:
-            for model in (Session, Message, UsageRecord, *USAGE_ROLLUP_MODELS, Scope, SessionTag):
+            for model in (Session, Message, UsageRecord, *USAGE_ROLLUP_MODELS, Scope, SessionTag, Feedback):
                 cursor.execute(f"{command} {connection.ops.quote_name(model._meta.db_table)}")

@@ -113,7 +113,17 @@ ROW_FIELDS: dict[type[models.Model], list[str]] = {
         "created_at",
     ],
     SessionTag: ["scope", "session_id", "tag"],
-    Feedback: ["scope", "session_id", "message_id", "user_sub", "rating", "comment", "created_at", "updated_at"],
+    Feedback: [
+        "scope",
+        "session_id",
+        "message_id",
+        "user_sub",
+        "deploy_id",
+        "rating",
+        "comment",
+        "created_at",
+        "updated_at",
+    ],
 }
 
 Rows = dict[type[models.Model], list[tuple]]  # row tuples waiting to be written, by table
@@ -259,7 +269,7 @@ class SessionMaker:
         )
         for tag in tags:
             rows[SessionTag].append((scope, session_id, tag))
-        self.feedback(rows, scope, session_id, user_sub, status, last_answer, updated)
+        self.feedback(rows, scope, session_id, user_sub, deploy_id, status, last_answer, updated)
         seen = activity.get(scope)
         if seen is None:
             activity[scope] = [start, updated]
@@ -273,6 +283,7 @@ class SessionMaker:
         scope: str,
         session_id: uuid.UUID,
         user_sub: str,
+        deploy_id: str,
         status: str,
         last_answer: int | None,
         ended: datetime,
@@ -287,7 +298,8 @@ class SessionMaker:
         message_id = last_answer if last_answer is not None and rng.random() < 0.6 else None
         comment = rng.choice(POSITIVE_COMMENTS if positive else NEGATIVE_COMMENTS) if rng.random() < 0.4 else ""
         moment = min(ended + timedelta(seconds=rng.uniform(5, 600)), self.now)
-        rows[Feedback].append((scope, session_id, message_id, user_sub, 1 if positive else -1, comment, moment, moment))
+        rating = 1 if positive else -1
+        rows[Feedback].append((scope, session_id, message_id, user_sub, deploy_id, rating, comment, moment, moment))
 
     def session_start(self) -> datetime:
         rng = self.rng

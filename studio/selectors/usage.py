@@ -447,13 +447,13 @@ def ratings_by_scope(date_range: DateRange, scopes: list[str] | None = None) -> 
 
 
 def ratings_by_deploy(date_range: DateRange, scope: ScopeParam | None = None) -> dict[str, tuple[int, int]]:
-    """(positive, all) ratings given in the range per deploy of the rated session, of every scope or of the
-    focused one (joining each rating's session for its deploy)."""
+    """(positive, all) ratings given in the range per deploy that had answered the rated session (kept on
+    each rating), of every scope or of the focused one."""
     queryset = rated_in(date_range)
     scope_id = focused(scope)
     if scope_id is not None:
         queryset = queryset.filter(scope=scope_id)
-    return rating_counts(queryset, "session__deploy_id")
+    return rating_counts(queryset, "deploy_id")
 
 
 def with_ratings(row: dict[str, Any], counts: tuple[int, int] | None) -> dict[str, Any]:

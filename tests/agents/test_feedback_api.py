@@ -282,3 +282,22 @@ def test_the_detail_reads_its_feedback_in_one_query_whatever_its_length(test_age
         rate(long, jwt_header("tenant-a", sub=user), rating=-1)
     assert len(detail(long, headers)["feedback"]) == 6
     assert detail_queries(short, headers) == detail_queries(long, headers) == 3
+
+
+# --- the deploy a rating judges ------------------------------------------------------------------------
+
+
+def test_a_rating_keeps_the_deploy_that_had_answered_when_it_was_given(test_agent, chat, jwt_header):
+    headers = jwt_header("tenant-a", sub="user-1")
+    session_id, message_id = converse(chat, headers)
+    answered_by = Session.all_scopes.get(pk=session_id).deploy_id
+    assert answered_by
+    assert rate(session_id, headers, message_id=message_id, rating=-1).status_code == 200
+    # A later configuration takes the session over; the rating still judges the one that answered.
+    Session.all_scopes.filter(pk=session_id).update(deploy_id="a-later-deploy")
+    assert list(Feedback.all_scopes.values_list("deploy_id", flat=True)) == [answered_by]
+    assert rate(session_id, headers, rating=1).status_code == 200  # the session as a whole, now
+    assert dict(Feedback.all_scopes.values_list("message__public_id", "deploy_id")) == {
+        uuid.UUID(message_id): answered_by,
+        None: "a-later-deploy",
+    }

@@ -1,4 +1,8 @@
-"""Reading the event stream frame by frame, checking each event's shape, and bounded polling."""
+"""Reading the event stream frame by frame, checking each event's shape, and bounded polling.
+
+Every event a live test parses goes through `check_event`, which validates it against the committed
+JSON Schema of the events (docs/schemas/events.schema.json, an independent validator: jsonschema), so
+every live test checks that what the server sends is what the contract publishes."""
 
 from __future__ import annotations
 
@@ -7,10 +11,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from jsonschema import Draft202012Validator
 
+EVENTS_SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "schemas" / "events.schema.json"
 KEEP_ALIVE = ": keep-alive"
 DONE_REASONS = {"model_stop", "max_turns", "user_abort", "error", "budget_exceeded"}
 USAGE_KEYS = {"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"}
@@ -23,6 +31,7 @@ REQUIRED_FIELDS = {
     "usage": {"model", *USAGE_KEYS, "cost_micros"},
     "error": {"code", "message"},
     "done": {"reason", "usage"},
+    "auth_ok": set(),  # WebSocket only
 }
 
 T = TypeVar("T")
@@ -50,9 +59,34 @@ def parse_timestamp(value: object) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@cache
+def events_schema() -> dict[str, Any]:
+    schema = json.loads(EVENTS_SCHEMA.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return schema
+
+
+@cache
+def event_validator(kind: object) -> Draft202012Validator:
+    """The validator of one event type (its errors name the field), or of the union for an unknown type."""
+    schema = events_schema()
+    ref = schema["discriminator"]["mapping"].get(kind) if isinstance(kind, str) else None
+    return Draft202012Validator({"$defs": schema["$defs"], "$ref": ref} if ref else schema)
+
+
+def schema_errors(item: object) -> list[str]:
+    """Where `item` breaks the published event schema (empty when it is a valid event)."""
+    kind = item.get("type") if isinstance(item, dict) else None
+    errors = event_validator(kind).iter_errors(item)
+    return [f"{'/'.join(map(str, error.absolute_path)) or '(event)'}: {error.message}" for error in errors]
+
+
 def check_event(item: object) -> dict[str, Any]:
-    """The event's shape as SPEC §3 lists it: `type`, its fields, an ISO-8601 `timestamp`."""
+    """The event's shape as SPEC §3 lists it: `type`, its fields, an ISO-8601 `timestamp`; and valid
+    against the published JSON Schema."""
     assert isinstance(item, dict), item
+    problems = schema_errors(item)
+    assert not problems, f"{item.get('type')} event breaks docs/schemas/events.schema.json: {problems}: {item}"
     kind = item.get("type")
     assert kind in REQUIRED_FIELDS, f"unknown event type in {item}"
     missing = REQUIRED_FIELDS[kind] - item.keys()

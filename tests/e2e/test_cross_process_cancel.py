@@ -14,7 +14,7 @@ import json
 import httpx
 import pytest
 
-from tests.e2e.helpers import check_stream, events_of, iter_frames, poll, text_of
+from tests.e2e.helpers import check_event, check_stream, events_of, iter_frames, poll, text_of
 from tests.e2e.live import session_redis_url, session_uses_postgres
 
 GARCIA = "household-garcia"
@@ -118,7 +118,7 @@ def test_a_cancel_reaches_a_message_started_in_a_burst_of_many(two_processes):
             assert response.status_code == 200
             async for line in response.aiter_lines():
                 if line.startswith("data: "):
-                    events.append(json.loads(line[len("data: ") :]))
+                    events.append(check_event(json.loads(line[len("data: ") :])))
                     if events[-1]["type"] == "text_delta" and len(events) == 3:
                         await started.put(events[0]["session_id"])
         return events

@@ -362,10 +362,10 @@ def test_requests_without_a_valid_token_get_401(daphne_server):
 def ws_events_until_done(websocket) -> list[dict[str, Any]]:
     events = []
     while True:
-        item = json.loads(websocket.recv(timeout=15))
+        item = check_event(json.loads(websocket.recv(timeout=15)))
         if item["type"] == "auth_ok":
             continue
-        events.append(check_event(item))
+        events.append(item)
         if item["type"] == "done":
             return events
 
@@ -421,10 +421,10 @@ def test_websocket_cancel_stops_the_running_message(daphne_server):
         websocket.send(json.dumps({"type": "message", "message": "/slow 200 " + " ".join(f"w{i}" for i in range(40))}))
         events = []
         while True:
-            item = json.loads(websocket.recv(timeout=15))
+            item = check_event(json.loads(websocket.recv(timeout=15)))
             if item["type"] == "auth_ok":
                 continue
-            events.append(check_event(item))
+            events.append(item)
             if item["type"] == "text_delta":
                 websocket.send(json.dumps({"type": "cancel"}))
                 break

@@ -47,7 +47,13 @@ def fill_scope(scope_id: str, *, sessions: int = 1, label: str = "Acme Hotels") 
             ],
         )
         Feedback.all_scopes.create(
-            scope=scope_id, session=session, message=answer, user_sub="user-7", rating=-1, comment="Wrong month"
+            scope=scope_id,
+            session=session,
+            message=answer,
+            user_sub="user-7",
+            deploy_id="deploy-1",
+            rating=-1,
+            comment="Wrong month",
         )
         UsageRecord.all_scopes.create(
             scope=scope_id,

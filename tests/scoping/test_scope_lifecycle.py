@@ -416,6 +416,19 @@ def test_the_export_over_http_is_streamed_json_lines(client, manager, two_tenant
     assert (http_entry.actor, http_entry.action, http_entry.status) == ("api-key:crm sync", "export", "completed")
 
 
+@pytest.mark.parametrize("accept", ["application/x-ndjson", "application/json", "*/*"])
+def test_the_export_answers_any_accept_that_admits_json_lines_or_json(client, manager, two_tenants, accept):
+    """A client asking for the export's own type gets it, and an error in the JSON shape of every error."""
+    headers = {**manager(), "Accept": accept}
+    response = client.get(url(TENANT, export=True), headers=headers)
+    assert response.status_code == 200 and response["Content-Type"] == "application/x-ndjson"
+    assert b"".join(response.streaming_content).decode() == export_text(TENANT)
+    missing = client.get(url("tenant-nobody", export=True), headers=headers)
+    assert missing.status_code == 404
+    assert missing["Content-Type"] == "application/json"
+    assert missing.json()["error"]["code"] == "scope_not_found"
+
+
 def test_the_erase_over_http_answers_the_counts_and_leaves_the_other_scope(client, manager, two_tenants):
     response = client.delete(url(TENANT), headers=manager())
     assert response.status_code == 200, response.content

@@ -182,6 +182,7 @@ def rate(
         session=session,
         message=message,
         user_sub=user_sub,
+        deploy_id=session.deploy_id,
         rating=rating,
         comment=comment,
         updated_at=at or timezone.now(),

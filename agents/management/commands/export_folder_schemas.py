@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
+from agents.management.generated_files import sync_files
+from core.event_schemas import EVENTS_FILE
 from core.folder_schemas import folder_schemas, schema_text
 
 SUFFIX = ".schema.json"
@@ -31,23 +33,6 @@ class Command(BaseCommand):
     def handle(self, *args, check: bool, dir: str, **options):
         directory = Path(dir)
         expected = {f"{name}{SUFFIX}": schema_text(schema) for name, schema in folder_schemas().items()}
-        present = {path.name for path in directory.glob(f"*{SUFFIX}")} if directory.is_dir() else set()
-        changed = [name for name, text in expected.items() if not _has_text(directory / name, text)]
-        extra = sorted(present - set(expected))
-        if check:
-            if changed or extra:
-                problems = [*(f"{name} (stale)" for name in changed), *(f"{name} (unknown)" for name in extra)]
-                listing = ", ".join(problems)
-                raise CommandError(f"{directory}: {listing}. Run `python manage.py export_folder_schemas`.")
-            self.stdout.write(f"{directory}: {len(expected)} schemas up to date.")
-            return
-        directory.mkdir(parents=True, exist_ok=True)
-        for name in changed:
-            (directory / name).write_text(expected[name], encoding="utf-8")
-        for name in extra:
-            (directory / name).unlink()
-        self.stdout.write(f"{directory}: {len(changed)} written, {len(extra)} removed, {len(expected)} in all.")
-
-
-def _has_text(path: Path, text: str) -> bool:
-    return path.is_file() and path.read_text(encoding="utf-8") == text
+        # The event stream's schema sits beside these; export_event_schemas owns it.
+        present = {path.name for path in directory.glob(f"*{SUFFIX}") if path.name != EVENTS_FILE}
+        self.stdout.write(sync_files(directory, expected, present, check=check, command="export_folder_schemas"))

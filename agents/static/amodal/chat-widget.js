@@ -19,6 +19,17 @@
 
 export const VERSION = "0.1.0";
 
+/**
+ * The chat stream's events as the server publishes them: clients/typescript/events.d.ts, generated from
+ * docs/schemas/events.schema.json. `tsc` checks this file against them (clients/typescript/tsconfig.json,
+ * run by tests/widget/test_widget_types.py), so the widget and the contract cannot drift.
+ * @typedef {import("../../../clients/typescript/events").ChatEvent} ChatEvent
+ * @typedef {import("../../../clients/typescript/events").DoneEvent} DoneEvent
+ * @typedef {import("../../../clients/typescript/events").ToolCallStartEvent} ToolCallStartEvent
+ * @typedef {import("../../../clients/typescript/events").ToolCallResultEvent} ToolCallResultEvent
+ * @typedef {import("../../../clients/typescript/events").ConfirmationRequiredEvent} ConfirmationRequiredEvent
+ */
+
 const STYLESHEET_ATTR = "data-amodal-chat-styles";
 const DEFAULT_IDLE_TIMEOUT_MS = 45000; // the server sends `: keep-alive` every 15 s of silence
 const STOP_GRACE_MS = 3000; // after POST /cancel, wait this long for `done` before aborting the fetch
@@ -217,6 +228,9 @@ export function createSseParser(onFrame) {
  * Read a fetch Response body (a ReadableStream of bytes) as server-sent events. UTF-8 is decoded
  * incrementally, so a character split across network reads is kept whole. Resolves with
  * {complete: boolean} once the body ends (complete = false when it ended inside a frame).
+ * @param {ReadableStream<Uint8Array>} body
+ * @param {(frame: {type: string, event?: string, data?: string, id?: string, text?: string}) => void} onFrame
+ * @param {{idleTimeoutMs?: number, onIdle?: () => void}} [options]
  */
 export async function readEventStream(body, onFrame, { idleTimeoutMs = 0, onIdle } = {}) {
   const reader = body.getReader();
@@ -248,6 +262,11 @@ export async function readEventStream(body, onFrame, { idleTimeoutMs = 0, onIdle
 
 /** An error the widget can explain: `kind` is "http", "network", "auth" or "stream". */
 export class ChatWidgetError extends Error {
+  /**
+   * @param {string} kind
+   * @param {string} message
+   * @param {{status?: number, code?: string, cause?: unknown}} [details]
+   */
   constructor(kind, message, { status = 0, code = "", cause } = {}) {
     super(message);
     this.name = "ChatWidgetError";
@@ -430,6 +449,23 @@ function ensureStylesheet(doc, href) {
  * - idleTimeoutMs: treat a silent stream as lost after this long (default 45 s; keep-alives reset it).
  * Returns a controller: {sessionId, send(text), stop(), newConversation(), openSession(id), setThemeMode(mode),
  * focus(), destroy()}.
+ * @typedef {object} ChatWidgetOptions
+ * @property {string} [serverUrl]
+ * @property {(request: {forceRefresh: boolean}) => string | null | Promise<string | null>} [getToken]
+ * @property {string | null} [token]
+ * @property {string | null} [scopeId]
+ * @property {Record<string, string>} [scopeContext]
+ * @property {{id?: string, name?: string}} [user]
+ * @property {string | null} [sessionId]
+ * @property {(sessionId: string) => void} [onSessionCreated]
+ * @property {() => void} [onNewConversation]
+ * @property {(event: ChatEvent) => void} [onEvent]
+ * @property {(error: Error) => void} [onError]
+ * @property {{mode?: string, primaryColor?: string, onPrimaryColor?: string, headerText?: string, subtitle?: string, placeholder?: string, emptyTitle?: string, emptyText?: string}} [theme]
+ * @property {boolean} [showHistory]
+ * @property {string[]} [suggestions]
+ * @property {string | false} [stylesheet]
+ * @property {number} [idleTimeoutMs]
  */
 const THEME_MODES = ["auto", "light", "dark"];
 
@@ -439,6 +475,10 @@ function checkedThemeMode(mode) {
   return mode;
 }
 
+/**
+ * @param {HTMLElement} element
+ * @param {ChatWidgetOptions} [options]
+ */
 export function mountChatWidget(element, options = {}) {
   if (!element || typeof element.appendChild !== "function") throw new TypeError("mountChatWidget: element must be a DOM element.");
   const doc = element.ownerDocument || document;
@@ -653,6 +693,7 @@ export function mountChatWidget(element, options = {}) {
         }
       },
       flushText() { if (this.segment) this.segment.el.innerHTML = renderMarkdown(this.segment.text); },
+      /** @param {ToolCallStartEvent} evt */
       addTool(evt) {
         this.flushText();
         this.segment = null;
@@ -660,6 +701,7 @@ export function mountChatWidget(element, options = {}) {
         this.tools.set(evt.tool_id, row);
         withScroll(() => body.insertBefore(row.node, typing.isConnected ? typing : null));
       },
+      /** @param {ToolCallResultEvent} evt */
       finishTool(evt) {
         const row = this.tools.get(evt.tool_id);
         if (row) row.finish(evt.status, evt.duration_ms, evt.status === "error" ? evt.error : evt.result);
@@ -763,6 +805,7 @@ export function mountChatWidget(element, options = {}) {
     return bar;
   }
 
+  /** @param {ConfirmationRequiredEvent} evt */
   function renderConfirmation(turn, evt) {
     const approveButton = h("button", { type: "button", class: "amc-btn amc-btn-primary" }, "Approve");
     const denyButton = h("button", { type: "button", class: "amc-btn" }, "Deny");
@@ -789,6 +832,7 @@ export function mountChatWidget(element, options = {}) {
   }
 
   // ----- streaming
+  /** @param {ChatEvent} evt */
   function handleEvent(evt, turn) {
     switch (evt.type) {
       case "init":
@@ -850,6 +894,10 @@ export function mountChatWidget(element, options = {}) {
     }
   }
 
+  /**
+   * @param {string} text
+   * @param {{userNode?: HTMLElement | null, retry?: boolean}} [options]
+   */
   async function runMessage(text, { userNode, retry = false } = {}) {
     hideBanner();
     setBusy(true);
