@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -20,8 +21,9 @@ from agents import selectors, services
 from agents.models import MAX_FEEDBACK_COMMENT_CHARS
 from agents.turn.request import StrictCharField
 from core.validation import check_text
-from scoping.api import ERROR_RESPONSE, ScopedAPIView
+from scoping.api import ScopedAPIView
 from scoping.authentication import Caller
+from scoping.schema import errors
 
 
 class SessionPatchSerializer(serializers.Serializer):
@@ -74,17 +76,80 @@ class FeedbackSerializer(serializers.Serializer):
 
 OK_RESPONSE = inline_serializer("Ok", {"ok": serializers.BooleanField()})
 SCOPE_PARAM = OpenApiParameter("scope_id", str, description="The scope, for API-key callers.")
+# What every history operation can be refused with besides the common errors (amodal_site.schema).
+SCOPE_ERRORS = ("invalid_scope", "scope_required", "scope_forbidden", "forbidden")
+SESSION_ERRORS = (*SCOPE_ERRORS, "session_not_found")
+
+SESSION_SUMMARY_EXAMPLE = {
+    "id": "5b7e2a6c-0d0e-4b8f-9a5e-6a1c7e1f2b3d",
+    "title": "How much did we spend on groceries in May?",
+    "scope_id": "household-garcia",
+    "tags": ["budget"],
+    "status": "active",
+    "message_count": 2,
+    "created_at": "2026-12-06T18:30:00.120000+00:00",
+    "updated_at": "2026-12-06T18:30:01.312000+00:00",
+    "model": "claude-sonnet-4-5",
+    "provider": "anthropic",
+    "deploy_id": "finance-agent@3f2a",
+    "token_usage": {"input_tokens": 1840, "output_tokens": 96, "total_tokens": 1936},
+    "cost_micros": 6960,
+}
+SESSION_DETAIL_EXAMPLE = {
+    **SESSION_SUMMARY_EXAMPLE,
+    "messages": [
+        {
+            "id": "9a1f3e2b-4c5d-4e6f-8a7b-1c2d3e4f5a6b",
+            "role": "user",
+            "type": "user",
+            "text": "How much did we spend on groceries in May?",
+            "timestamp": "2026-12-06T18:30:00.120000+00:00",
+            "toolCalls": [],
+            "interrupted": False,
+        },
+        {
+            "id": "0d9e4c2a-7b1f-4e8a-9c3d-2a6b5f8e1c47",
+            "role": "assistant",
+            "type": "assistant_text",
+            "text": "You spent $412.80 on groceries in May.",
+            "timestamp": "2026-12-06T18:30:01.312000+00:00",
+            "toolCalls": [],
+            "interrupted": False,
+        },
+    ],
+    "feedback": [
+        {
+            "message_id": "0d9e4c2a-7b1f-4e8a-9c3d-2a6b5f8e1c47",
+            "rating": 1,
+            "comment": "",
+            "user": "user-42",
+            "updated_at": "2026-12-06T18:31:00+00:00",
+        }
+    ],
+}
+OK_EXAMPLE = OpenApiExample("ok", value={"ok": True}, response_only=True, status_codes=[200])
 
 
 class SessionHistoryList(ScopedAPIView):
     @extend_schema(
+        operation_id="sessions_history_list",
+        summary="List the scope's sessions, newest first",
+        description="The caller's scope's sessions, newest first, a page at a time: the next page's cursor is in "
+        "the `X-Next-Cursor` response header (absent on the last page). Another scope's sessions never appear.",
         parameters=[
             OpenApiParameter("limit", int, description="1 to 200, default 50."),
             OpenApiParameter("before", str, description="The X-Next-Cursor of the previous page."),
             OpenApiParameter("tags", str, description="Comma-separated; sessions with any of them."),
             SCOPE_PARAM,
         ],
-        responses={200: inline_serializer("SessionSummary", {"id": serializers.CharField()}, many=True)},
+        responses={
+            200: OpenApiResponse(
+                inline_serializer("SessionSummary", {"id": serializers.CharField()}, many=True),
+                description="An array of sessions (`X-Next-Cursor`: the next page's `before`).",
+            ),
+            **errors("validation_error", *SCOPE_ERRORS),
+        },
+        examples=[OpenApiExample("a page", value=[SESSION_SUMMARY_EXAMPLE], response_only=True, status_codes=[200])],
     )
     def get(self, request: Request) -> Response:
         limit = selectors.parse_limit(request.query_params.get("limit"))
@@ -102,7 +167,13 @@ class SessionHistoryDetail(ScopedAPIView):
     operator_permissions = {"PATCH": ("agents.change_session",), "DELETE": ("agents.delete_session",)}
 
     @extend_schema(
-        parameters=[SCOPE_PARAM], responses={200: inline_serializer("SessionDetail", {"id": serializers.CharField()})}
+        operation_id="sessions_history_get",
+        summary="One session with its messages and ratings",
+        description="The session's fields as listed, plus `messages` in order (with their tool calls) and "
+        "`feedback` (the end users' ratings, oldest first). Another scope's session is 404 like a missing one.",
+        parameters=[SCOPE_PARAM],
+        responses={200: inline_serializer("SessionDetail", {"id": serializers.CharField()}), **errors(*SESSION_ERRORS)},
+        examples=[OpenApiExample("a session", value=SESSION_DETAIL_EXAMPLE, response_only=True, status_codes=[200])],
     )
     def get(self, request: Request, session_id: str) -> Response:
         def detail():
@@ -110,7 +181,17 @@ class SessionHistoryDetail(ScopedAPIView):
 
         return Response(self.handle_scoped(detail))
 
-    @extend_schema(request=SessionPatchSerializer, responses={200: OK_RESPONSE})
+    @extend_schema(
+        operation_id="sessions_history_update",
+        summary="Set a session's title or tags",
+        description="Sets what it is given (`title`, `tags`) and keeps the rest.",
+        request=SessionPatchSerializer,
+        responses={200: OK_RESPONSE, **errors("validation_error", *SESSION_ERRORS)},
+        examples=[
+            OpenApiExample("retitle", value={"title": "Groceries", "tags": ["budget", "may"]}, request_only=True),
+            OK_EXAMPLE,
+        ],
+    )
     def patch(self, request: Request, session_id: str) -> Response:
         serializer = SessionPatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -124,7 +205,14 @@ class SessionHistoryDetail(ScopedAPIView):
         self.handle_scoped(update)
         return Response({"ok": True})
 
-    @extend_schema(parameters=[SCOPE_PARAM], responses={200: OK_RESPONSE})
+    @extend_schema(
+        operation_id="sessions_history_delete",
+        summary="Delete a session",
+        description="Deletes the session with its messages, tool calls and ratings (its usage stays for billing).",
+        parameters=[SCOPE_PARAM],
+        responses={200: OK_RESPONSE, **errors(*SESSION_ERRORS)},
+        examples=[OK_EXAMPLE],
+    )
     def delete(self, request: Request, session_id: str) -> Response:
         self.handle_scoped(lambda: services.delete_session(session=services.get_session(session_id)))
         return Response({"ok": True})
@@ -138,22 +226,22 @@ class SessionFeedback(ScopedAPIView):
 
     @extend_schema(
         operation_id="sessions_history_feedback",
+        summary="Rate a session or one of its answers",
+        description="An end user's thumbs up (1) or down (-1), with an optional comment, of the whole session or of "
+        "one assistant message (`message_id`: the history's message `id`, or the `done` event's `message_id`). "
+        "The same user rating the same thing again replaces their rating. A staff session may not rate.",
         parameters=[SCOPE_PARAM],
         request=FeedbackSerializer,
-        responses={
-            200: OK_RESPONSE,
-            400: OpenApiResponse(
-                ERROR_RESPONSE,
-                description="validation_error naming rating, comment or message_id (not a UUID, or a user "
-                "message), invalid_json or scope_required",
+        responses={200: OK_RESPONSE, **errors("validation_error", *SESSION_ERRORS, "message_not_found")},
+        examples=[
+            OpenApiExample(
+                "rate an answer",
+                value={"message_id": "0d9e4c2a-7b1f-4e8a-9c3d-2a6b5f8e1c47", "rating": -1, "comment": "Wrong month"},
+                request_only=True,
             ),
-            401: ERROR_RESPONSE,
-            404: OpenApiResponse(
-                ERROR_RESPONSE,
-                description="session_not_found (also another scope's session), or message_not_found: "
-                "message_id names no message of this session",
-            ),
-        },
+            OpenApiExample("rate the session", value={"rating": 1}, request_only=True),
+            OK_EXAMPLE,
+        ],
     )
     def post(self, request: Request, session_id: str) -> Response:
         serializer = FeedbackSerializer(data=request.data)

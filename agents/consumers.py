@@ -4,7 +4,12 @@ Auth: a `token` query parameter, or a first message `{"type": "auth", "token": .
 `{"type": "message", "message", "session_id"?, "scope_id"?, "context"?}` starts a message and
 `{"type": "cancel"}` stops the running one. Errors before a message starts are sent as
 `{"type": "error", "code", "message", "timestamp"}`; a frame that is not a JSON object (binary, bad JSON,
-nested too deep) is such an error too, and the socket stays open.
+nested too deep) is such an error too, and the socket stays open. A message the server fails to start (its
+database is down: `service_unavailable`; anything unexpected: `internal_error`) gets that `error` and then
+`done{reason: "error"}`, as a failure mid-message does, and the socket stays open; a token that cannot be
+checked for the same reason gets the `error`, then the socket is closed with 1013 (try again later).
+
+The protocol for integrators: docs/websocket.md.
 
 A JWT caller's socket is closed with 4401 once the token expires; a message already running finishes
 first. Sending `{"type": "auth"}` with a fresh token before then keeps the socket open.
@@ -20,15 +25,18 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from agents.runtime.records import UsageTotals
 from agents.turn.request import prepare_chat
 from agents.turn.run import ChatRun
 from core import events
-from core.errors import ApiError
+from core.errors import ApiError, exception_to_error
 from scoping.authentication import Caller, authenticate_async
 
 logger = logging.getLogger(__name__)
 
 UNAUTHORIZED_CLOSE_CODE = 4401
+TRY_AGAIN_LATER_CLOSE_CODE = 1013  # RFC 6455 registry: the server cannot serve now (its database is down)
+PATH = "/ws/chat"
 
 
 MAX_FRAME_DEPTH = 64
@@ -87,16 +95,28 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.authenticate(query["token"][0])
 
     async def authenticate(self, token: object) -> bool:
-        try:
-            header = f"Bearer {token}" if isinstance(token, str) and token else None
-            self.caller = await authenticate_async(header)
-        except ApiError as exc:
-            await self.send_error(exc.code, exc.message)
-            await self.close(code=UNAUTHORIZED_CLOSE_CODE)
+        header = f"Bearer {token}" if isinstance(token, str) and token else None
+        caller = await self.check_credentials(header)
+        if caller is None:
             return False
+        self.caller = caller
         self.watch_expiry()
         await self.send_json(events.auth_ok())
         return True
+
+    async def check_credentials(self, header: str | None) -> Caller | None:
+        """The caller of `header`; None once the socket is told why and closed: 4401 for a refused token,
+        1013 when it cannot be checked now (e.g. the database that holds the API keys is down)."""
+        try:
+            return await authenticate_async(header)
+        except ApiError as exc:
+            await self.send_error(exc.code, exc.message)
+            await self.close(code=UNAUTHORIZED_CLOSE_CODE)
+        except Exception as exc:
+            error = exception_to_error(exc, path=PATH)
+            await self.send_error(error.code, error.message)
+            await self.close(code=TRY_AGAIN_LATER_CLOSE_CODE)
+        return None
 
     def watch_expiry(self) -> None:
         if self.expiry is not None:
@@ -143,7 +163,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def start_message(self, content: dict) -> None:
         if self.caller is None:
-            self.caller = await self.caller_without_token()
+            self.caller = await self.check_credentials(None)
             if self.caller is None:
                 return
         if self.token_expired():
@@ -155,18 +175,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         body = {key: value for key, value in content.items() if key != "type"}
         try:
             self.run = (await prepare_chat(self.caller, body)).start()
-        except ApiError as exc:
+        except ApiError as exc:  # a refusal: bad input, another scope's session, a rate limit...
             await self.send_error(exc.code, exc.message)
             return
+        except Exception as exc:  # the server failed (its database is down): the message ends as a failed one
+            error = exception_to_error(exc, path=PATH)
+            await self.send_error(error.code, error.message)
+            await self.send_json(events.done(reason="error", usage=UsageTotals().as_dict(), message_id=None))
+            return
         self.forwarder = asyncio.create_task(self.forward(self.run))
-
-    async def caller_without_token(self) -> Caller | None:
-        try:
-            return await authenticate_async(None)
-        except ApiError as exc:
-            await self.send_error(exc.code, exc.message)
-            await self.close(code=UNAUTHORIZED_CLOSE_CODE)
-            return None
 
     async def forward(self, run: ChatRun) -> None:
         async for item in run.stream.events():

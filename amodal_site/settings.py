@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files for /api/docs/, served from here (no CDN)
     "corsheaders",
     "channels",
     "scoping",
@@ -287,12 +288,23 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "amodal runtime API",
-    "DESCRIPTION": "Chat, session history, stores and memory, partitioned by scope.",
+    "DESCRIPTION": "Chat, session history, stores and memory, partitioned by scope (one `scope_id` per tenant).\n\n"
+    "**Authentication**: `Authorization: Bearer <token>`, a JWT your backend signs (its `scope_id` and "
+    "`scopeContext` claims decide the scope) or an API key (`ak_...`, which names `scope_id` itself). "
+    '**Errors** are always `{"error": {"code", "message"}}`; another scope\'s thing is a 404 exactly like '
+    "a missing one. **Rate limits** answer 429 `rate_limited` with `Retry-After`; a database that is down, 503 "
+    "`service_unavailable` with `Retry-After`. The stream's event types have JSON Schemas at "
+    "`/api/schemas/events.schema.json` (and `docs/schemas/events/`); the WebSocket `/ws/chat` is described in "
+    "`docs/websocket.md`.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ (amodal_site.api_docs): Swagger UI from drf-spectacular-sidecar's static files, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": False, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "amodal_site.schema.add_chat_endpoints",
+        "amodal_site.schema.complete_schema",
         "amodal_site.schema.add_event_schemas",
     ],
 }

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from amodal_site.api_docs import ApiDocsView
 from amodal_site.health import health
 from core.event_schemas import event_schema_view
 from core.folder_schemas import folder_schema_view
@@ -17,6 +18,7 @@ urlpatterns = [
     path("api/", include("memory.urls")),
     path("widget/", include("agents.widget_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/schemas/agent-folder/<str:name>.schema.json", folder_schema_view, name="agent-folder-schema"),
     path("api/schemas/events.schema.json", event_schema_view, name="events-schema"),
     path("api/schemas/events/<str:type>.schema.json", event_schema_view, name="event-schema"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -31,8 +32,9 @@ from connections.models import (
     validate_credential_value,
 )
 from core.errors import ApiError
-from scoping.api import ERROR_RESPONSE, ScopedAPIView
+from scoping.api import ScopedAPIView
 from scoping.authentication import Caller
+from scoping.schema import errors
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -59,9 +61,14 @@ CREDENTIAL_PAGE = inline_serializer(
     },
 )
 OK = inline_serializer("CredentialDeleted", {"ok": serializers.BooleanField()})
-DENIED = OpenApiResponse(
-    ERROR_RESPONSE, description="forbidden (not an API key with manage_credentials) or scope_forbidden"
-)
+# Besides the common errors (amodal_site.schema): who may, and in which scope.
+ACCESS_ERRORS = ("invalid_scope", "forbidden", "scope_forbidden")
+CREDENTIAL_EXAMPLE = {
+    "key": "FINANCE_TOKEN",
+    "scope_id": "household-garcia",
+    "updated_at": "2026-12-06T18:30:00+00:00",
+    "updated_by": "api-key:deploy",
+}
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -117,8 +124,18 @@ class CredentialList(CredentialAPIView):
             OpenApiParameter("limit", int, description=f"1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}."),
             OpenApiParameter("offset", int, description="Credentials to skip, default 0."),
         ],
-        responses={200: CREDENTIAL_PAGE, 400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: DENIED},
-        description="The scope's credentials by key: never a value.",
+        responses={200: CREDENTIAL_PAGE, **errors("validation_error", *ACCESS_ERRORS)},
+        summary="List a scope's credentials (never a value)",
+        description="The scope's credentials by key, with who changed each last: never a value. Only an API key "
+        "created with --manage-credentials.",
+        examples=[
+            OpenApiExample(
+                "a page",
+                value={"credentials": [CREDENTIAL_EXAMPLE], "limit": 100, "offset": 0, "has_more": False},
+                response_only=True,
+                status_codes=[200],
+            )
+        ],
     )
     def get(self, request: Request) -> Response:
         scope_id = self.resolved.scope_id
@@ -140,13 +157,23 @@ class CredentialDetail(CredentialAPIView):
         operation_id="credential_put",
         request=CredentialPutSerializer,
         responses={
-            201: WRITTEN,
-            200: OpenApiResponse(WRITTEN, description="replaced or unchanged"),
-            400: ERROR_RESPONSE,
-            401: ERROR_RESPONSE,
-            403: DENIED,
+            201: OpenApiResponse(WRITTEN, description="Created."),
+            200: OpenApiResponse(WRITTEN, description="Replaced, or unchanged (the same value)."),
+            **errors("validation_error", *ACCESS_ERRORS),
         },
-        description="Create or replace the credential KEY of the scope. The value is never sent back.",
+        summary="Set a scope's credential",
+        description="Create or replace the credential KEY of the scope (what a connection's `scope:KEY` auth "
+        "reads). The value is write-only: never sent back, never logged; the write is audited. Only an API key "
+        "created with --manage-credentials.",
+        examples=[
+            OpenApiExample("set", value={"value": "s3cr3t-token", "scope_id": "household-garcia"}, request_only=True),
+            OpenApiExample(
+                "created", value={**CREDENTIAL_EXAMPLE, "result": "created"}, response_only=True, status_codes=[201]
+            ),
+            OpenApiExample(
+                "replaced", value={**CREDENTIAL_EXAMPLE, "result": "replaced"}, response_only=True, status_codes=[200]
+            ),
+        ],
     )
     def put(self, request: Request, key: str) -> Response:
         scope_id = self.resolved.scope_id
@@ -166,11 +193,15 @@ class CredentialDetail(CredentialAPIView):
         parameters=[SCOPE_PARAM],
         responses={
             200: OK,
-            400: ERROR_RESPONSE,
-            401: ERROR_RESPONSE,
-            403: DENIED,
-            404: OpenApiResponse(ERROR_RESPONSE, description="credential_not_found"),
+            **errors("validation_error", *ACCESS_ERRORS, "credential_not_found"),
         },
+        summary="Delete a scope's credential",
+        description="Deletes the credential KEY of the scope (audited). Only an API key created with "
+        "--manage-credentials.",
+        examples=[
+            OpenApiExample("scope", value={"scope_id": "household-garcia"}, request_only=True),
+            OpenApiExample("deleted", value={"ok": True}, response_only=True, status_codes=[200]),
+        ],
     )
     def delete(self, request: Request, key: str) -> Response:
         scope_id = self.resolved.scope_id

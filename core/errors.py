@@ -271,8 +271,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         response = drf_exception_handler(exc, context)  # DRF's own errors, Http404 and PermissionDenied
         if response is not None:
             code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), None)
-            detail = exc.detail if isinstance(exc, drf_exceptions.APIException) else str(exc)
-            response.data = error_body(code or status_error(response, "")[0], str(detail))
+            default_code, default_message = status_error(response, "")
+            detail = str(exc.detail if isinstance(exc, drf_exceptions.APIException) else exc)
+            # A bare Http404 or PermissionDenied has no text: the status's own sentence, never an empty one.
+            response.data = error_body(code or default_code, detail or default_message)
             return response
     request = context.get("request")
     error = exception_to_error(exc, path=getattr(request, "path", ""))

@@ -9,7 +9,7 @@ operator's staff session is recorded (memory.models.MemoryChange). The serving a
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,8 +17,9 @@ from rest_framework.response import Response
 from core.errors import ApiError
 from memory import selectors, services
 from memory.config import current_memory_config
-from scoping.api import ERROR_RESPONSE, ScopedAPIView
+from scoping.api import ScopedAPIView
 from scoping.authentication import Caller
+from scoping.schema import errors
 
 SCOPE_PARAM = OpenApiParameter("scope_id", str, description="The scope, for API-key callers.")
 ENTRY_ID_PARAM = OpenApiParameter(
@@ -56,6 +57,14 @@ ENTRY_LIST = inline_serializer(
 )
 
 
+SCOPE_ERRORS = ("invalid_scope", "scope_required", "scope_forbidden", "forbidden")
+ENTRY_EXAMPLE = {
+    "id": "3f0c2b1e-8d4a-4c55-9a40-2f1d6b7e9c10",
+    "content": "Groceries are budgeted at $450 a month.",
+    "created_at": "2026-12-06T18:30:00+00:00",
+}
+
+
 class MemoryAddSerializer(serializers.Serializer):
     content = serializers.JSONField(help_text="The fact to remember.")
     scope_id = serializers.CharField(required=False, allow_blank=True, help_text="For API-key callers.")
@@ -66,8 +75,26 @@ class MemoryList(ScopedAPIView):
 
     @extend_schema(
         operation_id="memory_list",
+        summary="The scope's memory entries, or a search of them",
+        description="What the agent remembers for the caller's scope (newest first), with the scope's use of the "
+        "memory limits; with `query`, the entries that match it, best first, each with its `rank`.",
         parameters=[OpenApiParameter("query", str, description="Search: best matches first."), SCOPE_PARAM],
-        responses={200: ENTRY_LIST},
+        responses={200: ENTRY_LIST, **errors(*SCOPE_ERRORS)},
+        examples=[
+            OpenApiExample(
+                "entries",
+                value={
+                    "entries": [ENTRY_EXAMPLE],
+                    "enabled": True,
+                    "count": 1,
+                    "total_chars": 39,
+                    "max_entries": 50,
+                    "max_total_chars": 4000,
+                },
+                response_only=True,
+                status_codes=[200],
+            )
+        ],
     )
     def get(self, request: Request) -> Response:
         config = current_memory_config()
@@ -86,7 +113,20 @@ class MemoryList(ScopedAPIView):
         return Response(self.handle_scoped(listing))
 
     @extend_schema(
-        operation_id="memory_add", request=MemoryAddSerializer, responses={201: ENTRY, 200: ENTRY, 400: ERROR_RESPONSE}
+        operation_id="memory_add",
+        summary="Remember a fact for the scope",
+        description="Adds an entry to the caller's scope's memory, within its limits; the same fact twice is "
+        "remembered once (200 with the existing entry).",
+        request=MemoryAddSerializer,
+        responses={
+            201: OpenApiResponse(ENTRY, description="Remembered."),
+            200: OpenApiResponse(ENTRY, description="Already remembered: the existing entry."),
+            **errors("validation_error", "memory_disabled", "memory_budget_exceeded", *SCOPE_ERRORS),
+        },
+        examples=[
+            OpenApiExample("a fact", value={"content": "Groceries are budgeted at $450 a month."}, request_only=True),
+            OpenApiExample("remembered", value=ENTRY_EXAMPLE, response_only=True, status_codes=[201, 200]),
+        ],
     )
     def post(self, request: Request) -> Response:
         config = current_memory_config()
@@ -102,8 +142,14 @@ class MemoryEntryDetail(ScopedAPIView):
 
     @extend_schema(
         operation_id="memory_remove",
+        summary="Forget a memory entry",
+        description="Deletes the entry from the caller's scope's memory (an operator's delete is recorded).",
         parameters=[ENTRY_ID_PARAM, SCOPE_PARAM],
-        responses={200: inline_serializer("MemoryOk", {"ok": serializers.BooleanField()}), 404: ERROR_RESPONSE},
+        responses={
+            200: inline_serializer("MemoryOk", {"ok": serializers.BooleanField()}),
+            **errors(*SCOPE_ERRORS, "memory_entry_not_found"),
+        },
+        examples=[OpenApiExample("forgotten", value={"ok": True}, response_only=True, status_codes=[200])],
     )
     def delete(self, request: Request, entry_id: str) -> Response:
         caller = request.user

@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import permissions, renderers, serializers
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,21 +30,27 @@ from scoping.labels import (
 )
 from scoping.models import Scope
 from scoping.permissions import ScopePolicy
+from scoping.schema import ERROR_RESPONSE as ERROR_RESPONSE  # re-exported: views import it from here too
+from scoping.schema import errors
 from scoping.selectors import get_scope
 from scoping.services import erase_scope, export_scope, set_scope_details
 from scoping.throttling import RateLimitThrottle
 
 T = TypeVar("T")
 
-# The body of every error answer (core.errors.error_body), one OpenAPI component for all the JSON views.
-ERROR_RESPONSE = inline_serializer(
-    "ErrorResponse",
-    {
-        "error": inline_serializer(
-            "ErrorResponseBody", {"code": serializers.CharField(), "message": serializers.CharField()}
-        )
-    },
-)
+
+class NoFormatOverride:
+    """DRF's settings for content negotiation, less the `?format=` override."""
+
+    URL_FORMAT_OVERRIDE = None
+
+
+class JsonNegotiation(DefaultContentNegotiation):
+    """These views answer JSON only, so `?format=` is no parameter of theirs: DRF would answer any value but
+    `json` with an empty 404. (`Accept` is still honoured: one that excludes JSON is 406 not_acceptable.)"""
+
+    # DRF reads only URL_FORMAT_OVERRIDE from it; the stubs type it as the whole settings object.
+    settings = NoFormatOverride  # type: ignore[assignment]
 
 
 class ScopedAPIView(APIView):
@@ -53,6 +60,7 @@ class ScopedAPIView(APIView):
 
     authentication_classes = [BearerAuthentication]
     permission_classes = [ScopePolicy]
+    content_negotiation_class = JsonNegotiation
     throttle_classes = [RateLimitThrottle]
     # What a staff session needs besides studio.view_studio for reads (scoping.permissions).
     operator_permissions: dict[str, tuple[str, ...]] = {}
@@ -89,10 +97,15 @@ SCOPE_ID_PARAM = OpenApiParameter(
     description="The scope id, percent-encoded as one path segment (`/` as `%2F`). The global scope's id is "
     "empty, so its address is `/api/scopes/` itself.",
 )
-SCOPE_DENIED = OpenApiResponse(
-    ERROR_RESPONSE,
-    description="forbidden: not an API key created with --manage-scopes, or a key restricted to another scope",
-)
+# Besides the common errors (amodal_site.schema): a --manage-scopes key only, its own scope if restricted.
+ACCESS_ERRORS = ("invalid_scope", "forbidden")
+SCOPE_EXAMPLE = {
+    "scope_id": "tenant_01HZX4Q8ACME",
+    "label": "Acme Hotels",
+    "metadata": {"plan": "pro", "region": "eu-west"},
+    "first_seen_at": "2026-11-02T08:00:00+00:00",
+    "last_seen_at": "2026-12-06T18:30:00+00:00",
+}
 
 
 # The schema of the PUT body; parse_scope_details does the checking (shared with the admin form).
@@ -147,14 +160,11 @@ class ScopeDetail(ScopeManagementView):
     @extend_schema(
         operation_id="scope_details",
         parameters=[SCOPE_ID_PARAM],
-        responses={
-            200: SCOPE_DETAILS,
-            400: OpenApiResponse(ERROR_RESPONSE, description="invalid_scope"),
-            401: ERROR_RESPONSE,
-            403: SCOPE_DENIED,
-            404: OpenApiResponse(ERROR_RESPONSE, description="scope_not_found: never used, nor set here"),
-        },
-        description="A scope's label and metadata, and when it was first and last seen.",
+        responses={200: SCOPE_DETAILS, **errors(*ACCESS_ERRORS, "scope_not_found")},
+        summary="A scope's label and metadata",
+        description="A scope's label and metadata, and when it was first and last seen. Only an API key created "
+        "with --manage-scopes (a key restricted to a scope: that scope only).",
+        examples=[OpenApiExample("a scope", value=SCOPE_EXAMPLE, response_only=True, status_codes=[200])],
     )
     def get(self, request: Request, scope_id: str) -> Response:
         scope = get_scope(self.resolved.scope_id)
@@ -166,17 +176,19 @@ class ScopeDetail(ScopeManagementView):
         operation_id="scope_details_set",
         parameters=[SCOPE_ID_PARAM],
         request=SCOPE_DETAILS_BODY,
-        responses={
-            200: SCOPE_DETAILS,
-            400: OpenApiResponse(
-                ERROR_RESPONSE, description="validation_error (naming the field), invalid_json or invalid_scope"
+        responses={200: SCOPE_DETAILS, **errors("validation_error", *ACCESS_ERRORS)},
+        summary="Set a scope's label and metadata",
+        description='Set a scope\'s label and/or metadata; a field left out keeps its value (`""` / `{}` clear '
+        "them). A scope not seen yet is created, as its first use would. Only an API key created with "
+        "--manage-scopes.",
+        examples=[
+            OpenApiExample(
+                "label",
+                value={"label": "Acme Hotels", "metadata": {"plan": "pro", "region": "eu-west"}},
+                request_only=True,
             ),
-            401: ERROR_RESPONSE,
-            403: SCOPE_DENIED,
-            413: OpenApiResponse(ERROR_RESPONSE, description="request_too_large"),
-        },
-        description="Set a scope's label and/or metadata; a field left out keeps its value. A scope not seen "
-        "yet is created, as its first use would.",
+            OpenApiExample("set", value=SCOPE_EXAMPLE, response_only=True, status_codes=[200]),
+        ],
     )
     def put(self, request: Request, scope_id: str) -> Response:
         if request.stream is None:  # an empty body, which DRF would read as {}
@@ -202,11 +214,17 @@ class ScopeDetail(ScopeManagementView):
                     ),
                 },
             ),
-            400: OpenApiResponse(ERROR_RESPONSE, description="invalid_scope; global_scope (it cannot be erased)"),
-            401: ERROR_RESPONSE,
-            403: SCOPE_DENIED,
-            404: OpenApiResponse(ERROR_RESPONSE, description="scope_not_found: nothing of it is stored"),
+            **errors(*ACCESS_ERRORS, "global_scope", "erased_scope", "scope_not_found", "scope_not_erased"),
         },
+        summary="Erase everything of a scope",
+        examples=[
+            OpenApiExample(
+                "erased",
+                value={"ok": True, "deleted": {"document": 3, "memory": 2, "message": 40, "session": 6, "usage": 12}},
+                response_only=True,
+                status_codes=[200],
+            )
+        ],
         description="Erase everything of the scope (sessions, messages, memory, documents, credentials, its label; "
         "usage rows stay for billing totals under an anonymous id), then check that nothing of it is left. "
         "Recorded in the scope audit log. Cannot be undone: export it first.",
@@ -247,12 +265,22 @@ class ScopeExport(ScopeManagementView):
                 "session, message, tool_call, usage, credential (key names only, never a value), "
                 "credential_change, pending_action, document, document_version, ...), streamed.",
             ),
-            400: OpenApiResponse(ERROR_RESPONSE, description="invalid_scope"),
-            401: ERROR_RESPONSE,
-            403: SCOPE_DENIED,
-            404: OpenApiResponse(ERROR_RESPONSE, description="scope_not_found: nothing of it is stored"),
+            **errors(*ACCESS_ERRORS, "scope_not_found"),
         },
-        description="Everything of the scope, streamed as JSON Lines. Recorded in the scope audit log.",
+        summary="Export everything of a scope (JSON Lines)",
+        description="Everything of the scope, streamed as JSON Lines (`application/x-ndjson`, one object a line "
+        "with its `kind`), read in one snapshot on PostgreSQL. Recorded in the scope audit log. Only an API key "
+        "created with --manage-scopes.",
+        examples=[
+            OpenApiExample(
+                "lines",
+                value='{"kind": "scope", "scope_id": "tenant_01HZX4Q8ACME", "label": "Acme Hotels", ...}\n'
+                '{"kind": "session", "id": "5b7e2a6c-0d0e-4b8f-9a5e-6a1c7e1f2b3d", ...}\n',
+                media_type="application/x-ndjson",
+                response_only=True,
+                status_codes=[200],
+            )
+        ],
     )
     def get(self, request: Request, scope_id: str) -> StreamingHttpResponse:
         chunks = export_scope(scope_id=self.resolved.scope_id, actor=self.actor(request))

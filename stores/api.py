@@ -16,14 +16,22 @@ import json
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.agent_folder import current_agent
 from core.errors import ApiError
-from scoping.api import ERROR_RESPONSE, ScopedAPIView
+from scoping.api import ScopedAPIView
+from scoping.schema import errors
 from stores import selectors, services
 from stores.definitions import FieldSpec, StoreDefinition, stores_of
 from stores.documents import DocumentInvalid
@@ -53,8 +61,36 @@ DOCUMENT_PAGE = inline_serializer(
         "has_more": serializers.BooleanField(),
     },
 )
+# POST answers one document, or for a batch the store's name and each document written.
+WRITE_RESULT = PolymorphicProxySerializer(
+    component_name="StoreWriteResult",
+    serializers=[
+        DOCUMENT,
+        inline_serializer(
+            "StoreDocumentBatch",
+            {"store": serializers.CharField(), "documents": serializers.ListField(child=serializers.JSONField())},
+        ),
+    ],
+    resource_type_field_name=None,
+)
 STORE_LIST = inline_serializer("StoreList", {"stores": serializers.ListField(child=serializers.JSONField())})
 OK_RESPONSE = inline_serializer("StoreOk", {"ok": serializers.BooleanField()})
+# Besides the common errors (amodal_site.schema): the scope, the store named in the URL.
+SCOPE_ERRORS = ("invalid_scope", "scope_required", "scope_forbidden", "forbidden")
+STORE_ERRORS = (*SCOPE_ERRORS, "store_not_found")
+WRITE_ERRORS = ("validation_error", *STORE_ERRORS, "shared_store_read_only", "write_conflict")
+
+# The bundled example agent's (examples/finance-agent/stores/preferences.json).
+DOCUMENT_EXAMPLE = {
+    "key": "currency",
+    "data": {"key": "currency", "value": "EUR"},
+    "version": 2,
+    "created_at": "2026-05-14T09:12:00+00:00",
+    "updated_at": "2026-05-15T10:00:00+00:00",
+    "expires_at": None,
+    "stale": False,
+}
+DOCUMENT_BODY_EXAMPLE = {"data": DOCUMENT_EXAMPLE["data"]}
 
 
 class DocumentBodySerializer(serializers.Serializer):
@@ -110,7 +146,38 @@ class StoreAPIView(ScopedAPIView):
 
 
 class StoreList(StoreAPIView):
-    @extend_schema(operation_id="stores_list", parameters=[SCOPE_PARAM], responses={200: STORE_LIST})
+    @extend_schema(
+        operation_id="stores_list",
+        summary="The agent's stores, with the scope's document counts",
+        description="Every store of the agent folder (its entity, key template, TTL and history), with how many "
+        "documents the caller's scope has in each (a shared store: the documents every scope shares).",
+        parameters=[SCOPE_PARAM],
+        responses={200: STORE_LIST, **errors(*SCOPE_ERRORS)},
+        examples=[
+            OpenApiExample(
+                "stores",
+                value={
+                    "stores": [
+                        {
+                            "name": "preferences",
+                            "description": "The household's preferences, e.g. currency, budget period.",
+                            "shared": False,
+                            "entity": {
+                                "name": "HouseholdPreference",
+                                "key": "{key}",
+                                "schema": {"key": {"type": "string"}, "value": {"type": "string"}},
+                            },
+                            "ttl": None,
+                            "history": {"versions": 5},
+                            "document_count": 3,
+                        }
+                    ]
+                },
+                response_only=True,
+                status_codes=[200],
+            )
+        ],
+    )
     def get(self, request: Request) -> Response:
         definitions = stores_of(current_agent())
         counts = self.handle_scoped(selectors.document_counts, definitions=definitions)
@@ -141,7 +208,25 @@ class StoreDocuments(StoreAPIView):
             OpenApiParameter("offset", int, description="Documents to skip, default 0."),
             SCOPE_PARAM,
         ],
-        responses={200: DOCUMENT_PAGE, 400: ERROR_RESPONSE, 404: ERROR_RESPONSE},
+        summary="Query a store's documents",
+        description="The caller's scope's documents of the store (a shared store's for every scope), filtered by "
+        "field equality, sorted, a page at a time (`has_more`: another page follows).",
+        responses={200: DOCUMENT_PAGE, **errors("validation_error", *STORE_ERRORS)},
+        examples=[
+            OpenApiExample(
+                "a page",
+                value={
+                    "store": "preferences",
+                    "shared": False,
+                    "documents": [DOCUMENT_EXAMPLE],
+                    "limit": 50,
+                    "offset": 0,
+                    "has_more": False,
+                },
+                response_only=True,
+                status_codes=[200],
+            )
+        ],
     )
     def get(self, request: Request, name: str) -> Response:
         params = request.query_params
@@ -161,14 +246,40 @@ class StoreDocuments(StoreAPIView):
         operation_id="store_documents_create",
         request=CreateBodySerializer,
         responses={
-            201: DOCUMENT,
-            200: OpenApiResponse(DOCUMENT, description="An existing document was replaced."),
-            400: ERROR_RESPONSE,
-            403: ERROR_RESPONSE,
-            404: ERROR_RESPONSE,
+            201: OpenApiResponse(WRITE_RESULT, description="Created (a batch: at least one document was created)."),
+            200: OpenApiResponse(WRITE_RESULT, description="An existing document was replaced (a batch: all were)."),
+            **errors(*WRITE_ERRORS),
         },
+        summary="Write a document, or a batch",
         description="Write one document (`data`; its key comes from the entity key template) or a batch "
-        "(`documents`, all or nothing).",
+        f"(`documents`, up to {services.MAX_BATCH}, all or nothing: one invalid document writes none). A batch "
+        "answers `{store, documents: [...]}`.",
+        examples=[
+            OpenApiExample("one document", value=DOCUMENT_BODY_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "a batch",
+                value={"documents": [DOCUMENT_EXAMPLE["data"], {"key": "period", "value": "month"}]},
+                request_only=True,
+            ),
+            OpenApiExample("written", value=DOCUMENT_EXAMPLE, response_only=True, status_codes=[201, 200]),
+            OpenApiExample(
+                "a batch written",
+                value={
+                    "store": "preferences",
+                    "documents": [
+                        DOCUMENT_EXAMPLE,
+                        {
+                            **DOCUMENT_EXAMPLE,
+                            "key": "period",
+                            "data": {"key": "period", "value": "month"},
+                            "version": 1,
+                        },
+                    ],
+                },
+                response_only=True,
+                status_codes=[201, 200],
+            ),
+        ],
     )
     def post(self, request: Request, name: str) -> Response:
         body = json_object(request.data)
@@ -196,7 +307,13 @@ class StoreDocumentDetail(StoreAPIView):
     operator_permissions = {"PUT": WRITE_DOCUMENTS, "DELETE": ("stores.delete_storedocument",)}
 
     @extend_schema(
-        operation_id="store_document_get", parameters=[SCOPE_PARAM], responses={200: DOCUMENT, 404: ERROR_RESPONSE}
+        operation_id="store_document_get",
+        summary="Read one document",
+        description="The document of this key in the caller's scope (a shared store: the shared one). Another "
+        "scope's document is 404 like a missing one.",
+        parameters=[SCOPE_PARAM],
+        responses={200: DOCUMENT, **errors(*STORE_ERRORS, "document_not_found")},
+        examples=[OpenApiExample("a document", value=DOCUMENT_EXAMPLE, response_only=True, status_codes=[200])],
     )
     def get(self, request: Request, name: str, key: str) -> Response:
         document = self.handle_scoped(selectors.get_document, definition=self.named_store, key=key)
@@ -206,8 +323,19 @@ class StoreDocumentDetail(StoreAPIView):
 
     @extend_schema(
         operation_id="store_document_put",
+        summary="Create or replace the document of a key",
+        description="Writes the document under this key (which must be the one its entity template makes of it: "
+        "else 400 `key_mismatch`), keeping earlier versions as the store's history says.",
         request=DocumentBodySerializer,
-        responses={200: DOCUMENT, 201: DOCUMENT, 400: ERROR_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE},
+        responses={
+            200: OpenApiResponse(DOCUMENT, description="Replaced."),
+            201: OpenApiResponse(DOCUMENT, description="Created."),
+            **errors(*WRITE_ERRORS, "key_mismatch"),
+        },
+        examples=[
+            OpenApiExample("a document", value=DOCUMENT_BODY_EXAMPLE, request_only=True),
+            OpenApiExample("written", value=DOCUMENT_EXAMPLE, response_only=True, status_codes=[200, 201]),
+        ],
     )
     def put(self, request: Request, name: str, key: str) -> Response:
         document = document_body(self.named_store, json_object(request.data))
@@ -222,8 +350,11 @@ class StoreDocumentDetail(StoreAPIView):
 
     @extend_schema(
         operation_id="store_document_delete",
+        summary="Delete one document",
+        description="Deletes the document of this key (and its history) from the caller's scope.",
         parameters=[SCOPE_PARAM],
-        responses={200: OK_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE},
+        responses={200: OK_RESPONSE, **errors(*STORE_ERRORS, "shared_store_read_only", "document_not_found")},
+        examples=[OpenApiExample("deleted", value={"ok": True}, response_only=True, status_codes=[200])],
     )
     def delete(self, request: Request, name: str, key: str) -> Response:
         self.write(services.delete_document, definition=self.named_store, key=key, shared_write=self.shared_write)

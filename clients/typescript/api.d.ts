@@ -56,7 +56,9 @@ export interface ErrorResponse {
 }
 
 export interface ErrorResponseBody {
+  /** What went wrong, in snake_case: the one field to branch on. */
   code: string;
+  /** A sentence for people, naming the field or limit. */
   message: string;
 }
 
@@ -166,6 +168,11 @@ export interface StoreDocument {
   stale: boolean;
 }
 
+export interface StoreDocumentBatch {
+  store: string;
+  documents: Array<unknown>;
+}
+
 export interface StoreDocumentPage {
   store: string;
   shared: boolean;
@@ -183,20 +190,17 @@ export interface StoreOk {
   ok: boolean;
 }
 
-export interface Error {
-  error: {
-    code: string;
-    message: string;
-  };
-}
+export type StoreWriteResult = StoreDocument | StoreDocumentBatch;
 
 export interface ChatRequest {
   message: string;
+  /** Continue this session (of the caller's scope); absent: a new session. */
   session_id?: string | null;
-  /** Ignored when the JWT has a scope. */
+  /** API-key callers only; ignored for a JWT. */
   scope_id?: string;
+  /** API-key callers only: the scope's context (string to string); a JWT's comes from its scopeContext claim. */
   context?: Record<string, string>;
-  /** API-key callers only. */
+  /** API-key callers only: another model for this message. */
   model?: {
     provider?: "anthropic" | "local";
     model?: string;
@@ -209,5 +213,6 @@ export interface Usage {
   cache_read_tokens?: number;
   cache_write_tokens?: number;
   total_tokens?: number;
+  /** null when the model has no price */
   cost_micros?: number | null;
 }

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 import pytest
 from channels.testing import WebsocketCommunicator
+from django.db import InterfaceError, OperationalError
 
 from agents.models import Message, Session, SessionStatus, SessionTag, UsageRecord
 from amodal_site.asgi import application
@@ -14,6 +15,7 @@ from scoping.models import Scope
 from scoping.services import create_api_key
 from scoping.tokens import mint_token
 from tests.conftest import write_agent_folder
+from tests.errors.test_unavailable import database_down_everywhere
 
 TIMEOUT = 10
 
@@ -461,3 +463,61 @@ def test_an_api_key_socket_has_no_expiry(test_agent):
         await communicator.disconnect()
 
     asyncio.run(talk())
+
+
+# --- The database down (SPEC §3 "Durability": the stream still ends) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "error", [OperationalError("could not connect to server"), InterfaceError("connection already closed")]
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_message_started_while_the_database_is_down_ends_with_error_then_done_and_the_socket_lives(test_agent, error):
+    token = mint_token(scope_id="tenant-a")
+
+    async def talk():
+        communicator = await connect(f"/ws/chat?token={token}")
+        assert (await communicator.receive_json_from(timeout=TIMEOUT))["type"] == "auth_ok"
+        with database_down_everywhere(error):
+            await communicator.send_json_to({"type": "message", "message": "/say lost"})
+            failed = await receive_until_done(communicator)
+        await communicator.send_json_to({"type": "message", "message": "/say back again"})
+        events = await receive_until_done(communicator)
+        await communicator.disconnect()
+        return failed, events
+
+    failed, events = asyncio.run(talk())
+    assert [item["type"] for item in failed] == ["error", "done"]
+    assert failed[0]["code"] == "service_unavailable"
+    assert "try again" in failed[0]["message"]
+    assert failed[1]["reason"] == "error"
+    assert failed[1]["usage"] == {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "total_tokens": 0,
+        "cost_micros": 0,
+    }
+    assert failed[1]["message_id"] is None
+    # The socket stayed open and serves the next message once the database is back.
+    assert events[-1]["reason"] == "model_stop"
+    assert Message.all_scopes.filter(text="/say lost").count() == 0
+    assert list(Message.all_scopes.order_by("seq").values_list("text", flat=True)) == ["/say back again", "back again"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_api_key_that_cannot_be_checked_while_the_database_is_down_closes_with_1013(test_agent):
+    key = create_api_key(name="ws-down").raw_key
+
+    async def talk():
+        communicator = await connect()
+        with database_down_everywhere(OperationalError("could not connect to server")):
+            await communicator.send_json_to({"type": "auth", "token": key})
+            error = await communicator.receive_json_from(timeout=TIMEOUT)
+            code = await expect_close(communicator)
+        return error, code
+
+    error, code = asyncio.run(talk())
+    assert error["type"] == "error" and error["code"] == "service_unavailable"
+    assert code == 1013

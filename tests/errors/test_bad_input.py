@@ -334,3 +334,19 @@ def test_a_get_with_a_body_is_answered_from_its_query_and_token_alone(client, er
         "GET", path + "?scope_id=tenant-a", body, content_type="application/json", headers=api_key_header()
     )
     assert "tenant-b" not in again.content.decode()
+
+
+# --- ?format= (found by tests/e2e/test_api_fuzz_live.py) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/stores", "/api/memory", "/sessions/history", "/api/stores/items"])
+@pytest.mark.parametrize("value", ["xyz", "api", "html", "0\u00d6"])
+@pytest.mark.django_db
+def test_a_format_parameter_is_no_parameter_of_the_api(client, error_agent, jwt_header, path, value):
+    """DRF answered `?format=<anything but json>` with a 404 whose message was empty; the API answers JSON
+    whatever the parameter says."""
+    headers = jwt_header("tenant-a")
+    response = client.get(path, {"format": value}, headers=headers)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == client.get(path, headers=headers).json()

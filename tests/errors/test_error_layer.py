@@ -9,6 +9,7 @@ import logging
 import pytest
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse, StreamingHttpResponse
 from django.test import RequestFactory
@@ -130,7 +131,8 @@ def test_an_unexpected_exception_is_logged_with_its_traceback(caplog):
         (drf_exceptions.NotAuthenticated(), 401, "authentication_required", ""),
         (drf_exceptions.AuthenticationFailed("expired"), 401, "invalid_token", "expired"),
         (drf_exceptions.MethodNotAllowed("PUT"), 405, "method_not_allowed", "PUT"),
-        (Http404(), 404, "not_found", ""),
+        (Http404(), 404, "not_found", "Nothing exists at this address."),
+        (DjangoPermissionDenied(), 403, "forbidden", "You may not do this."),
         (NotFound("No memory entry 7.", code="memory_entry_not_found"), 404, "memory_entry_not_found", "entry 7"),
         (OperationalError("server closed the connection"), 503, "service_unavailable", "try again"),
         (InterfaceError("connection already closed"), 503, "service_unavailable", "try again"),
@@ -146,6 +148,7 @@ def test_the_drf_handler_answers_every_exception_in_the_error_shape(exception, s
     body = response.data
     assert set(body) == {"error"} and body["error"]["code"] == code
     assert fragment in body["error"]["message"]
+    assert body["error"]["message"].strip()  # never an empty message, even for a bare Http404
     assert "secret internals" not in body["error"]["message"]
     if status == 503:
         assert response["Retry-After"] == "5"

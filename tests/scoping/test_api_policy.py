@@ -8,13 +8,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.views import APIView
 
+from amodal_site.api_docs import ApiDocsView
 from scoping import authentication
 from scoping.api import ScopedAPIView
 from scoping.authentication import BearerAuthentication
 from scoping.permissions import ScopePolicy
 
-# The OpenAPI schema is public (it describes the API, it reaches no scope).
-PUBLIC_VIEWS = {SpectacularAPIView}
+# The OpenAPI schema and its docs page are public (they describe the API, they reach no scope).
+PUBLIC_VIEWS = {SpectacularAPIView, ApiDocsView}
 
 
 def api_views(patterns=None, prefix=""):
