@@ -122,3 +122,31 @@ def test_openapi_schema_covers_every_json_endpoint(client):
     chat = schema["paths"]["/chat/stream"]["post"]
     assert set(chat["responses"]) >= {"200", "400", "401", "404", "409"}
     assert "budget_exceeded" in schema["paths"]["/chat/sync"]["post"]["responses"]["429"]["description"]
+
+
+# --- PostgreSQL's connection options ------------------------------------------------------------------
+
+
+POSTGRES = {**PRODUCTION, "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/amodal"}
+OPTIONS = "from django.conf import settings as s; print(s.DATABASES['default']['OPTIONS']['options'])"
+
+
+@pytest.mark.parametrize(
+    "value, options",
+    [
+        (None, "-c jit=off -c max_parallel_workers_per_gather=0"),
+        ("2", "-c jit=off -c max_parallel_workers_per_gather=2"),
+    ],
+)
+def test_parallel_query_is_off_unless_asked_for(value, options):
+    env = {**POSTGRES, **({"AMODAL_DB_PARALLEL_WORKERS": value} if value else {})}
+    result = start_django(env, code=OPTIONS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == options
+
+
+@pytest.mark.parametrize("value", ["-1", "two", "1.5"])
+def test_a_bad_parallel_workers_value_stops_start_up(value):
+    result = start_django({**POSTGRES, "AMODAL_DB_PARALLEL_WORKERS": value})
+    assert result.returncode != 0
+    assert f"AMODAL_DB_PARALLEL_WORKERS must be a whole number of workers per query, not {value!r}." in result.stderr
