@@ -21,16 +21,8 @@ from stores.definitions import stores_of
 
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
-EVENT_TYPES = (
-    "init",
-    "text_delta",
-    "tool_call_start",
-    "tool_call_result",
-    "confirmation_required",
-    "usage",
-    "error",
-    "done",
-)
+# The event stream's types, from the typed records: every event but the WebSocket's own auth_ok.
+EVENT_TYPES = tuple(kind for kind in event_records() if kind != "auth_ok")
 EVENT_SCHEMAS_DIR = "docs/schemas/events/"
 
 CHAT_REQUEST = {

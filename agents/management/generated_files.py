@@ -3,9 +3,21 @@ them, or with `check` verify them, one way for every such command."""
 
 from __future__ import annotations
 
+from argparse import ArgumentParser
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import CommandError
+
+
+def add_arguments(parser: ArgumentParser, *, default_dir: str, what: str) -> None:
+    """`--check` and `--dir` (relative to the project, e.g. "docs/schemas"), the same on every such command."""
+    parser.add_argument("--check", action="store_true", help="Fail if the files are stale; write nothing.")
+    parser.add_argument(
+        "--dir",
+        default=str(Path(settings.BASE_DIR) / default_dir),
+        help=f"Where the {what} live (default {default_dir}).",
+    )
 
 
 def sync_files(directory: Path, expected: dict[str, str], present: set[str], *, check: bool, command: str) -> str:

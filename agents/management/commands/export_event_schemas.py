@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from agents.management import generated_files
 from agents.management.generated_files import sync_files
 from core.event_schemas import EVENTS_FILE, schema_files
 
@@ -21,12 +21,7 @@ class Command(BaseCommand):
     help = "Write (or with --check, verify) the chat stream events' JSON Schemas under docs/schemas/."
 
     def add_arguments(self, parser):
-        parser.add_argument("--check", action="store_true", help="Fail if the files are stale; write nothing.")
-        parser.add_argument(
-            "--dir",
-            default=str(Path(settings.BASE_DIR) / "docs" / "schemas"),
-            help="Where the schemas live (default docs/schemas).",
-        )
+        generated_files.add_arguments(parser, default_dir="docs/schemas", what="schemas")
 
     def handle(self, *args, check: bool, dir: str, **options):
         directory = Path(dir)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from agents.management import generated_files
 from agents.management.generated_files import sync_files
 from core.event_schemas import EVENTS_FILE
 from core.folder_schemas import folder_schemas, schema_text
@@ -23,12 +23,7 @@ class Command(BaseCommand):
     help = "Write (or with --check, verify) the agent folder's JSON Schemas under docs/schemas/."
 
     def add_arguments(self, parser):
-        parser.add_argument("--check", action="store_true", help="Fail if the files are stale; write nothing.")
-        parser.add_argument(
-            "--dir",
-            default=str(Path(settings.BASE_DIR) / "docs" / "schemas"),
-            help="Where the schemas live (default docs/schemas).",
-        )
+        generated_files.add_arguments(parser, default_dir="docs/schemas", what="schemas")
 
     def handle(self, *args, check: bool, dir: str, **options):
         directory = Path(dir)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 from drf_spectacular.generators import SchemaGenerator
 
+from agents.management import generated_files
 from agents.management.generated_files import sync_files
 from agents.management.typescript import HEADER, declarations, union
 from core.event_schemas import EVENTS_PATH, openapi_components
@@ -59,12 +59,7 @@ class Command(BaseCommand):
     help = "Write (or with --check, verify) the TypeScript declarations under clients/typescript/."
 
     def add_arguments(self, parser):
-        parser.add_argument("--check", action="store_true", help="Fail if the files are stale; write nothing.")
-        parser.add_argument(
-            "--dir",
-            default=str(Path(settings.BASE_DIR) / "clients" / "typescript"),
-            help="Where the declarations live (default clients/typescript).",
-        )
+        generated_files.add_arguments(parser, default_dir="clients/typescript", what="declarations")
 
     def handle(self, *args, check: bool, dir: str, **options):
         directory = Path(dir)
