@@ -13,13 +13,11 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from deploy.cluster import Cluster, ClusterError, find_nginx, free_port
-from tests.e2e.live import LiveDatabase, base_env, session_redis_url, session_uses_postgres, sign_token
+from tests.e2e.live import Endpoint, LiveDatabase, base_env, session_redis_url, session_uses_postgres
 
 LIVE_TARGETS = ("daphne", "cluster")
 WORKERS = 2
@@ -49,7 +47,7 @@ def cluster_skip_reason() -> str:
 
 
 @dataclass
-class LiveCluster:
+class LiveCluster(Endpoint):
     cluster: Cluster
     database: LiveDatabase
     env: dict[str, str] = field(repr=False)
@@ -71,16 +69,6 @@ class LiveCluster:
         """nginx, the process clients talk to."""
         assert self.cluster.nginx_process is not None
         return self.cluster.nginx_process
-
-    def token(self, scope: str | None, context: dict[str, str] | None = None, **kwargs: Any) -> str:
-        return sign_token(scope, context, **kwargs)
-
-    def headers(self, scope: str | None, context: dict[str, str] | None = None, **kwargs: Any) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(scope, context, **kwargs)}"}
-
-    def client(self, **kwargs: Any) -> httpx.Client:
-        kwargs.setdefault("timeout", httpx.Timeout(15.0, connect=5.0))
-        return httpx.Client(base_url=self.base_url, trust_env=False, **kwargs)
 
     def log(self) -> str:
         return self.cluster.logs()

@@ -226,8 +226,26 @@ def migrate(database: LiveDatabase) -> None:
 # --- the server -----------------------------------------------------------------------------------------
 
 
+class Endpoint:
+    """What a test talks to (a daphne server, or nginx in front of several): tokens, headers, a client."""
+
+    @property
+    def base_url(self) -> str:
+        raise NotImplementedError
+
+    def token(self, scope: str | None, context: dict[str, str] | None = None, **kwargs: Any) -> str:
+        return sign_token(scope, context, **kwargs)
+
+    def headers(self, scope: str | None, context: dict[str, str] | None = None, **kwargs: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(scope, context, **kwargs)}"}
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        kwargs.setdefault("timeout", httpx.Timeout(15.0, connect=5.0))
+        return httpx.Client(base_url=self.base_url, trust_env=False, **kwargs)
+
+
 @dataclass
-class LiveServer:
+class LiveServer(Endpoint):
     port: int
     process: subprocess.Popen
     log_path: Path
@@ -245,16 +263,6 @@ class LiveServer:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
-
-    def token(self, scope: str | None, context: dict[str, str] | None = None, **kwargs: Any) -> str:
-        return sign_token(scope, context, **kwargs)
-
-    def headers(self, scope: str | None, context: dict[str, str] | None = None, **kwargs: Any) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(scope, context, **kwargs)}"}
-
-    def client(self, **kwargs: Any) -> httpx.Client:
-        kwargs.setdefault("timeout", httpx.Timeout(15.0, connect=5.0))
-        return httpx.Client(base_url=self.base_url, trust_env=False, **kwargs)
 
     def log(self) -> str:
         try:
