@@ -105,6 +105,7 @@ KNOWN_ERROR_CODES = (
     "model_timeout",
     "model_error",
     "model_overloaded",
+    "model_rate_limited",
     "model_auth_failed",
     "model_request_invalid",
     "rate_limited",

@@ -41,7 +41,7 @@ export interface DoneEvent {
 /** Something went wrong (also sent just before a `done` whose reason is max_turns or budget_exceeded, so a user sees why it stopped). On a WebSocket, also a refused frame or request; the socket stays open. */
 export interface ErrorEvent {
   type: "error";
-  /** snake_case: budget_exceeded, max_turns, model_unavailable, model_timeout, model_error, model_overloaded, model_auth_failed, model_request_invalid, rate_limited, service_unavailable, internal_error, session_busy, session_not_found, validation_error, invalid_json, invalid_scope, scope_required, scope_forbidden, model_override_forbidden, authentication_required, invalid_token, token_expired, or another a model provider reports. */
+  /** snake_case: budget_exceeded, max_turns, model_unavailable, model_timeout, model_error, model_overloaded, model_rate_limited, model_auth_failed, model_request_invalid, rate_limited, service_unavailable, internal_error, session_busy, session_not_found, validation_error, invalid_json, invalid_scope, scope_required, scope_forbidden, model_override_forbidden, authentication_required, invalid_token, token_expired, or another a model provider reports. */
   code: string;
   /** A readable sentence for the user. */
   message: string;
@@ -129,4 +129,4 @@ export type ChatEventType = ChatEvent["type"];
 export type DoneReason = DoneEvent["reason"];
 
 /** The codes an `error` event is known to carry (a model provider may add others). */
-export type KnownErrorCode = "budget_exceeded" | "max_turns" | "model_unavailable" | "model_timeout" | "model_error" | "model_overloaded" | "model_auth_failed" | "model_request_invalid" | "rate_limited" | "service_unavailable" | "internal_error" | "session_busy" | "session_not_found" | "validation_error" | "invalid_json" | "invalid_scope" | "scope_required" | "scope_forbidden" | "model_override_forbidden" | "authentication_required" | "invalid_token" | "token_expired";
+export type KnownErrorCode = "budget_exceeded" | "max_turns" | "model_unavailable" | "model_timeout" | "model_error" | "model_overloaded" | "model_rate_limited" | "model_auth_failed" | "model_request_invalid" | "rate_limited" | "service_unavailable" | "internal_error" | "session_busy" | "session_not_found" | "validation_error" | "invalid_json" | "invalid_scope" | "scope_required" | "scope_forbidden" | "model_override_forbidden" | "authentication_required" | "invalid_token" | "token_expired";

@@ -289,6 +289,23 @@ def test_http_500_past_the_retries_ends_with_error(claude_agent, fake_anthropic,
     assert Message.all_scopes.get(role="assistant").error_code == "model_error"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_models_rate_limit_past_the_retries_is_not_the_callers_rate_limited(
+    claude_agent, fake_anthropic, chat, jwt_header
+):
+    """The model's 429 is reported as model_rate_limited, never as rate_limited (the caller's own limit)."""
+    claude_agent()
+    for _ in range(MAX_RETRIES + 1):
+        fake_anthropic.queue_error(429, "rate_limit_error", "slow down", retry_after_ms="1")
+    result = chat.stream({"message": "Hi"}, jwt_header("tenant-a"))
+
+    assert result.status == 200
+    assert len(fake_anthropic.message_requests()) == MAX_RETRIES + 1
+    error, done = result.events[-2:]
+    assert (error["code"], done["reason"]) == ("model_rate_limited", "error")
+    assert Message.all_scopes.get(role="assistant").error_code == "model_rate_limited"
+
+
 @pytest.mark.parametrize(
     ("status", "error_type", "code"),
     [(401, "authentication_error", "model_auth_failed"), (400, "invalid_request_error", "model_request_invalid")],

@@ -46,7 +46,9 @@ MESSAGES_PATH = "/v1/messages"
 
 ERROR_MESSAGES = {
     "overloaded_error": ("model_overloaded", "The model is overloaded right now; please try again shortly."),
-    "rate_limit_error": ("rate_limited", "The model's rate limit was reached; please try again shortly."),
+    # Not `rate_limited`, which is this server's own 429 to the caller: the model's limit is the deployment's,
+    # reached by every tenant together, and nothing the caller did.
+    "rate_limit_error": ("model_rate_limited", "The model's rate limit was reached; please try again shortly."),
     "authentication_error": ("model_auth_failed", "The server's model credentials were refused."),
     "permission_error": ("model_auth_failed", "The server's model credentials were refused."),
     "invalid_request_error": ("model_request_invalid", "The model rejected the request."),
