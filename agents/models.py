@@ -213,6 +213,10 @@ class SessionTranscript(ScopedModel):
     index = models.TextField(blank=True)
     tokens = models.BigIntegerField(default=0)
 
+    class Meta(ScopedModel.Meta):
+        # A scope's export and erase read and delete its transcripts by scope (the chat reads by session).
+        indexes = [models.Index(fields=["scope"], name="transcript_scope")]
+
 
 class UsageRecord(ScopedModel):
     """One model call. Cost by day, model, deploy and scope is a GROUP BY over these rows."""

@@ -76,7 +76,11 @@ def test_entries_indexes_and_ids_survive_the_move(before_the_move):
 
     entry = MemoryEntry.all_scopes.get(pk=old.pk)
     assert (entry.scope, entry.content, entry.created_at) == ("tenant-a", "likes tea", old.created_at)
-    assert table_indexes() == indexes
+    # Every index survives the move; only memory 0004 (later) drops the plain (scope) index and its LIKE twin,
+    # which the (scope, created_at) index makes redundant.
+    plain_scope = {name for name in indexes if name.startswith("agents_memoryentry_scope_")}
+    assert len(plain_scope) == (2 if connection.vendor == "postgresql" else 1)
+    assert table_indexes() == {name: columns for name, columns in indexes.items() if name not in plain_scope}
     with scope("tenant-a"):
         assert [e.content for e in selectors.list_entries()] == ["likes tea"]
         added = services.add_entry(content="prefers EUR", config=CONFIG)
