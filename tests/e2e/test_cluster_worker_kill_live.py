@@ -32,7 +32,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -40,7 +40,8 @@ import httpx
 import pytest
 
 from tests.e2e.cluster import LiveCluster, cluster_skip_reason, start_cluster
-from tests.e2e.helpers import Frame, check_stream, parse_frame, poll, text_of
+from tests.e2e.faults import Conversation, async_client, converse
+from tests.e2e.helpers import check_stream, poll, text_of
 from tests.e2e.live import STOP_TIMEOUT_SECONDS
 from tests.e2e.test_durability_live import get_json, send_when_free
 
@@ -65,64 +66,12 @@ def scope_of(index: int) -> str:
     return f"tenant-kill-{index % SCOPES}"
 
 
-@dataclass
-class Conversation:
-    index: int
-    headers: dict[str, str]
-    status: int | None = None
-    frames: list[Frame] = field(default_factory=list)
-    error: BaseException | None = None  # how the stream broke, if it did
-    finished: bool = False
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        return [frame.event for frame in self.frames if frame.event is not None]
-
-    @property
-    def session_id(self) -> str:
-        return self.events[0]["session_id"]
-
-    @property
-    def words(self) -> list[str]:
-        return text_of(self.events).split()
-
-    @property
-    def ended_with_done(self) -> bool:
-        return bool(self.events) and self.events[-1]["type"] == "done"
-
-
-async def converse(client: httpx.AsyncClient, conversation: Conversation) -> None:
-    """POST the slow message and read its frames until the stream ends or breaks."""
-    try:
-        async with client.stream(
-            "POST", "/chat/stream", json={"message": SLOW_MESSAGE}, headers=conversation.headers
-        ) as response:
-            conversation.status = response.status_code
-            if response.status_code != 200:
-                await response.aread()
-                return
-            buffer = ""
-            read_index = 0
-            async for chunk in response.aiter_text():
-                buffer += chunk
-                while "\n\n" in buffer:
-                    raw, buffer = buffer.split("\n\n", 1)
-                    conversation.frames.append(parse_frame(raw, read_index))
-                read_index += 1
-    except httpx.HTTPError as exc:
-        conversation.error = exc
-    finally:
-        conversation.finished = True
-
-
 async def run_drill(cluster: LiveCluster) -> list[Conversation]:
     conversations = [
-        Conversation(index, cluster.headers(scope_of(index), {"household_id": scope_of(index)}))
+        Conversation(index, cluster.headers(scope_of(index), {"household_id": scope_of(index)}), SLOW_MESSAGE)
         for index in range(STREAMS)
     ]
-    limits = httpx.Limits(max_connections=STREAMS + 10, max_keepalive_connections=STREAMS + 10)
-    timeout = httpx.Timeout(STREAM_READ_SECONDS, connect=10.0)
-    async with httpx.AsyncClient(base_url=cluster.base_url, limits=limits, timeout=timeout, trust_env=False) as client:
+    async with async_client(cluster.base_url, STREAMS + 4, STREAM_READ_SECONDS) as client:
         tasks = [asyncio.create_task(converse(client, conversation)) for conversation in conversations]
         deadline = time.monotonic() + DRILL_DEADLINE_SECONDS
         while not all(len(c.words) >= WORDS_BEFORE_KILL for c in conversations):
@@ -231,7 +180,7 @@ def interrupted_turn(cluster: LiveCluster, headers: dict[str, str], session_id: 
 def check_the_dead_workers_sessions_show_interrupted_with_their_text_kept(drill: Drill) -> None:
     for conversation in drill.cut:
         assistant = poll(
-            partial(interrupted_turn, drill.cluster, conversation.headers, conversation.session_id),
+            partial(interrupted_turn, drill.cluster, conversation.headers, conversation.started_session()),
             timeout=RECOVERY_DEADLINE_SECONDS,
             what="an interrupted session",
         )
@@ -246,12 +195,12 @@ def check_every_session_takes_a_new_message(drill: Drill) -> None:
         events = send_when_free(
             drill.cluster,
             conversation.headers,
-            conversation.session_id,
+            conversation.started_session(),
             "/say after the kill",
             deadline_seconds=RECOVERY_DEADLINE_SECONDS,
         )
         check_stream(events)
-        assert events[0]["session_id"] == conversation.session_id
+        assert events[0]["session_id"] == conversation.started_session()
         assert events[-1]["reason"] == "model_stop" and text_of(events) == "after the kill"
     assert drill.cluster.cluster.exited() == ["worker 0"]  # the survivor and nginx are still up
 
@@ -261,8 +210,8 @@ def check_the_database_holds_no_half_written_turn(drill: Drill) -> None:
     assistant message, which is either complete (not interrupted, one usage row) or, for a message the
     killed worker was running, interrupted with the text a checkpoint saved; every count agrees."""
     database = drill.cluster.database
-    session_ids = [database.uuid_param(c.session_id) for c in drill.conversations]
-    cut_ids = {database.uuid_param(c.session_id) for c in drill.cut}
+    session_ids = [database.uuid_param(c.started_session()) for c in drill.conversations]
+    cut_ids = {database.uuid_param(c.started_session()) for c in drill.cut}
     rows = database.query(
         "SELECT m.session_id::text, m.seq, m.role, m.interrupted, m.text, m.error_code,"
         " (SELECT count(*) FROM agents_usagerecord u WHERE u.message_id = m.id)"
