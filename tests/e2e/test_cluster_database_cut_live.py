@@ -38,7 +38,7 @@ STREAMS = 20
 SCOPES = 5
 LEASE_SECONDS = 3
 POOL_TIMEOUT_SECONDS = 2
-WORDS = [f"p{index}" for index in range(1, 41)]  # 4 s of text per stream
+WORDS = [f"p{index}" for index in range(1, 61)]  # 6 s of text per stream: slack for a slow start
 SLOW_MESSAGE = "/slow 100 " + " ".join(WORDS)
 WORDS_BEFORE_CUT = 8
 STREAM_READ_SECONDS = 30.0
@@ -56,13 +56,13 @@ def db_proxy(live_database) -> Iterator[TcpProxy]:
 
 
 @pytest.fixture
-def cluster(live_database, db_proxy, tmp_path) -> Iterator[LiveCluster]:
+def cluster(live_database, db_proxy, tmp_path_factory) -> Iterator[LiveCluster]:
     parts = urlsplit(live_database.url)
     credentials, at, _ = parts.netloc.rpartition("@")
     proxied = urlunsplit(parts._replace(netloc=f"{credentials}{at}127.0.0.1:{db_proxy.port}"))
     live = start_cluster(
         live_database,
-        tmp_path,
+        tmp_path_factory.mktemp("cluster"),  # short: the workers' unix socket paths live there
         extra_env={
             "DATABASE_URL": proxied,
             "AMODAL_LEASE_SECONDS": str(LEASE_SECONDS),

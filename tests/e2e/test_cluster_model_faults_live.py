@@ -82,7 +82,7 @@ def fake_claude() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture
-def cluster(live_database, fake_claude, tmp_path) -> Iterator[LiveCluster]:
+def cluster(live_database, fake_claude, tmp_path, tmp_path_factory) -> Iterator[LiveCluster]:
     agent_dir = write_agent_folder(
         tmp_path / "agent",
         amodal={
@@ -99,7 +99,7 @@ def cluster(live_database, fake_claude, tmp_path) -> Iterator[LiveCluster]:
     )
     live = start_cluster(
         live_database,
-        tmp_path / "cluster",
+        tmp_path_factory.mktemp("cluster"),  # short: the workers' unix socket paths live there
         extra_env={"AMODAL_AGENT_DIR": str(agent_dir), "AMODAL_MODEL_TIMEOUT_SECONDS": str(MODEL_TIMEOUT_SECONDS)},
     )
     yield live

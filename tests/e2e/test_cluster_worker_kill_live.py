@@ -1,7 +1,7 @@
 """Fault drill: one worker of the cluster killed with SIGKILL under load (issue 16).
 
 nginx in front of two daphne workers (tests/e2e/cluster.py) on PostgreSQL and Redis. STREAMS concurrent
-conversations (async httpx, across SCOPES scopes) ask the `local` provider's `/slow` for a 40-word answer
+conversations (async httpx, across SCOPES scopes) ask the `local` provider's `/slow` for a 60-word answer
 (one word every 100 ms); once every stream has received text, worker 0 is killed with `kill -9`.
 
 What each client gets (and why):
@@ -52,7 +52,7 @@ SCOPES = 8
 LEASE_SECONDS = 3
 CHECKPOINT_SECONDS = 0.5
 WORD_MS = 100
-WORDS = [f"k{index}" for index in range(1, 41)]  # 4 s of text per stream
+WORDS = [f"k{index}" for index in range(1, 61)]  # 6 s of text per stream: slack for a slow start
 SLOW_MESSAGE = f"/slow {WORD_MS} " + " ".join(WORDS)
 # Kill once every stream has this many words: by then each has had several checkpoints' worth of text.
 WORDS_BEFORE_KILL = 10
@@ -102,10 +102,10 @@ class Drill:
 
 
 @pytest.fixture
-def cluster(live_database, tmp_path) -> Iterator[LiveCluster]:
+def cluster(live_database, tmp_path_factory) -> Iterator[LiveCluster]:
     live = start_cluster(
         live_database,
-        tmp_path,
+        tmp_path_factory.mktemp("cluster"),  # short: the workers' unix socket paths live there
         extra_env={
             "AMODAL_LEASE_SECONDS": str(LEASE_SECONDS),
             "AMODAL_CHECKPOINT_SECONDS": str(CHECKPOINT_SECONDS),
