@@ -1,9 +1,11 @@
 """Tools for fault drills against live servers: a TCP proxy whose connections can be cut (a database
 that goes away), an HTTP endpoint that holds its answer until released (a slow tool), and an event
-stream read in a thread with the arrival time of each frame (for a stream whose server is killed)."""
+stream read in a thread with the arrival time of each frame (for a stream whose server is killed), and
+many conversations streamed at once with async httpx (for drills under load against the cluster)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -18,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.helpers import Frame, iter_frames
+from tests.e2e.helpers import Frame, iter_frames, parse_frame, text_of
 
 BUFFER_BYTES = 65536
 ACCEPT_POLL_SECONDS = 0.05
@@ -251,3 +253,89 @@ def running(*readers: StreamReader) -> Iterator[tuple[StreamReader, ...]]:
     finally:
         for reader in readers:
             reader.finished.wait(15)
+
+
+# --- many conversations at once (async) --------------------------------------------------------------------
+
+
+@dataclass
+class Conversation:
+    """One chat message streamed by `converse`: the answer's status, its frames (each checked against
+    the event schema), and how the stream broke if it did."""
+
+    index: int
+    headers: dict[str, str]
+    message: str
+    session_id: str | None = None  # an existing session to continue
+    status: int | None = None
+    body: bytes = b""  # the answer's body when it was not 200
+    frames: list[Frame] = field(default_factory=list)
+    error: BaseException | None = None  # how the stream broke, if it did
+    finished: bool = False
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return [frame.event for frame in self.frames if frame.event is not None]
+
+    @property
+    def types(self) -> list[str]:
+        return [event["type"] for event in self.events]
+
+    @property
+    def words(self) -> list[str]:
+        return text_of(self.events).split()
+
+    @property
+    def ended_with_done(self) -> bool:
+        return bool(self.events) and self.events[-1]["type"] == "done"
+
+    def started_session(self) -> str:
+        assert self.events and self.events[0]["type"] == "init", (self.index, self.status, self.events[:1])
+        return str(self.events[0]["session_id"])
+
+
+async def converse(client: httpx.AsyncClient, conversation: Conversation) -> None:
+    """POST the conversation's message to /chat/stream and read its frames until the stream ends or breaks
+    (an httpx error is kept in `conversation.error`, a malformed frame fails the test)."""
+    body: dict[str, Any] = {"message": conversation.message}
+    if conversation.session_id:
+        body["session_id"] = conversation.session_id
+    try:
+        async with client.stream("POST", "/chat/stream", json=body, headers=conversation.headers) as response:
+            conversation.status = response.status_code
+            if response.status_code != 200:
+                conversation.body = await response.aread()
+                return
+            buffer = ""
+            read_index = 0
+            async for chunk in response.aiter_text():
+                buffer += chunk
+                while "\n\n" in buffer:
+                    raw, buffer = buffer.split("\n\n", 1)
+                    conversation.frames.append(parse_frame(raw, read_index))
+                read_index += 1
+            assert buffer == "", f"the stream ended inside a frame: {buffer!r}"
+    except httpx.HTTPError as exc:
+        conversation.error = exc
+    finally:
+        conversation.finished = True
+
+
+def async_client(base_url: str, connections: int, read_seconds: float = 30.0) -> httpx.AsyncClient:
+    """An async client for `connections` concurrent streams; a stream silent `read_seconds` breaks with
+    a ReadTimeout (a hang is an error, never a wait without end)."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    timeout = httpx.Timeout(read_seconds, connect=10.0)
+    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout, trust_env=False)
+
+
+async def converse_all(base_url: str, conversations: list[Conversation], deadline_seconds: float = 120.0) -> None:
+    """Stream every conversation at once; fails if one has not ended within the deadline."""
+    async with async_client(base_url, len(conversations) + 4) as client:
+        tasks = [asyncio.create_task(converse(client, conversation)) for conversation in conversations]
+        done, pending = await asyncio.wait(tasks, timeout=deadline_seconds)
+        for task in pending:
+            task.cancel()
+        assert not pending, f"{len(pending)} of {len(tasks)} streams had not ended within {deadline_seconds:g} s"
+        for task in done:
+            task.result()
