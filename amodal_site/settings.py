@@ -169,7 +169,9 @@ AMODAL_DB_ROW_SECURITY = env_flag("AMODAL_DB_ROW_SECURITY")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "scoping.postgresql"
 elif AMODAL_DB_ROW_SECURITY:
-    raise ImproperlyConfigured("AMODAL_DB_ROW_SECURITY needs PostgreSQL (DATABASE_URL=postgres://...); SQLite has no row-level security.")
+    raise ImproperlyConfigured(
+        "AMODAL_DB_ROW_SECURITY needs PostgreSQL (DATABASE_URL=postgres://...); SQLite has no row-level security."
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent readers and one writer (daphne threads, tests): WAL plus a busy timeout.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -98,7 +98,7 @@ def install(connection: BaseDatabaseWrapper) -> list[str]:
                 IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
                     EXECUTE format('GRANT {ROLE} TO %I', current_user);
                 END IF;
-            END $$"""
+            END $$"""  # noqa: S608  (ROLE is a constant)
         )
         cursor.execute("SELECT current_schema()")
         schema = quote(cursor.fetchone()[0])

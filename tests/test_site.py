@@ -154,7 +154,9 @@ def test_a_bad_parallel_workers_value_stops_start_up(value):
 
 # --- Row-level security (scoping.row_security) -------------------------------------------------------------
 
-ROW_SECURITY = "from django.conf import settings as s; print(s.AMODAL_DB_ROW_SECURITY, s.DATABASES['default']['ENGINE'])"
+ROW_SECURITY = (
+    "from django.conf import settings as s; print(s.AMODAL_DB_ROW_SECURITY, s.DATABASES['default']['ENGINE'])"
+)
 
 
 @pytest.mark.parametrize("value, on", [(None, False), ("0", False), ("off", False), ("1", True), ("yes", True)])
@@ -168,7 +170,8 @@ def test_row_security_is_off_unless_turned_on(value, on):
 def test_a_bad_row_security_value_stops_start_up(value):
     result = start_django({**POSTGRES, "AMODAL_DB_ROW_SECURITY": value})
     assert result.returncode != 0
-    assert f"AMODAL_DB_ROW_SECURITY must be on or off (1/0, true/false, yes/no, on/off), not {value!r}." in result.stderr
+    expected = f"AMODAL_DB_ROW_SECURITY must be on or off (1/0, true/false, yes/no, on/off), not {value!r}."
+    assert expected in result.stderr
 
 
 def test_row_security_on_sqlite_stops_start_up():

@@ -30,14 +30,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
             elif row_security.applied_scope(self.connection) is not None:
                 wanted = None  # switched while the setting was on (tests turn it on and off): back to the owner
             else:
-                return super()._cursor(name)
+                return super()._cursor(name)  # type: ignore[misc]
             with self.wrap_database_errors:
                 row_security.switch_scope(self.connection, wanted)
-        return super()._cursor(name)
+        return super()._cursor(name)  # type: ignore[misc]
 
     def _rollback(self) -> None:
         try:
-            super()._rollback()
+            super()._rollback()  # type: ignore[misc]
         finally:
             if self.connection is not None:
                 row_security.forget_scope(self.connection)
@@ -47,7 +47,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # the switch would fail); the switch after it is made again.
         self.switch_paused = True
         try:
-            super()._savepoint_rollback(sid)
+            super()._savepoint_rollback(sid)  # type: ignore[misc]
         finally:
             self.switch_paused = False
             if self.connection is not None:
@@ -56,7 +56,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _close(self) -> None:
         # A connection given back mid-transaction is rolled back by psycopg's pool, outside _rollback.
         connection = self.connection
-        if connection is not None and not connection.closed:
-            if connection.info.transaction_status != pq.TransactionStatus.IDLE:
-                row_security.forget_scope(connection)
-        super()._close()
+        status = connection is not None and not connection.closed and connection.info.transaction_status
+        if status and status != pq.TransactionStatus.IDLE:
+            row_security.forget_scope(connection)
+        super()._close()  # type: ignore[misc]

@@ -11,7 +11,7 @@ from agents.models import Message, UsageRecord
 from memory.models import MemoryEntry
 from scoping import row_security
 from scoping.context import scope
-from tests.agents.test_query_counts import DB_HANDOFFS, STATEMENT_BUDGET, count_queries, send  # noqa: F401
+from tests.agents.test_query_counts import DB_HANDOFFS, count_queries, send, shape  # noqa: F401
 from tests.scoping.scope_fill import fill_scope
 
 pytestmark = pytest.mark.skipif(
@@ -106,6 +106,7 @@ def test_a_rolled_back_switch_is_made_again(two_tenants):
         assert scopes_in_every_table() == {table: {"tenant-a"} for table in two_tenants}
 
 
+@override_settings(AMODAL_DB_ROW_SECURITY=False)
 def test_with_the_setting_off_nothing_switches(two_tenants):
     with scope("tenant-a"):
         assert current_user() == "postgres"
@@ -161,21 +162,28 @@ def switches(monkeypatch):
     return made
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("on", [False, True], ids=["off", "on"])
-def test_a_chat_message_end_to_end(on, installed, test_agent, chat, jwt_header, count_queries, switches):  # noqa: F811
+def one_message(chat, jwt_header, counter, switches, *, on: bool) -> tuple[list[str], list[str | None]]:
+    """A tenant-a message right after a tenant-b one (so pooled connections are in another scope): its SQL
+    statements (by shape) and its scope switches."""
     with override_settings(AMODAL_DB_ROW_SECURITY=on):
         session_id = send(chat, jwt_header("tenant-a"), "/say first")
-        # Another tenant's message in between: the pooled connections are in tenant-b's scope now.
         send(chat, jwt_header("tenant-b"), "/say other")
-        before, switched = len(count_queries.statements), len(switches)
+        before, switched = len(counter.statements), len(switches)
         send(chat, jwt_header("tenant-a"), '/tool memory {"action": "list"}', session_id)
-        statements, made = len(count_queries.statements) - before, switches[switched:]
-
     with scope("tenant-a"):
         assert Message.objects.filter(session_id=session_id).count() == 5
-        assert UsageRecord.objects.count() == 3
-    assert 0 < statements <= STATEMENT_BUDGET + 4  # the message's own statements: the same, on or off
-    # The switches: one per connection checkout at most (DB_HANDOFFS), none with the setting off.
-    assert set(made) <= {"tenant-a"}
-    assert (0 < len(made) <= DB_HANDOFFS) if on else made == [], made
+    return [shape(sql) for sql in counter.statements[before:]], switches[switched:]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chat_message_end_to_end(installed, test_agent, chat, jwt_header, count_queries, switches):  # noqa: F811
+    statements_off, switches_off = one_message(chat, jwt_header, count_queries, switches, on=False)
+    statements_on, switches_on = one_message(chat, jwt_header, count_queries, switches, on=True)
+
+    with scope("tenant-a"):
+        assert UsageRecord.objects.count() == 6  # every model call recorded, in its scope, with the setting on too
+    # The same statements on or off, plus one switch per connection checkout at most (DB_HANDOFFS).
+    assert statements_on == statements_off
+    assert switches_off == []
+    assert switches_on and set(switches_on) == {"tenant-a"} and len(switches_on) <= DB_HANDOFFS, switches_on
+    print(f"statements per message: {len(statements_off)} off, {len(statements_on)} + {len(switches_on)} switches on")
