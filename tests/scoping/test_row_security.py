@@ -187,3 +187,19 @@ def test_a_chat_message_end_to_end(installed, test_agent, chat, jwt_header, coun
     assert switches_off == []
     assert switches_on and set(switches_on) == {"tenant-a"} and len(switches_on) <= DB_HANDOFFS, switches_on
     print(f"statements per message: {len(statements_off)} off, {len(statements_on)} + {len(switches_on)} switches on")
+
+
+@ROW_SECURITY_ON
+def test_the_lease_sweep_inside_a_message_still_frees_every_scopes_sessions(two_tenants):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from agents.models import Session
+    from agents.services import release_expired_leases
+
+    expired = timezone.now() - timedelta(minutes=1)
+    held = Session.all_scopes.filter(scope="tenant-b").update(lock_token="dead-worker", lock_expires_at=expired)
+    with scope("tenant-a"):  # as agents.turn.lease runs it, inside a tenant-a message
+        assert release_expired_leases() == held > 0
+    assert not Session.all_scopes.filter(lock_token="dead-worker").exists()
