@@ -170,9 +170,10 @@ def one_message(chat, jwt_header, counter, switches, *, on: bool) -> tuple[list[
         send(chat, jwt_header("tenant-b"), "/say other")
         before, switched = len(counter.statements), len(switches)
         send(chat, jwt_header("tenant-a"), '/tool memory {"action": "list"}', session_id)
+        statements, made = [shape(sql) for sql in counter.statements[before:]], switches[switched:]
     with scope("tenant-a"):
         assert Message.objects.filter(session_id=session_id).count() == 5
-    return [shape(sql) for sql in counter.statements[before:]], switches[switched:]
+    return statements, made
 
 
 @pytest.mark.django_db(transaction=True)
