@@ -41,7 +41,7 @@ from core.errors import ApiError, ValidationFailed
 from core.events import scrub_secrets
 from core.tools import prompt_sections, run_message_hooks
 from core.validation import check_text
-from scoping.context import active_scope
+from scoping.context import active_scope, no_scope
 from scoping.services import touch_scope
 
 TITLE_CHARS = 80
@@ -208,10 +208,13 @@ def release_lock(*, session_id: uuid.UUID, lock_token: str, status: str) -> None
 
 
 def release_expired_leases() -> int:
-    """Operator sweep: sessions whose process died mid-message become `interrupted` (all scopes)."""
-    return Session.all_scopes.filter(lock_token__gt="", lock_expires_at__lt=timezone.now()).update(
-        lock_token="", lock_expires_at=None, budget_reserve_micros=0, status=SessionStatus.INTERRUPTED
-    )
+    """Operator sweep: sessions whose process died mid-message become `interrupted` (all scopes). It runs
+    inside a message (agents.turn.lease) too: out of that message's scope, or row-level security
+    (AMODAL_DB_ROW_SECURITY) would narrow it to that scope's sessions."""
+    with no_scope():
+        return Session.all_scopes.filter(lock_token__gt="", lock_expires_at__lt=timezone.now()).update(
+            lock_token="", lock_expires_at=None, budget_reserve_micros=0, status=SessionStatus.INTERRUPTED
+        )
 
 
 # --- The record of one message, written as it happens ---------------------------------------------

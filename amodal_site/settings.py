@@ -54,6 +54,16 @@ def env_count(name: str) -> int:
     return env_whole_number(name, 0, "streams (0 for no limit)")
 
 
+def env_flag(name: str) -> bool:
+    """An on/off setting, off by default; anything but a clear yes or no is refused (not read as off)."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in {"", "0", "false", "no", "off"}:
+        return False
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    raise ImproperlyConfigured(f"{name} must be on or off (1/0, true/false, yes/no, on/off), not {os.environ[name]!r}.")
+
+
 def required_secret(name: str, dev_value: str) -> str:
     value = os.environ.get(name, "")
     if value:
@@ -153,6 +163,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     options = DATABASES["default"].setdefault("OPTIONS", {})
     parallel = f"-c max_parallel_workers_per_gather={AMODAL_DB_PARALLEL_WORKERS}"
     options["options"] = f"{options.get('options', '')} {parallel}".strip()
+# Row-level security as a second lock behind the scoped manager (scoping.row_security): off by default. The
+# backend is Django's PostgreSQL one plus the scope switch, which does nothing while the setting is off.
+AMODAL_DB_ROW_SECURITY = env_flag("AMODAL_DB_ROW_SECURITY")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "scoping.postgresql"
+elif AMODAL_DB_ROW_SECURITY:
+    raise ImproperlyConfigured(
+        "AMODAL_DB_ROW_SECURITY needs PostgreSQL (DATABASE_URL=postgres://...); SQLite has no row-level security."
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent readers and one writer (daphne threads, tests): WAL plus a busy timeout.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -150,3 +150,31 @@ def test_a_bad_parallel_workers_value_stops_start_up(value):
     result = start_django({**POSTGRES, "AMODAL_DB_PARALLEL_WORKERS": value})
     assert result.returncode != 0
     assert f"AMODAL_DB_PARALLEL_WORKERS must be a whole number of workers per query, not {value!r}." in result.stderr
+
+
+# --- Row-level security (scoping.row_security) -------------------------------------------------------------
+
+ROW_SECURITY = (
+    "from django.conf import settings as s; print(s.AMODAL_DB_ROW_SECURITY, s.DATABASES['default']['ENGINE'])"
+)
+
+
+@pytest.mark.parametrize("value, on", [(None, False), ("0", False), ("off", False), ("1", True), ("yes", True)])
+def test_row_security_is_off_unless_turned_on(value, on):
+    result = start_django({**POSTGRES, **({"AMODAL_DB_ROW_SECURITY": value} if value else {})}, code=ROW_SECURITY)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(on), "scoping.postgresql"]
+
+
+@pytest.mark.parametrize("value", ["2", "enabled", "tru"])
+def test_a_bad_row_security_value_stops_start_up(value):
+    result = start_django({**POSTGRES, "AMODAL_DB_ROW_SECURITY": value})
+    assert result.returncode != 0
+    expected = f"AMODAL_DB_ROW_SECURITY must be on or off (1/0, true/false, yes/no, on/off), not {value!r}."
+    assert expected in result.stderr
+
+
+def test_row_security_on_sqlite_stops_start_up():
+    result = start_django({**PRODUCTION, "DATABASE_URL": "sqlite:///unused.sqlite3", "AMODAL_DB_ROW_SECURITY": "1"})
+    assert result.returncode != 0
+    assert "AMODAL_DB_ROW_SECURITY needs PostgreSQL" in result.stderr

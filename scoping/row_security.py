@@ -1,0 +1,116 @@
+"""PostgreSQL row-level security: a second lock behind the scoped manager (`AMODAL_DB_ROW_SECURITY`, off by default).
+
+The application connects as the tables' owner, which row-level security never restricts. With the setting on,
+a connection used while a scope is active switches to the NOLOGIN role `amodal_tenant` with `amodal.scope_id`
+set to that scope, and every table of the scope data registry (scoping.scope_data) carries a policy that lets
+that role see and write only rows whose scope column equals `amodal.scope_id`. So a query that bypasses the
+scoped manager (`Model.all_scopes`, raw SQL) inside a scope still cannot read or write another scope's rows.
+With no scope (Studio, admin, migrations, management commands) the connection stays the owner and sees all.
+
+The switch is one `SELECT set_config(...)` statement, issued before a cursor is used only when the scope the
+connection is in differs from the active one (scoping.postgresql.base). The scope a connection is in is kept on
+the psycopg connection object itself, so a pooled connection carries it from one checkout to the next and the
+next user's first statement switches it: a connection is never used under another scope than the active one.
+
+`install(connection)` creates the role, grants it the application's tables and creates the policies; it is
+idempotent and runs after every `migrate` when the setting is on (scoping.apps), so a new registered table gets
+its policy with the migration that creates it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+ROLE = "amodal_tenant"
+SCOPE_SETTING = "amodal.scope_id"
+POLICY = "amodal_scope"
+
+# What a connection's scope is recorded as: None is "the owner, no scope"; UNKNOWN after anything that may have
+# undone a switch (a rollback), so the next statement sets it again whatever the active scope is.
+UNKNOWN = object()
+_STATE_ATTRIBUTE = "_amodal_row_scope"
+# The value `amodal.scope_id` takes when no scope is active: not printable, so never a scope id
+# (scoping.context.validate_scope_id), so a tenant-role query with it sees no row.
+NO_SCOPE_VALUE = "\n"
+
+_SWITCH = f"SELECT set_config('role', %s, false), set_config('{SCOPE_SETTING}', %s, false)"
+
+
+def applied_scope(raw_connection: Any) -> object:
+    """The scope `raw_connection` (a psycopg connection) runs under: a scope id, None (the owner) or UNKNOWN."""
+    return getattr(raw_connection, _STATE_ATTRIBUTE, None)  # a new connection is the owner's
+
+
+def forget_scope(raw_connection: Any) -> None:
+    """After something that may have undone a switch (a rollback): the next cursor switches whatever the scope.
+    A connection never switched is left alone (it is the owner's, and the setting may be off)."""
+    if hasattr(raw_connection, _STATE_ATTRIBUTE):
+        setattr(raw_connection, _STATE_ATTRIBUTE, UNKNOWN)
+
+
+def switch_scope(raw_connection: Any, scope_id: str | None) -> bool:
+    """Put `raw_connection` under `scope_id` (None: the owner) unless it already is; whether a statement ran.
+
+    Fail closed: the state is UNKNOWN until the statement succeeded, so a failure is retried, never trusted."""
+    if applied_scope(raw_connection) == scope_id:
+        return False
+    setattr(raw_connection, _STATE_ATTRIBUTE, UNKNOWN)
+    if scope_id is None:
+        raw_connection.execute(_SWITCH, ("none", NO_SCOPE_VALUE))
+    else:
+        raw_connection.execute(_SWITCH, (ROLE, scope_id))
+    setattr(raw_connection, _STATE_ATTRIBUTE, scope_id)
+    return True
+
+
+def policy_tables() -> list[tuple[str, str]]:
+    """(table, scope column) of every table of the scope data registry, each once, in registration order."""
+    from scoping.scope_data import scope_data_kinds
+
+    tables: dict[str, str] = {}
+    for kind in scope_data_kinds():
+        for model in kind.tables():
+            column = model._meta.get_field(kind.scope_field).column  # type: ignore[union-attr]
+            tables.setdefault(model._meta.db_table, str(column))
+    return list(tables.items())
+
+
+def install(connection: BaseDatabaseWrapper) -> list[str]:
+    """Create the role (once per cluster), grant it the schema's tables and sequences, and put the scope policy
+    on every registered table. Idempotent; the tables it covers."""
+    if connection.vendor != "postgresql":
+        return []
+    quote = connection.ops.quote_name
+    tables = policy_tables()
+    with connection.cursor() as cursor:
+        # Roles are cluster-wide: several databases (pytest-xdist's workers) may create it at the same time.
+        cursor.execute(
+            f"""DO $$ BEGIN
+                CREATE ROLE {ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+            END $$"""
+        )
+        # A non-superuser owner must be a member to switch to it (a superuser may switch to any role).
+        cursor.execute(
+            f"""DO $$ BEGIN
+                IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+                    EXECUTE format('GRANT {ROLE} TO %I', current_user);
+                END IF;
+            END $$"""  # noqa: S608  (ROLE is a constant)
+        )
+        cursor.execute("SELECT current_schema()")
+        schema = quote(cursor.fetchone()[0])
+        cursor.execute(f"GRANT USAGE ON SCHEMA {schema} TO {ROLE}")
+        # Every table, not only the registered ones: a scope's request also reads API keys, users, sessions, and
+        # the usage triggers write the rollup tables (agents_usagedailytotal has no scope column) as the caller.
+        cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {ROLE}")
+        cursor.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {ROLE}")
+        for table, column in tables:
+            name, scope_column = quote(table), quote(column)
+            matches = f"{scope_column} = current_setting('{SCOPE_SETTING}', true)"
+            cursor.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
+            cursor.execute(f"DROP POLICY IF EXISTS {POLICY} ON {name}")
+            cursor.execute(f"CREATE POLICY {POLICY} ON {name} TO {ROLE} USING ({matches}) WITH CHECK ({matches})")
+    return [table for table, _ in tables]
