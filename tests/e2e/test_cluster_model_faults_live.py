@@ -124,10 +124,17 @@ def test_the_model_api_failing_for_many_sessions_at_once(cluster, fake_claude):
         conversations = conversations_for(cluster, fault)
         asyncio.run(converse_all(cluster.base_url, conversations))
         check_every_stream_ended_with_the_error_then_done(fault, conversations)
-        assert fake_claude.pending == 0, f"{fault.name}: {fake_claude.pending} scripted answers were not asked for"
+        # A message may use fewer answers than scripted, never more, and at least one each: on a loaded machine
+        # a try of the 500 round can time out before the fake reads it. Exact where there is one try a message.
+        leftover = fake_claude.discard_pending()
+        assert leftover <= CONVERSATIONS * (fault.calls - 1), f"{fault.name}: {leftover} answers not asked for"
         rounds[fault.name] = conversations
     assert not fake_claude.unscripted_requests
-    assert len(fake_claude.message_requests()) == sum(CONVERSATIONS * fault.calls for fault in FAULTS)
+    assert (
+        CONVERSATIONS * len(FAULTS)
+        <= len(fake_claude.message_requests())
+        <= sum(CONVERSATIONS * fault.calls for fault in FAULTS)
+    )
 
     check_no_server_error(cluster)
     check_every_failed_turn_is_written_whole(cluster, rounds)
