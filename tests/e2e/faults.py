@@ -12,7 +12,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -337,5 +337,36 @@ async def converse_all(base_url: str, conversations: list[Conversation], deadlin
         for task in pending:
             task.cancel()
         assert not pending, f"{len(pending)} of {len(tasks)} streams had not ended within {deadline_seconds:g} s"
+        for task in done:
+            task.result()
+
+
+async def converse_through_a_fault(
+    base_url: str,
+    conversations: list[Conversation],
+    fault: Callable[[], Awaitable[None]],
+    *,
+    words_before: int,
+    what: str,
+    read_seconds: float,
+    deadline_seconds: float,
+) -> None:
+    """Stream every conversation at once, run `fault` (`what`: "the kill", "the cut") once each has streamed
+    `words_before` words, then wait for every stream to end. Fails if one ends before the fault or any has not
+    ended by the deadline (counted from the start)."""
+    async with async_client(base_url, len(conversations) + 4, read_seconds) as client:
+        tasks = [asyncio.create_task(converse(client, conversation)) for conversation in conversations]
+        deadline = time.monotonic() + deadline_seconds
+        while not all(len(c.words) >= words_before for c in conversations):
+            ended = [c for c in conversations if c.finished]
+            assert not ended, f"a stream ended before {what}: {[(c.status, c.error, c.events[-1:]) for c in ended]}"
+            assert time.monotonic() < deadline, f"the streams did not all reach {what}"
+            await asyncio.sleep(0.05)
+        await fault()
+        done, pending = await asyncio.wait(tasks, timeout=max(deadline - time.monotonic(), 1))
+        for task in pending:
+            task.cancel()
+        hung = [c.index for c in conversations if not c.finished]
+        assert not pending and not hung, f"{len(hung)} streams did not end after {what}: {hung}"
         for task in done:
             task.result()

@@ -20,7 +20,6 @@ Skipped without nginx, PostgreSQL or Redis. Every wait is bounded; nothing asser
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,7 +27,7 @@ import httpx
 import pytest
 
 from tests.e2e.cluster import LiveCluster, cluster_skip_reason, start_cluster
-from tests.e2e.faults import Conversation, TcpProxy, async_client, converse
+from tests.e2e.faults import Conversation, TcpProxy, converse_through_a_fault
 from tests.e2e.helpers import check_stream, text_of
 from tests.e2e.test_durability_live import error_code, send_when_free
 
@@ -85,20 +84,19 @@ async def stream_then_cut(cluster: LiveCluster, proxy: TcpProxy) -> list[Convers
         Conversation(index, cluster.headers(scope_of(index), {"household_id": scope_of(index)}), SLOW_MESSAGE)
         for index in range(STREAMS)
     ]
-    async with async_client(cluster.base_url, STREAMS + 4, STREAM_READ_SECONDS) as client:
-        tasks = [asyncio.create_task(converse(client, conversation)) for conversation in conversations]
-        deadline = time.monotonic() + DRILL_DEADLINE_SECONDS
-        while not all(len(c.words) >= WORDS_BEFORE_CUT for c in conversations):
-            ended = [c for c in conversations if c.finished]
-            assert not ended, f"a stream ended before the cut: {[(c.status, c.error, c.events[-1:]) for c in ended]}"
-            assert time.monotonic() < deadline, "the streams did not all reach the cut point"
-            await asyncio.sleep(0.05)
+
+    async def cut() -> None:
         proxy.cut()
-        _, pending = await asyncio.wait(tasks, timeout=max(deadline - time.monotonic(), 1))
-        for task in pending:
-            task.cancel()
-        hung = [c.index for c in conversations if not c.finished]
-        assert not pending and not hung, f"{len(hung)} streams did not end after the cut: {hung}"
+
+    await converse_through_a_fault(
+        cluster.base_url,
+        conversations,
+        cut,
+        words_before=WORDS_BEFORE_CUT,
+        what="the cut",
+        read_seconds=STREAM_READ_SECONDS,
+        deadline_seconds=DRILL_DEADLINE_SECONDS,
+    )
     return conversations
 
 

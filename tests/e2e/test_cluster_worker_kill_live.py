@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -40,7 +39,7 @@ import httpx
 import pytest
 
 from tests.e2e.cluster import LiveCluster, cluster_skip_reason, start_cluster
-from tests.e2e.faults import Conversation, async_client, converse
+from tests.e2e.faults import Conversation, converse_through_a_fault
 from tests.e2e.helpers import check_stream, poll, text_of
 from tests.e2e.live import STOP_TIMEOUT_SECONDS
 from tests.e2e.test_durability_live import get_json, send_when_free
@@ -71,24 +70,21 @@ async def run_drill(cluster: LiveCluster) -> list[Conversation]:
         Conversation(index, cluster.headers(scope_of(index), {"household_id": scope_of(index)}), SLOW_MESSAGE)
         for index in range(STREAMS)
     ]
-    async with async_client(cluster.base_url, STREAMS + 4, STREAM_READ_SECONDS) as client:
-        tasks = [asyncio.create_task(converse(client, conversation)) for conversation in conversations]
-        deadline = time.monotonic() + DRILL_DEADLINE_SECONDS
-        while not all(len(c.words) >= WORDS_BEFORE_KILL for c in conversations):
-            ended = [c for c in conversations if c.finished]
-            assert not ended, f"a stream ended before the kill: {[(c.status, c.error, c.events[-1:]) for c in ended]}"
-            assert time.monotonic() < deadline, "the streams did not all reach the kill point"
-            await asyncio.sleep(0.05)
+
+    async def kill() -> None:
         victim = cluster.cluster.workers[0].process
         victim.send_signal(signal.SIGKILL)
         await asyncio.to_thread(victim.wait, STOP_TIMEOUT_SECONDS)
-        done, pending = await asyncio.wait(tasks, timeout=max(deadline - time.monotonic(), 1))
-        for task in pending:
-            task.cancel()
-        hung = [c.index for c in conversations if not c.finished]
-        assert not pending and not hung, f"{len(hung)} streams hung after the kill: {hung}"
-        for task in done:
-            task.result()
+
+    await converse_through_a_fault(
+        cluster.base_url,
+        conversations,
+        kill,
+        words_before=WORDS_BEFORE_KILL,
+        what="the kill",
+        read_seconds=STREAM_READ_SECONDS,
+        deadline_seconds=DRILL_DEADLINE_SECONDS,
+    )
     return conversations
 
 
