@@ -20,7 +20,7 @@ RUN_ENV := DEBUG=1 AMODAL_DEMO_API=1 FINANCE_API_URL=http://127.0.0.1:8000/demo/
 # connections when hundreds arrive at once.
 DAPHNE_FLAGS := --websocket_timeout 86400 --websocket_connect_timeout 5 --ping-interval 20 --ping-timeout 30 --application-close-timeout 10
 
-.PHONY: install run test test-sqlite test-postgres lint check services bench bench-postgres schemas cluster test-cluster bench-load
+.PHONY: install run test test-sqlite test-postgres lint check services bench bench-postgres schemas cluster test-cluster bench-load bench-rls
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	python3 -m venv $(VENV)
@@ -99,3 +99,7 @@ bench-postgres: install
 # N concurrent streaming conversations through the cluster, against one worker directly (docs/deploy.md).
 bench-load: install services
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m benchmarks.load $(BENCH_ARGS)
+
+# The same load against a worker with AMODAL_DB_ROW_SECURITY off and one with it on, alternating (docs/security.md).
+bench-rls: install services
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(PY) -m benchmarks.row_security $(BENCH_ARGS)

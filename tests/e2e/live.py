@@ -104,6 +104,9 @@ def base_env(
     )
     if redis_url:
         env["REDIS_URL"] = redis_url
+    if database_url.startswith("sqlite"):
+        # A suite run with row-level security on (PostgreSQL) still starts SQLite servers, where it is refused.
+        env.pop("AMODAL_DB_ROW_SECURITY", None)
     env.update(extra or {})
     return env
 
