@@ -7,6 +7,7 @@ with DEBUG off every secret must be given and `AMODAL_AUTH=open` is refused.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -54,10 +55,12 @@ def env_count(name: str) -> int:
     return env_whole_number(name, 0, "streams (0 for no limit)")
 
 
-def env_flag(name: str) -> bool:
-    """An on/off setting, off by default; anything but a clear yes or no is refused (not read as off)."""
+def env_flag(name: str, default: bool = False) -> bool:
+    """An on/off setting; anything but a clear yes or no is refused (not read as off)."""
     value = os.environ.get(name, "").strip().lower()
-    if value in {"", "0", "false", "no", "off"}:
+    if value == "":
+        return default
+    if value in {"0", "false", "no", "off"}:
         return False
     if value in {"1", "true", "yes", "on"}:
         return True
@@ -163,10 +166,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     options = DATABASES["default"].setdefault("OPTIONS", {})
     parallel = f"-c max_parallel_workers_per_gather={AMODAL_DB_PARALLEL_WORKERS}"
     options["options"] = f"{options.get('options', '')} {parallel}".strip()
-# Row-level security as a second lock behind the scoped manager (scoping.row_security): off by default. The
-# backend is Django's PostgreSQL one plus the scope switch, which does nothing while the setting is off.
-AMODAL_DB_ROW_SECURITY = env_flag("AMODAL_DB_ROW_SECURITY")
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+# Row-level security as a second lock behind the scoped manager (scoping.row_security): on by default on
+# PostgreSQL (docs/security.md gives its cost), off with AMODAL_DB_ROW_SECURITY=0; SQLite has none. The backend
+# is Django's PostgreSQL one plus the scope switch, which does nothing while the setting is off.
+USES_POSTGRESQL = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+AMODAL_DB_ROW_SECURITY = env_flag("AMODAL_DB_ROW_SECURITY", default=USES_POSTGRESQL)
+AMODAL_DB_TENANT_ROLE = os.environ.get("AMODAL_DB_TENANT_ROLE", "") or "amodal_tenant"
+if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", AMODAL_DB_TENANT_ROLE):
+    raise ImproperlyConfigured(
+        "AMODAL_DB_TENANT_ROLE must be a PostgreSQL role name of lower-case letters, digits and underscores "
+        f"(at most 63, not starting with a digit), not {AMODAL_DB_TENANT_ROLE!r}."
+    )
+if USES_POSTGRESQL:
     DATABASES["default"]["ENGINE"] = "scoping.postgresql"
 elif AMODAL_DB_ROW_SECURITY:
     raise ImproperlyConfigured(

@@ -1,7 +1,9 @@
-"""PostgreSQL row-level security: a second lock behind the scoped manager (`AMODAL_DB_ROW_SECURITY`, off by default).
+"""PostgreSQL row-level security: a second lock behind the scoped manager (`AMODAL_DB_ROW_SECURITY`, on by default
+on PostgreSQL).
 
 The application connects as the tables' owner, which row-level security never restricts. With the setting on,
-a connection used while a scope is active switches to the NOLOGIN role `amodal_tenant` with `amodal.scope_id`
+a connection used while a scope is active switches to the NOLOGIN role `amodal_tenant` (`AMODAL_DB_TENANT_ROLE`)
+with `amodal.scope_id`
 set to that scope, and every table of the scope data registry (scoping.scope_data) carries a policy that lets
 that role see and write only rows whose scope column equals `amodal.scope_id`. So a query that bypasses the
 scoped manager (`Model.all_scopes`, raw SQL) inside a scope still cannot read or write another scope's rows.
@@ -12,18 +14,22 @@ connection is in differs from the active one (scoping.postgresql.base). The scop
 the psycopg connection object itself, so a pooled connection carries it from one checkout to the next and the
 next user's first statement switches it: a connection is never used under another scope than the active one.
 
-`install(connection)` creates the role, grants it the application's tables and creates the policies; it is
-idempotent and runs after every `migrate` when the setting is on (scoping.apps), so a new registered table gets
-its policy with the migration that creates it.
+`install(connection)` creates the role (unless it exists), grants it the application's tables and creates the
+policies; it is idempotent and runs after every `migrate` when the setting is on (scoping.apps), so a new
+registered table gets its policy with the migration that creates it. A database user that may not create or
+join the role gets a RowSecurityNotInstallable naming the two statements a superuser runs once.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django.conf import settings
+from django.core.management.base import CommandError
+from django.db import DatabaseError
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-ROLE = "amodal_tenant"
 SCOPE_SETTING = "amodal.scope_id"
 POLICY = "amodal_scope"
 
@@ -36,6 +42,15 @@ _STATE_ATTRIBUTE = "_amodal_row_scope"
 NO_SCOPE_VALUE = "\n"
 
 _SWITCH = f"SELECT set_config('role', %s, false), set_config('{SCOPE_SETTING}', %s, false)"
+
+
+class RowSecurityNotInstallable(CommandError):
+    """`migrate` cannot install row-level security with this database user (a CommandError: said, no traceback)."""
+
+
+def tenant_role() -> str:
+    """The role a connection switches to inside a scope (AMODAL_DB_TENANT_ROLE, a plain lower-case name)."""
+    return str(settings.AMODAL_DB_TENANT_ROLE)
 
 
 def applied_scope(raw_connection: Any) -> object:
@@ -60,7 +75,7 @@ def switch_scope(raw_connection: Any, scope_id: str | None) -> bool:
     if scope_id is None:
         raw_connection.execute(_SWITCH, ("none", NO_SCOPE_VALUE))
     else:
-        raw_connection.execute(_SWITCH, (ROLE, scope_id))
+        raw_connection.execute(_SWITCH, (tenant_role(), scope_id))
     setattr(raw_connection, _STATE_ATTRIBUTE, scope_id)
     return True
 
@@ -78,39 +93,62 @@ def policy_tables() -> list[tuple[str, str]]:
 
 
 def install(connection: BaseDatabaseWrapper) -> list[str]:
-    """Create the role (once per cluster), grant it the schema's tables and sequences, and put the scope policy
-    on every registered table. Idempotent; the tables it covers."""
+    """Create the role unless it exists (once per cluster), grant it the schema's tables and sequences, and put
+    the scope policy on every registered table. Idempotent; the tables it covers."""
     if connection.vendor != "postgresql":
         return []
     quote = connection.ops.quote_name
+    role = quote(tenant_role())
     tables = policy_tables()
     with connection.cursor() as cursor:
-        # Roles are cluster-wide: several databases (pytest-xdist's workers) may create it at the same time.
-        cursor.execute(
-            f"""DO $$ BEGIN
-                CREATE ROLE {ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;
-            EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-            END $$"""
-        )
-        # A non-superuser owner must be a member to switch to it (a superuser may switch to any role).
-        cursor.execute(
-            f"""DO $$ BEGIN
-                IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
-                    EXECUTE format('GRANT {ROLE} TO %I', current_user);
-                END IF;
-            END $$"""  # noqa: S608  (ROLE is a constant)
-        )
+        ensure_role(connection, cursor, tenant_role())
         cursor.execute("SELECT current_schema()")
         schema = quote(cursor.fetchone()[0])
-        cursor.execute(f"GRANT USAGE ON SCHEMA {schema} TO {ROLE}")
+        cursor.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
         # Every table, not only the registered ones: a scope's request also reads API keys, users, sessions, and
         # the usage triggers write the rollup tables (agents_usagedailytotal has no scope column) as the caller.
-        cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {ROLE}")
-        cursor.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {ROLE}")
+        cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        cursor.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
         for table, column in tables:
             name, scope_column = quote(table), quote(column)
             matches = f"{scope_column} = current_setting('{SCOPE_SETTING}', true)"
             cursor.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
             cursor.execute(f"DROP POLICY IF EXISTS {POLICY} ON {name}")
-            cursor.execute(f"CREATE POLICY {POLICY} ON {name} TO {ROLE} USING ({matches}) WITH CHECK ({matches})")
+            cursor.execute(f"CREATE POLICY {POLICY} ON {name} TO {role} USING ({matches}) WITH CHECK ({matches})")
     return [table for table, _ in tables]
+
+
+def ensure_role(connection: BaseDatabaseWrapper, cursor: Any, role: str) -> None:
+    """The NOLOGIN tenant role exists and this database user may switch to it (a superuser may switch to any
+    role; another user must be a member). Creates and grants only what is missing, so a role a DBA made and
+    granted beforehand needs no CREATEROLE here."""
+    cursor.execute(
+        "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %s), current_user, "
+        "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
+        [role],
+    )
+    exists, user, superuser = cursor.fetchone()
+    quoted = connection.ops.quote_name(role)
+    try:
+        if not exists:
+            # Roles are cluster-wide: several databases (pytest-xdist's workers) may create it at the same time.
+            cursor.execute(
+                f"""DO $$ BEGIN
+                    CREATE ROLE {quoted} NOLOGIN NOSUPERUSER NOBYPASSRLS;
+                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                END $$"""
+            )
+        cursor.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", [role])
+        if not superuser and not cursor.fetchone()[0]:
+            cursor.execute(f"GRANT {quoted} TO {connection.ops.quote_name(user)}")
+    except DatabaseError as exc:
+        grantee = user if re.fullmatch(r"[a-z_][a-z0-9_]*", user) else connection.ops.quote_name(user)
+        create = "" if exists else f"CREATE ROLE {role} NOLOGIN; "
+        diagnostic = getattr(getattr(exc.__cause__, "diag", None), "message_primary", None)
+        reason = diagnostic or str(exc).strip().splitlines()[0]
+        raise RowSecurityNotInstallable(
+            f"Row-level security (AMODAL_DB_ROW_SECURITY, on by default on PostgreSQL) needs the role {role}, and "
+            f"the database user {user} may not {'join' if exists else 'create'} it ({reason}). "
+            f"Run once as a superuser: {create}GRANT {role} TO {grantee}; then migrate again. "
+            "Or turn it off with AMODAL_DB_ROW_SECURITY=0."
+        ) from exc

@@ -159,11 +159,47 @@ ROW_SECURITY = (
 )
 
 
-@pytest.mark.parametrize("value, on", [(None, False), ("0", False), ("off", False), ("1", True), ("yes", True)])
-def test_row_security_is_off_unless_turned_on(value, on):
-    result = start_django({**POSTGRES, **({"AMODAL_DB_ROW_SECURITY": value} if value else {})}, code=ROW_SECURITY)
+@pytest.mark.parametrize(
+    "value, on", [(None, True), ("", True), ("0", False), ("off", False), ("1", True), ("yes", True)]
+)
+def test_row_security_is_on_on_postgresql_unless_turned_off(value, on):
+    result = start_django(
+        {**POSTGRES, **({"AMODAL_DB_ROW_SECURITY": value} if value is not None else {})}, code=ROW_SECURITY
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(on), "scoping.postgresql"]
+
+
+@pytest.mark.parametrize("value", [None, "0"])
+def test_row_security_is_off_on_sqlite(value):
+    env = {**PRODUCTION, "DATABASE_URL": "sqlite:///unused.sqlite3"}
+    result = start_django({**env, **({"AMODAL_DB_ROW_SECURITY": value} if value else {})}, code=ROW_SECURITY)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "django.db.backends.sqlite3"]
+
+
+TENANT_ROLE = "from django.conf import settings as s; print(s.AMODAL_DB_TENANT_ROLE)"
+
+
+@pytest.mark.parametrize(
+    "value, role", [(None, "amodal_tenant"), ("", "amodal_tenant"), ("acme_tenant_2", "acme_tenant_2")]
+)
+def test_the_tenant_role_name(value, role):
+    result = start_django(
+        {**POSTGRES, **({"AMODAL_DB_TENANT_ROLE": value} if value is not None else {})}, code=TENANT_ROLE
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == role
+
+
+@pytest.mark.parametrize("value", ["Tenant", "2tenants", "tenant; DROP TABLE x", "t" * 64, "ténant"])
+def test_a_bad_tenant_role_name_stops_start_up(value):
+    result = start_django({**POSTGRES, "AMODAL_DB_TENANT_ROLE": value})
+    assert result.returncode != 0
+    assert "AMODAL_DB_TENANT_ROLE must be a PostgreSQL role name of lower-case letters, digits and underscores" in (
+        result.stderr
+    )
+    assert repr(value) in result.stderr
 
 
 @pytest.mark.parametrize("value", ["2", "enabled", "tru"])

@@ -38,8 +38,9 @@ def current_user() -> str:
 
 @pytest.fixture(scope="module")
 def installed(django_db_setup, django_db_blocker) -> list[str]:
-    """The role and policies in the test database, committed as `migrate` would with the setting on. They stay
-    for the worker's later tests, which they do not change: those connect as the owner with the setting off."""
+    """The role and policies in the test database, as `migrate` installs them with the setting on (PostgreSQL's
+    default); installing again changes nothing. Tests that turn the setting off connect as the owner, which the
+    policies do not restrict."""
     with django_db_blocker.unblock():
         covered = row_security.install(connection)
         assert row_security.install(connection) == covered  # idempotent: the role and policies exist already
@@ -58,7 +59,7 @@ def test_every_registered_table_has_the_policy(two_tenants):
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tablename FROM pg_policies WHERE policyname = %s AND %s = ANY(roles)",
-            [row_security.POLICY, row_security.ROLE],
+            [row_security.POLICY, row_security.tenant_role()],
         )
         with_policy = {row[0] for row in cursor.fetchall()}
     assert set(two_tenants) == with_policy
@@ -70,7 +71,7 @@ def test_inside_a_scope_raw_sql_reads_only_that_scope(two_tenants):
     assert all(scopes == {"tenant-a", "tenant-b"} for scopes in scopes_in_every_table().values())
 
     with scope("tenant-a"):
-        assert current_user() == row_security.ROLE
+        assert current_user() == row_security.tenant_role()
         assert scopes_in_every_table() == {table: {"tenant-a"} for table in two_tenants}
         assert {entry.scope for entry in MemoryEntry.all_scopes.all()} == {"tenant-a"}  # the unscoped manager
 
@@ -98,7 +99,7 @@ def test_inside_a_scope_another_scopes_row_cannot_be_written(two_tenants):
 def test_a_rolled_back_switch_is_made_again(two_tenants):
     # The switch made inside a savepoint is undone by its rollback: the connection must not trust it.
     with pytest.raises(RuntimeError), transaction.atomic(), scope("tenant-a"):
-        assert current_user() == row_security.ROLE
+        assert current_user() == row_security.tenant_role()
         raise RuntimeError("rolled back")
     assert current_user() == "postgres"  # the rollback took the role back, and nothing was assumed
 
