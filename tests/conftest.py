@@ -36,6 +36,15 @@ def write_agent_folder(
     return folder
 
 
+def claude_agent_folder(
+    folder: Path, base_url: str, *, model: str = "claude-sonnet-4-5", amodal: dict[str, Any] | None = None
+) -> Path:
+    """write_agent_folder with its main model on the `anthropic` provider at `base_url` (the fake Claude API,
+    tests/fakes/anthropic_api.py); `amodal` is merged into amodal.json."""
+    main = {"provider": "anthropic", "model": model, "baseUrl": base_url, "credentials": {"apiKey": "test-key"}}
+    return write_agent_folder(folder, amodal={"models": {"main": main}, **(amodal or {})})
+
+
 @pytest.fixture
 def use_agent() -> Iterator[Callable[[Path | AgentFolder], AgentFolder]]:
     """Make a folder (or loaded AgentFolder) the server's agent for this test."""

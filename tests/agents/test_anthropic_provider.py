@@ -12,7 +12,7 @@ from agents.models import Message, ModelPrice, Session, SessionStatus, UsageReco
 from agents.pricing import PRICE_TABLE, Price, cost_micros, price_for_model, price_from_table, usd
 from agents.runtime.providers.anthropic import MAX_RETRIES
 from core.tools import Tool, ToolResult
-from tests.conftest import write_agent_folder
+from tests.conftest import claude_agent_folder
 
 EPHEMERAL = {"type": "ephemeral"}
 
@@ -20,13 +20,7 @@ EPHEMERAL = {"type": "ephemeral"}
 @pytest.fixture
 def claude_agent(tmp_path, use_agent, fake_anthropic):
     def make(model: str = "claude-sonnet-4-5"):
-        main = {
-            "provider": "anthropic",
-            "model": model,
-            "baseUrl": fake_anthropic.base_url,
-            "credentials": {"apiKey": "test-key"},
-        }
-        return use_agent(write_agent_folder(tmp_path / "agent", amodal={"models": {"main": main}}))
+        return use_agent(claude_agent_folder(tmp_path / "agent", fake_anthropic.base_url, model=model))
 
     return make
 
@@ -533,13 +527,7 @@ def test_the_body_on_the_wire_is_the_sdks_own(claude_agent, fake_anthropic, chat
 def test_a_base_url_with_or_without_v1_reaches_v1_messages(
     tmp_path, use_agent, fake_anthropic, chat, jwt_header, suffix
 ):
-    main = {
-        "provider": "anthropic",
-        "model": "claude-sonnet-4-5",
-        "baseUrl": fake_anthropic.base_url + suffix,
-        "credentials": {"apiKey": "test-key"},
-    }
-    use_agent(write_agent_folder(tmp_path / "agent", amodal={"models": {"main": main}}))
+    use_agent(claude_agent_folder(tmp_path / "agent", fake_anthropic.base_url + suffix))
     fake_anthropic.queue_text("Hello.")
 
     result = chat.stream({"message": "hi"}, jwt_header("tenant-a"))

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from agents.models import Message, MessageRole
 from core.tools import Tool, ToolResult
-from tests.conftest import write_agent_folder
+from tests.conftest import claude_agent_folder
 
 LONG = "x" * 2000  # about 500 tokens a message
 
@@ -21,9 +21,8 @@ def small_window_agent(tmp_path, use_agent, fake_anthropic, register_tools):
         return ToolResult("echoed")
 
     register_tools(Tool("t_echo", "Echo.", {"type": "object"}, echo))
-    main = {"provider": "anthropic", "model": "claude-sonnet-4-5", "baseUrl": fake_anthropic.base_url}
-    amodal = {"models": {"main": {**main, "credentials": {"apiKey": "k"}}}, "agent": {"maxContextTokens": 2500}}
-    return use_agent(write_agent_folder(tmp_path / "agent", amodal=amodal))
+    amodal = {"agent": {"maxContextTokens": 2500}}
+    return use_agent(claude_agent_folder(tmp_path / "agent", fake_anthropic.base_url, amodal=amodal))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -23,7 +23,7 @@ import anthropic._base_client as sdk_client
 import pytest
 from django.test import Client
 
-from tests.conftest import write_agent_folder
+from tests.conftest import claude_agent_folder
 from tests.fakes.anthropic_api import FakeAnthropic
 
 SCOPE = "tenant-model-faults"
@@ -38,13 +38,7 @@ STALLED_ATTEMPTS = 10
 
 @pytest.fixture
 def claude_agent(tmp_path, use_agent, fake_anthropic):
-    main = {
-        "provider": "anthropic",
-        "model": "claude-sonnet-4-5",
-        "baseUrl": fake_anthropic.base_url,
-        "credentials": {"apiKey": "test-key"},
-    }
-    return use_agent(write_agent_folder(tmp_path / "agent", amodal={"models": {"main": main}}))
+    return use_agent(claude_agent_folder(tmp_path / "agent", fake_anthropic.base_url))
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import pytest
 
 from agents.runtime.providers.anthropic import MAX_RETRIES
-from tests.conftest import write_agent_folder
+from tests.conftest import claude_agent_folder
 from tests.e2e.cluster import LiveCluster, cluster_skip_reason, start_cluster
 from tests.e2e.faults import Conversation, converse_all
 from tests.e2e.helpers import check_stream, iter_frames, text_of
@@ -83,19 +83,8 @@ def fake_claude() -> Iterator[FakeAnthropic]:
 
 @pytest.fixture
 def cluster(live_database, fake_claude, tmp_path, tmp_path_factory) -> Iterator[LiveCluster]:
-    agent_dir = write_agent_folder(
-        tmp_path / "agent",
-        amodal={
-            "models": {
-                "main": {
-                    "provider": "anthropic",
-                    "model": "claude-fake",
-                    "baseUrl": fake_claude.base_url,
-                    "credentials": {"apiKey": "test-key"},
-                }
-            },
-            "agent": {"maxTurns": 1},
-        },
+    agent_dir = claude_agent_folder(
+        tmp_path / "agent", fake_claude.base_url, model="claude-fake", amodal={"agent": {"maxTurns": 1}}
     )
     live = start_cluster(
         live_database,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from tests.conftest import write_agent_folder
+from tests.conftest import claude_agent_folder
 from tests.e2e.helpers import check_event, check_stream, events_schema, iter_frames
 from tests.e2e.live import LiveServer
 from tests.fakes.anthropic_api import FakeAnthropic
@@ -36,20 +36,11 @@ def fake_claude() -> Iterator[FakeAnthropic]:
 
 @pytest.fixture(scope="module")
 def scripted_server(live_server_factory, fake_claude, tmp_path_factory) -> LiveServer:
-    folder = write_agent_folder(
+    folder = claude_agent_folder(
         tmp_path_factory.mktemp("events-agent") / "agent",
-        amodal={
-            "models": {
-                "main": {
-                    "provider": "anthropic",
-                    "model": "claude-fake",
-                    "baseUrl": fake_claude.base_url,
-                    "credentials": {"apiKey": "test-key"},
-                }
-            },
-            "agent": {"maxTurns": 1},
-            "budgets": {"period": "day", "scopeCostMicros": 10**12},
-        },
+        fake_claude.base_url,
+        model="claude-fake",
+        amodal={"agent": {"maxTurns": 1}, "budgets": {"period": "day", "scopeCostMicros": 10**12}},
     )
     return live_server_factory(extra_env={"AMODAL_AGENT_DIR": str(folder)})
 
