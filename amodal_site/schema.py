@@ -4,9 +4,9 @@
   (DRF views would buffer the stream), so drf-spectacular cannot introspect them;
 - the event stream's schema, `ChatEvent` (one component per event type, core.event_schemas), and the
   addresses of the event types' JSON Schemas (`add_event_schemas`, after `complete_schema`);
-- on every authenticated operation, the errors any of them can answer whatever it does (401, 429, 503, and
-  400 invalid_json / 413 for a body), from the one catalogue of error codes (scoping.schema), each with an
-  example, merged into what the view documents itself.
+- on every authenticated operation, the errors any of them can answer whatever it does (401, 429, 503,
+  400 invalid_json / 413 for a body, and 406 where DRF negotiates the answer's type), from the one catalogue
+  of error codes (scoping.schema), each with an example, merged into what the view documents itself.
 """
 
 from __future__ import annotations
@@ -357,10 +357,12 @@ def plain_paths() -> dict[str, dict]:
 # --- What every authenticated operation can answer ----------------------------------------------------------
 
 
-def common_codes(operation: dict) -> list[str]:
+def common_codes(operation: dict, *, negotiates: bool) -> list[str]:
     codes = ["authentication_required", "invalid_token", "rate_limited", "service_unavailable"]
     if "requestBody" in operation:
         codes += ["invalid_json", "request_too_large"]
+    if negotiates:  # DRF's content negotiation: an Accept it cannot answer is 406 (the plain views ignore it)
+        codes.append("not_acceptable")
     return codes
 
 
@@ -379,12 +381,12 @@ def add_codes(responses: dict, status: str, codes: list[str]) -> None:
     media.setdefault("examples", {}).update(error_examples(missing))
 
 
-def add_common_errors(paths: dict) -> None:
-    for path_item in paths.values():
+def add_common_errors(paths: dict, plain: set[str]) -> None:
+    for path, path_item in paths.items():
         for operation in path_item.values():
             if not operation.get("security", BEARER):  # public: answers no 401, counts against no limit
                 continue
-            for status, codes in codes_by_status(common_codes(operation)).items():
+            for status, codes in codes_by_status(common_codes(operation, negotiates=path not in plain)).items():
                 add_codes(operation["responses"], status, codes)
 
 
@@ -394,8 +396,9 @@ def complete_schema(result, generator, request, public):
     components.setdefault("schemas", {}).update({"ChatRequest": CHAT_REQUEST, "Usage": USAGE})
     components.setdefault("securitySchemes", {})["bearerAuth"] = BearerScheme.scheme
     paths = result.setdefault("paths", {})
-    paths.update(plain_paths())
-    add_common_errors(paths)
+    plain = plain_paths()
+    paths.update(plain)
+    add_common_errors(paths, set(plain))
     name_the_stores(paths)
     tag_by_resource(paths)
     result["tags"] = TAGS

@@ -159,6 +159,13 @@ ERROR_CODES: Mapping[str, ErrorCode] = {
         "too many concurrent writes to one document",
         "Too many concurrent writes to preferences/currency; try again.",
     ),
+    # 406
+    "not_acceptable": ErrorCode(
+        406,
+        "the Accept header admits no type the operation answers in (JSON, or its own such as the export's "
+        "application/x-ndjson); send no Accept or `*/*`",
+        "Could not satisfy the request Accept header.",
+    ),
     # 413
     "request_too_large": ErrorCode(
         413,

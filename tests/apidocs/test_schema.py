@@ -159,3 +159,29 @@ def test_the_event_stream_names_every_event_type_and_where_their_schemas_are(sch
 def test_the_scope_export_is_documented_as_json_lines(schema):
     answer = schema["paths"]["/api/scopes/{scope_id}/export"]["get"]["responses"]["200"]
     assert list(answer["content"]) == ["application/x-ndjson"]
+
+
+def test_every_negotiating_operation_documents_406_and_the_plain_views_do_not(schema):
+    from amodal_site.schema import plain_paths
+
+    plain = set(plain_paths())
+    for method, path, operation in operations(schema):
+        if not authenticated(operation):
+            continue
+        where = f"{method.upper()} {path}"
+        if path in plain:  # Django views that answer SSE or JSON whatever Accept says
+            assert "406" not in operation["responses"], where
+        else:
+            assert "`not_acceptable`" in operation["responses"]["406"]["description"], where
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/sessions/history", "/api/stores", "/api/memory", "/api/credentials"])
+def test_an_accept_header_without_json_is_the_documented_406(client, jwt_header, api_key_header, test_agent, path):
+    auth = api_key_header("tenant-a") if path == "/api/credentials" else jwt_header("tenant-a")
+    headers = {**auth, "Accept": "image/png"}
+    response = client.get(path, headers=headers)
+    assert response.status_code == 406
+    assert response.json() == {
+        "error": {"code": "not_acceptable", "message": ERROR_CODES["not_acceptable"].example},
+    }
