@@ -3,12 +3,12 @@
 `python -m benchmarks.row_security` (or `make bench-rls`) creates a throw-away PostgreSQL database, migrates it
 with the setting on (the role and the policies installed; the tables' owner, which a worker with the setting
 off connects as, is never restricted by them), and starts two one-worker deployments on it (deploy/cluster.py),
-one with the setting off and one with it on. Each round drives the same load at each worker over its own unix
-socket, off then on, so a drift of the shared machine falls on both: N concurrent conversations (a message with
-a tool call, then a second message in the same session), spread over `--scopes` scopes; N = 1 is
-`--sequential` conversations one after another, each in a scope of its own (the latency a switch adds to a
-message with nothing queued before it). By default there are
-as many scopes as conversations, so almost every checkout of a pooled connection meets another scope than its
+one with the setting off and one with it on. After a warm-up, each round drives the same load at each worker
+over its own unix socket, off then on, the next round on then off, so a drift of the shared machine falls on
+both: N concurrent conversations (a message with a tool call, then a second message in the same session),
+spread over `--scopes` scopes; N = 1 is `--sequential` conversations one after another, each in a scope of its
+own (what a switch adds to a message with nothing queued before it). By default there are as many scopes as
+conversations, so almost every checkout of a pooled connection meets another scope than its
 last user's and switches: the worst case for the switch, the common case of a busy multi-tenant server.
 
 Per setting, summed over the rounds: messages per second, the worker's CPU per message, the CPU per message of
@@ -38,6 +38,7 @@ from benchmarks.server import fresh_postgres
 from deploy.cluster import Cluster, find_nginx, free_port
 
 SETTINGS = ("off", "on")
+WARM_UP = 10  # conversations sent to each worker before the rounds
 
 
 @dataclass
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", default="1,20,100", help="concurrent conversations, comma-separated (1: in turn)")
     parser.add_argument("--sequential", type=int, default=40, help="conversations of N = 1, one after another")
     parser.add_argument("--scopes", type=int, default=0, help="scopes the conversations use (default: one each)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of each setting per N, alternating")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of each setting per N (off-on, on-off, ...)")
     args = parser.parse_args(argv)
     sizes = [int(value) for value in args.n.split(",")]
     if find_nginx() is None:
@@ -178,11 +179,15 @@ def main(argv: list[str] | None = None) -> int:
                 "shared with the client and everything else",
                 flush=True,
             )
+            for setting in SETTINGS:  # warm up (imports, caches, the pools' connections), not counted
+                uds = str(clusters[setting].workers[0].socket_path)
+                asyncio.run(drive("http://127.0.0.1", uds, secret, WARM_UP, WARM_UP, f"warm-{setting}"))
             for n in sizes:
                 scopes = args.scopes or n
                 totals = {setting: Totals() for setting in SETTINGS}
                 for round_number in range(1, args.rounds + 1):
-                    for setting in SETTINGS:
+                    # off, on, then on, off: a drift of the machine over the rounds falls on both alike
+                    for setting in SETTINGS if round_number % 2 else SETTINGS[::-1]:
                         cluster = clusters[setting]
                         one_round(cluster, totals[setting], database_url, redis_url, secret, n, scopes, args.sequential)
                         print(f"  N = {n}, round {round_number}, {setting}: done", flush=True)
