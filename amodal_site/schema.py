@@ -150,6 +150,12 @@ HEALTH = {
         "deploy_id": {"type": "string"},
         "database": {"type": "string", "enum": ["ok", "error"]},
         "channel_layer": {"type": "string", "enum": ["ok", "error"]},
+        "row_security": {
+            "type": "string",
+            "enum": ["ok", "off", "error"],
+            "description": "PostgreSQL row-level security (AMODAL_DB_ROW_SECURITY): off, ok, or on but not "
+            "usable (its role or policies missing: run migrate; the log says which)",
+        },
     },
 }
 HEALTH_EXAMPLE = {
@@ -158,6 +164,7 @@ HEALTH_EXAMPLE = {
     "deploy_id": "finance-agent@3f2a",
     "database": "ok",
     "channel_layer": "ok",
+    "row_security": "ok",
 }
 
 # What a chat message can be refused with before its stream starts (JSON, not an event).
@@ -331,7 +338,8 @@ def plain_paths() -> dict[str, dict]:
             "get": {
                 "operationId": "health",
                 "summary": "Is this process able to serve?",
-                "description": "For load balancers: 200 when the database and the channel layer answer, else 503.",
+                "description": "For load balancers: 200 when the database and the channel layer answer (and, with "
+                "row-level security on, its role and policies are in place), else 503.",
                 "tags": ["operations"],
                 "security": [],
                 "responses": {
@@ -340,7 +348,8 @@ def plain_paths() -> dict[str, dict]:
                         "content": {"application/json": {"schema": HEALTH, "example": HEALTH_EXAMPLE}},
                     },
                     "503": {
-                        "description": "Degraded: a dependency does not answer",
+                        "description": "Degraded: a dependency does not answer, or row-level security is on "
+                        "but not installed",
                         "content": {
                             "application/json": {
                                 "schema": HEALTH,

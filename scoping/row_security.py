@@ -152,3 +152,32 @@ def ensure_role(connection: BaseDatabaseWrapper, cursor: Any, role: str) -> None
             f"Run once as a superuser: {create}GRANT {role} TO {grantee}; then migrate again. "
             "Or turn it off with AMODAL_DB_ROW_SECURITY=0."
         ) from exc
+
+
+def installation_problem(connection: BaseDatabaseWrapper) -> str:
+    """What keeps row-level security from working on this database for this user ("" when nothing): the role
+    missing or not this user's to switch to, or registered tables without the policy (`migrate` not run, or
+    stopped before installing). Read-only: two catalogue queries, for /health."""
+    role = tenant_role()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_user, r.oid IS NOT NULL, "
+            "COALESCE(u.rolsuper OR pg_has_role(u.oid, r.oid, 'MEMBER'), false) "
+            "FROM pg_roles u LEFT JOIN pg_roles r ON r.rolname = %s WHERE u.rolname = current_user",
+            [role],
+        )
+        user, exists, may_switch = cursor.fetchone()
+        if not exists:
+            return f"the role {role} does not exist"
+        if not may_switch:
+            return f"the database user {user} may not switch to the role {role}"
+        cursor.execute(
+            "SELECT tablename FROM pg_policies WHERE schemaname = current_schema() AND policyname = %s "
+            "AND %s = ANY(roles)",
+            [POLICY, role],
+        )
+        covered = {row[0] for row in cursor.fetchall()}
+    missing = [table for table, _ in policy_tables() if table not in covered]
+    if missing:
+        return f"{len(missing)} table(s) have no {POLICY} policy for {role} ({', '.join(missing[:5])})"
+    return ""

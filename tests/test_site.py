@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from agents.agent_folder import manifest_of
 from core.agent_folder import current_agent
@@ -24,6 +25,8 @@ def test_health_reports_agent_deploy_database_and_channel_layer(client):
         "deploy_id": agent.deploy_id,
         "database": "ok",
         "channel_layer": "ok",
+        # On by default with PostgreSQL, installed by the test database's migrate; SQLite has none.
+        "row_security": "ok" if connection.vendor == "postgresql" else "off",
     }
 
 

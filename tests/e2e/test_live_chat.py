@@ -66,6 +66,7 @@ def test_health_reports_database_and_channel_layer(daphne_server):
     assert body["status"] == "ok"
     assert body["database"] == "ok"
     assert body["channel_layer"] == "ok"
+    assert body["row_security"] == ("ok" if daphne_server.database.vendor == "postgresql" else "off")
     assert body["agent"] == "finance-agent"
     assert isinstance(body["deploy_id"], str) and body["deploy_id"]
 

@@ -205,3 +205,43 @@ def test_the_lease_sweep_inside_a_message_still_frees_every_scopes_sessions(two_
     with scope("tenant-a"):  # as agents.turn.lease runs it, inside a tenant-a message
         assert release_expired_leases() == held > 0
     assert not Session.all_scopes.filter(lock_token="dead-worker").exists()
+
+
+# --- /health: a process whose row-level security cannot work says so ----------------------------------------
+
+
+def health(client) -> tuple[int, str]:
+    response = client.get("/health")
+    return response.status_code, response.json()["row_security"]
+
+
+@ROW_SECURITY_ON
+@pytest.mark.django_db(transaction=True)
+def test_health_is_503_when_the_role_is_missing(installed, client, caplog):
+    assert health(client) == (200, "ok")
+    with override_settings(AMODAL_DB_TENANT_ROLE="amodal_no_such_role"):
+        assert health(client) == (503, "error")
+    assert "row-level security is on but the role amodal_no_such_role does not exist: run `manage.py migrate`" in (
+        caplog.text
+    )
+
+
+@ROW_SECURITY_ON
+@pytest.mark.django_db(transaction=True)
+def test_health_is_503_when_a_table_has_no_policy(installed, client, caplog):
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP POLICY {row_security.POLICY} ON agents_message")
+    try:
+        assert health(client) == (503, "error")
+        assert f"1 table(s) have no {row_security.POLICY} policy for {row_security.tenant_role()} (agents_message)" in (
+            caplog.text
+        )
+    finally:
+        row_security.install(connection)
+    assert health(client) == (200, "ok")
+
+
+@override_settings(AMODAL_DB_ROW_SECURITY=False)
+@pytest.mark.django_db(transaction=True)
+def test_health_says_off_when_it_is_off(client):
+    assert health(client) == (200, "off")
