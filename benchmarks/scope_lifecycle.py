@@ -94,7 +94,7 @@ def insert_scope(scope_id: str, sessions: int) -> None:
     """`sessions` sessions of `scope_id` and everything that goes with them (see the module's docstring)."""
     from django.db import connection
 
-    values = {"scope": scope_id, "sessions": sessions}
+    values: dict[str, str | int] = {"scope": scope_id, "sessions": sessions}
     statements = [
         f"""INSERT INTO agents_session (id, scope, deploy_id, title, tags, status, provider, model, user_sub,
                 created_at, updated_at, message_count, input_tokens, output_tokens, cache_read_tokens,
@@ -171,8 +171,9 @@ def run(sessions: int) -> None:
         cursor.execute("ANALYZE")
     rows = {kind.name: kind.remaining(LARGE) for kind in scope_data_kinds() if kind.model is not None}
     total = sum(rows.values())
+    major = connection.pg_version // 10000  # type: ignore[attr-defined]  # PostgreSQL's
     print(
-        f"PostgreSQL {connection.pg_version // 10000}; the measured scope holds {total} rows "
+        f"PostgreSQL {major}; the measured scope holds {total} rows "
         f"({', '.join(f'{name} {count}' for name, count in rows.items() if count)}); "
         f"3 such scopes (one a tenth of the size) and {OTHER_SCOPES} small ones inserted in "
         f"{time.perf_counter() - started:.1f} s"
@@ -203,7 +204,7 @@ def run(sessions: int) -> None:
                 if kind.model is None:
                     continue
                 table = kind.model._meta.db_table
-                column = kind.model._meta.get_field(kind.scope_field).column
+                column = kind.model._meta.get_field(kind.scope_field).column  # type: ignore[union-attr]
                 if table == "agents_usagerecord":
                     cursor.execute(
                         f"UPDATE {table} SET scope = %s, session_id = NULL, message_id = NULL WHERE scope = %s",  # noqa: S608

@@ -171,8 +171,9 @@ def run(docs: int, repeat: int) -> None:
             "SELECT count(*), pg_size_pretty(pg_total_relation_size('stores_storedocument')) FROM stores_storedocument"
         )
         rows, size = cursor.fetchone()
+    major = connection.pg_version // 10000  # type: ignore[attr-defined]  # PostgreSQL's
     print(
-        f"PostgreSQL {connection.pg_version // 10000}; {rows} documents ({docs} in the measured scope), "
+        f"PostgreSQL {major}; {rows} documents ({docs} in the measured scope), "
         f"table with indexes {size}; inserted and analysed in {seconds:.1f} s"
     )
 

@@ -149,6 +149,7 @@ def pages() -> dict[str, str]:
         Session.all_scopes.filter(message_count__lte=selectors.REPLAY_PAGE_MESSAGES).order_by("-message_count").first()
     )
     typical = Session.all_scopes.filter(message_count__gte=6).order_by("-updated_at").first() or longest
+    assert longest is not None and typical is not None, "the generated data has sessions"
     sessions = reverse("studio:sessions")
     usage = reverse("studio:usage")
     today = timezone.localdate()
