@@ -106,6 +106,7 @@ SESSION_DETAIL_EXAMPLE = {
             "timestamp": "2026-12-06T18:30:00.120000+00:00",
             "toolCalls": [],
             "interrupted": False,
+            "error": None,
         },
         {
             "id": "0d9e4c2a-7b1f-4e8a-9c3d-2a6b5f8e1c47",
@@ -115,6 +116,7 @@ SESSION_DETAIL_EXAMPLE = {
             "timestamp": "2026-12-06T18:30:01.312000+00:00",
             "toolCalls": [],
             "interrupted": False,
+            "error": None,
         },
     ],
     "feedback": [

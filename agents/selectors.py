@@ -105,7 +105,9 @@ def history_tool_call(call: dict[str, Any]) -> dict[str, Any]:
 
 def history_message(message: Message, *, streaming: bool = False) -> dict[str, Any]:
     """One message as the widget shows it; `streaming`: the answer being written right now, saved so far
-    by its checkpoints (stored as interrupted until it ends), is not shown as interrupted."""
+    by its checkpoints (stored as interrupted until it ends), is not shown as interrupted. `error`: the code
+    the message ended with (`budget_exceeded` on a user message nothing answered; `model_error`, ... on an
+    answer that failed), None when it did not."""
     return {
         "id": str(message.public_id),
         "role": message.role,
@@ -113,6 +115,7 @@ def history_message(message: Message, *, streaming: bool = False) -> dict[str, A
         "text": message.text or "",
         "timestamp": message.created_at.isoformat(),
         "interrupted": message.interrupted and not streaming,
+        "error": message.error_code or None,
         "toolCalls": [history_tool_call(call) for call in message.tool_calls],
     }
 

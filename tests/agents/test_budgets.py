@@ -199,7 +199,7 @@ def test_releasing_a_lease_or_sweeping_an_expired_one_clears_the_reservation():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_message_over_the_budget_streams_init_error_done_and_calls_no_model(budget_agent, chat, jwt_header):
+def test_a_message_over_the_budget_streams_init_error_done_and_calls_no_model(budget_agent, chat, jwt_header, client):
     headers = jwt_header("tenant-a")
     first = chat.stream({"message": "/say within the budget"}, headers)
     assert first.of_type("done")[0]["reason"] == "model_stop"
@@ -226,6 +226,13 @@ def test_a_message_over_the_budget_streams_init_error_done_and_calls_no_model(bu
     assert (last.role, last.text, last.error_code) == (MessageRole.USER, "/say over it", "budget_exceeded")
     assert "over it" not in SessionTranscript.all_scopes.get(session=session).body
     assert (session.status, session.lock_token, session.message_count) == (SessionStatus.IDLE, "", 3)
+    # The history API says so too, so a client resuming the session can show why nothing answered.
+    history = client.get(f"/sessions/history/{session_id}", headers=headers).json()
+    assert [(m["role"], m["text"], m["error"]) for m in history["messages"]] == [
+        ("user", "/say within the budget", None),
+        ("assistant", "within the budget", None),
+        ("user", "/say over it", "budget_exceeded"),
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

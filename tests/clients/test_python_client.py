@@ -490,6 +490,17 @@ def test_session_detail_reads_messages_tool_calls_and_feedback(api, flavor):
                         "duration_ms": 4,
                     }
                 ],
+                "error": None,
+            },
+            {  # refused by the budget: nothing answered it
+                "id": "u2",
+                "role": "user",
+                "type": "user",
+                "text": "more?",
+                "timestamp": TS,
+                "interrupted": False,
+                "error": "budget_exceeded",
+                "toolCalls": [],
             },
         ],
         "feedback": [{"message_id": "m1", "rating": -1, "comment": "wrong", "user": "u-7", "updated_at": TS}],
@@ -499,9 +510,11 @@ def test_session_detail_reads_messages_tool_calls_and_feedback(api, flavor):
     session = flavor.call(lambda client: client.sessions.get("s-1"))
 
     assert isinstance(session, ac.SessionDetail) and session.title == "Groceries"
-    assert [(m.role, m.text, m.interrupted) for m in session.messages] == [
-        ("user", "hi", False),
-        ("assistant", "", True),
+    # `error` absent (a server from before it) reads as None, like null.
+    assert [(m.role, m.text, m.interrupted, m.error) for m in session.messages] == [
+        ("user", "hi", False, None),
+        ("assistant", "", True, None),
+        ("user", "more?", False, "budget_exceeded"),
     ]
     assert session.messages[1].tool_calls == [
         ac.HistoryToolCall(

@@ -1,6 +1,7 @@
 """The widget tells a user whose scope is over its budget why nothing answered (SPEC §3 "Budgets"): the
-stream's `error{budget_exceeded}` message is shown in the conversation, and the other household, under its
-cap, is answered as usual."""
+stream's `error{budget_exceeded}` message is shown in the conversation, and again once the conversation is
+resumed after a reload (from the history API's `error`); the other household, under its cap, is answered as
+usual."""
 
 from __future__ import annotations
 
@@ -50,3 +51,12 @@ def test_the_budget_exceeded_message_is_shown_to_the_user(page, budget_server):
     assert household(page, GARCIA).locator(".amc-msg-user").last.inner_text().endswith("/say Are we within budget?")
     assert done_of(okafor)["reason"] == "model_stop" and text_of(okafor) == "Hello Okafors!"
     save_screenshot(page, "widget-budget-exceeded.png", clip={"x": 0, "y": 0, "width": 1360, "height": 700})
+
+    # Reloaded, the widget resumes the session from the history API, whose message carries only the code.
+    page.reload()
+    page.wait_for_selector("html[data-demo-ready]")
+    log = household(page, GARCIA).get_by_role("log")
+    log.get_by_text("/say Are we within budget?", exact=True).wait_for()
+    saved = household(page, GARCIA).locator(".amc-note-error")
+    assert saved.count() == 1
+    assert saved.inner_text() == "Not answered: this account had used its budget for the period."

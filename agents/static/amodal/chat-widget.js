@@ -287,6 +287,16 @@ async function errorFromResponse(response) {
   return new ChatWidgetError("http", message || `The server answered ${response.status}.`, { status: response.status, code });
 }
 
+/**
+ * The note a resumed conversation shows for a saved message's error code (the live stream's sentence is not
+ * stored, only its code).
+ * @param {string} code
+ */
+function savedErrorNote(code) {
+  if (code === "budget_exceeded") return "Not answered: this account had used its budget for the period.";
+  return `This answer did not finish (${code}).`;
+}
+
 /** What the banner says for an error, and which action it offers ("retry", "new" or none). */
 function describeError(error, serverUrl) {
   if (error.kind === "network" && typeof navigator !== "undefined" && navigator.onLine === false) {
@@ -1022,6 +1032,11 @@ export function mountChatWidget(element, options = {}) {
       if (message.role === "user") {
         endTurn();
         renderUserMessage(message.text || "", message.timestamp);
+        if (message.error) {  // refused before anything ran (over the budget): no answer follows
+          turn = createTurn();
+          turn.addNote(savedErrorNote(message.error), "error");
+          turn.segment = null;
+        }
         continue;
       }
       if (!turn) turn = createTurn();
@@ -1033,6 +1048,7 @@ export function mountChatWidget(element, options = {}) {
         turn.addNode(row.node);
       }
       if (message.interrupted) turn.addNote("Interrupted.", "muted");
+      else if (message.error) turn.addNote(savedErrorNote(message.error), "error");
       turn.segment = null;
     }
     endTurn();

@@ -200,13 +200,16 @@ class HistoryToolCall:
 
 @dataclass(frozen=True, kw_only=True)
 class HistoryMessage:
-    """A saved message; `interrupted` marks an answer cut off by a disconnect, cancel or crash."""
+    """A saved message; `interrupted` marks an answer cut off by a disconnect, cancel or crash; `error` is the
+    code it ended with (`budget_exceeded` on a user message nothing answered, `model_error`... on a failed
+    answer), None when it did not (and from servers that do not send it)."""
 
     id: str
     role: str  # "user" or "assistant"
     text: str
     timestamp: datetime
     interrupted: bool
+    error: str | None = None
     tool_calls: list[HistoryToolCall]
 
     @classmethod
@@ -218,6 +221,7 @@ class HistoryMessage:
             text=f.text("text"),
             timestamp=f.time("timestamp"),
             interrupted=f.flag("interrupted", False),
+            error=f.opt_text("error"),
             tool_calls=[HistoryToolCall.from_json(call) for call in f.array("toolCalls", [])],
         )
 
