@@ -60,3 +60,4 @@ def test_the_budget_exceeded_message_is_shown_to_the_user(page, budget_server):
     saved = household(page, GARCIA).locator(".amc-note-error")
     assert saved.count() == 1
     assert saved.inner_text() == "Not answered: this account had used its budget for the period."
+    save_screenshot(page, "widget-budget-resumed.png", clip={"x": 0, "y": 0, "width": 1360, "height": 700})
