@@ -447,6 +447,27 @@ def table(pairs: list[tuple[Run, Run | None]]) -> str:
     return "\n".join(lines)
 
 
+def deployment_env(database_url: str, redis_url: str, secret: str, port: int, **extra: str) -> dict[str, str]:
+    """The workers' environment: production settings (DEBUG off), tokens signed with `secret`, the finance API
+    the tool calls reach served by the deployment itself on `port`, then `extra`."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "amodal_site.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(40),
+        "AMODAL_CREDENTIALS_KEY": Fernet.generate_key().decode(),
+        "AMODAL_JWT_SECRET": secret,
+        "AMODAL_AUTH": "token",
+        "AMODAL_DEMO_API": "1",
+        "FINANCE_API_URL": f"http://127.0.0.1:{port}/demo/finance-api",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", default="50,200,500,1000", help="concurrent conversations, comma-separated")
@@ -469,22 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     secret = secrets.token_urlsafe(32)
     port = free_port()
     with fresh_postgres(admin_url) as database_url:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "amodal_site.settings",
-            "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(40),
-            "AMODAL_CREDENTIALS_KEY": Fernet.generate_key().decode(),
-            "AMODAL_JWT_SECRET": secret,
-            "AMODAL_AUTH": "token",
-            "AMODAL_DEMO_API": "1",  # the finance API the tool calls reach, served by the cluster itself
-            "FINANCE_API_URL": f"http://127.0.0.1:{port}/demo/finance-api",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "AMODAL_DB_POOL_SIZE": str(args.pool_size),
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = deployment_env(database_url, redis_url, secret, port, AMODAL_DB_POOL_SIZE=str(args.pool_size))
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], env=env, check=True, capture_output=True)
         with Cluster(env, workers=args.workers, port=port, access_log=False) as cluster:
             print(

@@ -30,9 +30,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from cryptography.fernet import Fernet
 
-from benchmarks.load import DEFAULT_PG, DEFAULT_REDIS, Conversation, Message, Sampler, check_rows, converse, drive
+from benchmarks.load import (
+    DEFAULT_PG,
+    DEFAULT_REDIS,
+    Conversation,
+    Message,
+    Sampler,
+    check_rows,
+    converse,
+    deployment_env,
+    drive,
+)
 from benchmarks.observe import PG_COUNTERS_SQL, STATS_SETTLE_SECONDS
 from benchmarks.server import fresh_postgres
 from deploy.cluster import Cluster, find_nginx, free_port
@@ -132,25 +141,6 @@ def report(title: str, rounds: int, totals: dict[str, Totals]) -> str:
     return "\n".join(lines)
 
 
-def worker_env(database_url: str, redis_url: str, secret: str, port: int, row_security: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "amodal_site.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(40),
-        "AMODAL_CREDENTIALS_KEY": Fernet.generate_key().decode(),
-        "AMODAL_JWT_SECRET": secret,
-        "AMODAL_AUTH": "token",
-        "AMODAL_DEMO_API": "1",  # the finance API the tool calls reach, served by the deployment itself
-        "FINANCE_API_URL": f"http://127.0.0.1:{port}/demo/finance-api",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "AMODAL_DB_ROW_SECURITY": row_security,
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.row_security", description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", default="1,20,100", help="concurrent conversations, comma-separated (1: in turn)")
@@ -167,7 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     secret = secrets.token_urlsafe(32)
     with fresh_postgres(admin_url) as database_url:
         ports = {setting: free_port() for setting in SETTINGS}
-        envs = {s: worker_env(database_url, redis_url, secret, ports[s], "1" if s == "on" else "0") for s in SETTINGS}
+        envs = {
+            setting: deployment_env(
+                database_url, redis_url, secret, ports[setting], AMODAL_DB_ROW_SECURITY="1" if setting == "on" else "0"
+            )
+            for setting in SETTINGS
+        }
         migrate = [sys.executable, "manage.py", "migrate", "--noinput"]
         subprocess.run(migrate, env=envs["on"], check=True, capture_output=True, cwd=Path(__file__).parent.parent)
         clusters = {s: Cluster(envs[s], workers=1, port=ports[s], access_log=False) for s in SETTINGS}
