@@ -181,6 +181,8 @@ class Feedback(ScopedModel):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = "end-user rating"
+        verbose_name_plural = "end-user ratings"
         constraints = [
             # Two partial constraints, as NULLs are distinct in a unique index: one rating per user of each
             # message, and one of the session as a whole.

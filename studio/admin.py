@@ -1,7 +1,7 @@
 """The admin site: its names (Studio lives inside it, see templates/admin/ for the Studio links) and the
-operators' admin for the agent runtime: sessions (read-only, replayed in Studio), deploys, model prices
-(the one editable table here: an override of agents.pricing.PRICE_TABLE). Memory entries have theirs in
-memory/admin.py.
+operators' admin for the agent runtime: sessions and end users' feedback (read-only, replayed in Studio),
+deploys, model prices (the one editable table here: an override of agents.pricing.PRICE_TABLE). Memory
+entries have theirs in memory/admin.py.
 
 The runtime's admin lives here rather than in `agents`: it is operator UI and formats money like Studio.
 Scoped models are listed through their explicit `all_scopes` manager: admin is operator code with no
@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from agents.models import Deployment, ModelPrice, Session
+from agents.models import Deployment, Feedback, FeedbackRating, ModelPrice, Session
 from agents.pricing import PRICE_TABLE, price_from_table
 from core.admin import ReadOnlyAdmin
 from scoping.models import display_scope
@@ -100,6 +100,57 @@ class SessionAdmin(ReadOnlyAdmin):
 
 def without_replay(names, request) -> list[str]:
     return list(names) if request.user.has_perm(VIEW_STUDIO) else [name for name in names if name != "replay"]
+
+
+COMMENT_PREVIEW_CHARS = 120
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnlyAdmin):
+    """Every end user's rating across scopes, newest first: what was rated (the session or one answer), the
+    comment, who, which deploy had answered. Ratings are the end users' own: operators read them here and in
+    the replay, never edit them."""
+
+    list_display = ["shown_rating", "shown_comment", "shown_scope", "rated", "updated_at"]
+    list_filter = ["rating", "deploy_id"]
+    search_fields = ["scope", "user_sub", "comment"]
+    date_hierarchy = "updated_at"
+    ordering = ["-updated_at", "-pk"]
+    list_per_page = 50
+    show_full_result_count = False  # no second COUNT(*) over every rating on each page
+    fields = ("rating", "comment", "rated", "scope", "user_sub", "deploy_id", "created_at", "updated_at", "replay")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return Feedback.all_scopes.all()  # operator view across scopes
+
+    def get_list_display(self, request):
+        return without_replay([*super().get_list_display(request), "replay"], request)
+
+    def get_fields(self, request, obj=None):
+        return without_replay(super().get_fields(request, obj), request)
+
+    @admin.display(description="rating", ordering="rating")
+    def shown_rating(self, obj: Feedback) -> str:
+        return "positive" if obj.rating == FeedbackRating.POSITIVE else "negative"
+
+    @admin.display(description="comment")
+    def shown_comment(self, obj: Feedback) -> str:
+        if len(obj.comment) <= COMMENT_PREVIEW_CHARS:
+            return obj.comment or "—"
+        return obj.comment[: COMMENT_PREVIEW_CHARS - 1] + "…"
+
+    @admin.display(description="rated")
+    def rated(self, obj: Feedback) -> str:
+        return "the session" if obj.message_id is None else "an answer"
+
+    @admin.display(description="scope", ordering="scope")
+    def shown_scope(self, obj: Feedback) -> str:
+        return display_scope(obj.scope)
+
+    @admin.display(description="replay")
+    def replay(self, obj: Feedback) -> str:
+        return format_html('<a href="{}">Replay</a>', reverse("studio:replay", args=[obj.session_id]))
 
 
 @admin.register(Deployment)

@@ -7,9 +7,12 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from agents.models import Feedback
 from tests.studio.conftest import attrs, q
 from tests.studio.factories import Call, Turn, make_session, rate
 from tests.studio.test_usage import csv_of, read_csv, section
@@ -173,3 +176,55 @@ def test_positive_share_in_the_csv_of_the_scopes_and_the_deploys(staff_client, u
     make_session(scope="tenant-c", deploy_id="deploy-three")
     _, deploys, _ = csv_of(staff_client, "by-deploy", "range=7d&scope=" + q("tenant-c"))
     assert [(row["ratings"], row["positive_ratings"], row["positive_share"]) for row in deploys] == [("0", "0", "")]
+
+
+# --- Admin: every rating, read-only ---------------------------------------------------------------------
+
+FEEDBACK_ADMIN = reverse("admin:agents_feedback_changelist")
+
+
+def ratings_listed(page: str) -> list[str]:
+    """The rating column of the admin's list, top to bottom (the first column: a link to each rating)."""
+    return re.findall(r'<th class="field-shown_rating"><a href="[^"]+">(positive|negative)</a></th>', page)
+
+
+def test_the_feedback_admin_lists_every_scopes_ratings_read_only(admin_client, rated):
+    rate(rated["unrated"], -1, comment="Wrong total. " + "x" * 200)
+    listing = admin_client.get(FEEDBACK_ADMIN)
+    assert listing.status_code == 200
+    page = listing.content.decode()
+    # Newest first: the rating just made, then the fixture's in reverse order of making.
+    assert ratings_listed(page) == ["negative", "positive", "negative", "positive", "negative", "positive"]
+    assert "tenant-a" in page and "tenant-b" in page  # across scopes
+    assert "Wrong total. " + "x" * 106 + "…" in page and "x" * 108 not in page  # the comment, shortened
+    assert reverse("studio:replay", args=[rated["liked-b"].pk]) in page
+    assert "an answer" in page and "the session" in page
+
+    feedback = Feedback.all_scopes.get(session=rated["liked-b"])
+    detail = admin_client.get(reverse("admin:agents_feedback_change", args=[feedback.pk]))
+    assert detail.status_code == 200 and b'name="comment"' not in detail.content, "no editable fields"
+    assert admin_client.get(reverse("admin:agents_feedback_add")).status_code == 403
+    deleted = admin_client.post(reverse("admin:agents_feedback_delete", args=[feedback.pk]), {"post": "yes"})
+    assert deleted.status_code == 403 and Feedback.all_scopes.filter(pk=feedback.pk).exists()
+
+
+def test_the_feedback_admin_filters_by_rating_and_searches_comments(admin_client, rated):
+    rate(rated["unrated"], -1, comment="missing the rent")
+    negative = admin_client.get(FEEDBACK_ADMIN + "?rating=-1").content.decode()
+    assert ratings_listed(negative) == ["negative"] * 3
+    found = admin_client.get(FEEDBACK_ADMIN + "?q=rent").content.decode()
+    assert "missing the rent" in found and ratings_listed(found) == ["negative"]
+
+
+def test_staff_without_the_view_permission_sees_no_feedback(plain_staff_client, rated):
+    assert plain_staff_client.get(FEEDBACK_ADMIN).status_code == 403
+
+
+def test_the_feedback_admin_page_costs_the_same_queries_for_more_ratings(admin_client, rated):
+    with CaptureQueriesContext(connection) as few:
+        admin_client.get(FEEDBACK_ADMIN)
+    for index in range(10):
+        rate(rated["unrated"], 1, user_sub=f"more-{index}")
+    with CaptureQueriesContext(connection) as more:
+        admin_client.get(FEEDBACK_ADMIN)
+    assert len(more) == len(few), [query["sql"] for query in more.captured_queries]

@@ -242,6 +242,10 @@ def test_scopes_pages_and_admin_index(page, studio_server):
     for path in ("/admin/agents/session/", "/admin/scoping/apikey/add/", "/admin/agents/modelprice/add/"):
         assert page.goto(base + path).status == 200, path
         page.wait_for_load_state("load")
+    assert page.goto(base + "/admin/agents/feedback/").status == 200
+    ratings = database.query("SELECT COUNT(*) FROM agents_feedback")[0][0]
+    assert page.locator("#result_list tbody tr").count() == min(ratings, 50)
+    shoot(page, "admin-feedback.png")
     admin_index = page.goto(base + "/admin/")
     assert page.locator("#studio-module").is_visible()
     assert "script-src 'self'" in admin_index.headers["content-security-policy"]
