@@ -23,6 +23,7 @@ join the role gets a RowSecurityNotInstallable naming the two statements a super
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -118,19 +119,37 @@ def install(connection: BaseDatabaseWrapper) -> list[str]:
     return [table for table, _ in tables]
 
 
+@dataclass(frozen=True)
+class RoleState:
+    """The database user and the tenant role, as the catalogue says: what ensure_role and /health read."""
+
+    user: str
+    exists: bool
+    superuser: bool
+    member: bool  # the user is a member of the role (false when it does not exist)
+
+    @property
+    def may_switch(self) -> bool:
+        return self.exists and (self.superuser or self.member)
+
+
+def role_state(cursor: Any, role: str) -> RoleState:
+    cursor.execute(
+        "SELECT u.rolname, r.oid IS NOT NULL, u.rolsuper, COALESCE(pg_has_role(u.oid, r.oid, 'MEMBER'), false) "
+        "FROM pg_roles u LEFT JOIN pg_roles r ON r.rolname = %s WHERE u.rolname = current_user",
+        [role],
+    )
+    return RoleState(*cursor.fetchone())
+
+
 def ensure_role(connection: BaseDatabaseWrapper, cursor: Any, role: str) -> None:
     """The NOLOGIN tenant role exists and this database user may switch to it (a superuser may switch to any
     role; another user must be a member). Creates and grants only what is missing, so a role a DBA made and
     granted beforehand needs no CREATEROLE here."""
-    cursor.execute(
-        "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %s), current_user, "
-        "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
-        [role],
-    )
-    exists, user, superuser = cursor.fetchone()
+    state = role_state(cursor, role)
     quoted = connection.ops.quote_name(role)
     try:
-        if not exists:
+        if not state.exists:
             # Roles are cluster-wide: several databases (pytest-xdist's workers) may create it at the same time.
             cursor.execute(
                 f"""DO $$ BEGIN
@@ -138,20 +157,26 @@ def ensure_role(connection: BaseDatabaseWrapper, cursor: Any, role: str) -> None
                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
                 END $$"""
             )
-        cursor.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", [role])
-        if not superuser and not cursor.fetchone()[0]:
-            cursor.execute(f"GRANT {quoted} TO {connection.ops.quote_name(user)}")
+        if not state.superuser and not state.member:  # a role just created has no member yet
+            cursor.execute(f"GRANT {quoted} TO {connection.ops.quote_name(state.user)}")
     except DatabaseError as exc:
-        grantee = user if re.fullmatch(r"[a-z_][a-z0-9_]*", user) else connection.ops.quote_name(user)
-        create = "" if exists else f"CREATE ROLE {role} NOLOGIN; "
-        diagnostic = getattr(getattr(exc.__cause__, "diag", None), "message_primary", None)
-        reason = diagnostic or str(exc).strip().splitlines()[0]
-        raise RowSecurityNotInstallable(
-            f"Row-level security (AMODAL_DB_ROW_SECURITY, on by default on PostgreSQL) needs the role {role}, and "
-            f"the database user {user} may not {'join' if exists else 'create'} it ({reason}). "
-            f"Run once as a superuser: {create}GRANT {role} TO {grantee}; then migrate again. "
-            "Or turn it off with AMODAL_DB_ROW_SECURITY=0."
-        ) from exc
+        raise not_installable(connection, role, state, exc) from exc
+
+
+def not_installable(
+    connection: BaseDatabaseWrapper, role: str, state: RoleState, exc: DatabaseError
+) -> RowSecurityNotInstallable:
+    user = state.user
+    grantee = user if re.fullmatch(r"[a-z_][a-z0-9_]*", user) else connection.ops.quote_name(user)
+    create = "" if state.exists else f"CREATE ROLE {role} NOLOGIN; "
+    diagnostic = getattr(getattr(exc.__cause__, "diag", None), "message_primary", None)
+    reason = diagnostic or str(exc).strip().splitlines()[0]
+    return RowSecurityNotInstallable(
+        f"Row-level security (AMODAL_DB_ROW_SECURITY, on by default on PostgreSQL) needs the role {role}, and "
+        f"the database user {user} may not {'join' if state.exists else 'create'} it ({reason}). "
+        f"Run once as a superuser: {create}GRANT {role} TO {grantee}; then migrate again. "
+        "Or turn it off with AMODAL_DB_ROW_SECURITY=0."
+    )
 
 
 def installation_problem(connection: BaseDatabaseWrapper) -> str:
@@ -160,17 +185,11 @@ def installation_problem(connection: BaseDatabaseWrapper) -> str:
     stopped before installing). Read-only: two catalogue queries, for /health."""
     role = tenant_role()
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT current_user, r.oid IS NOT NULL, "
-            "COALESCE(u.rolsuper OR pg_has_role(u.oid, r.oid, 'MEMBER'), false) "
-            "FROM pg_roles u LEFT JOIN pg_roles r ON r.rolname = %s WHERE u.rolname = current_user",
-            [role],
-        )
-        user, exists, may_switch = cursor.fetchone()
-        if not exists:
+        state = role_state(cursor, role)
+        if not state.exists:
             return f"the role {role} does not exist"
-        if not may_switch:
-            return f"the database user {user} may not switch to the role {role}"
+        if not state.may_switch:
+            return f"the database user {state.user} may not switch to the role {role}"
         cursor.execute(
             "SELECT tablename FROM pg_policies WHERE schemaname = current_schema() AND policyname = %s "
             "AND %s = ANY(roles)",

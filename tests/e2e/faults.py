@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -370,3 +370,27 @@ async def converse_through_a_fault(
         assert not pending and not hung, f"{len(hung)} streams did not end after {what}: {hung}"
         for task in done:
             task.result()
+
+
+class SavedMessage(NamedTuple):
+    seq: int
+    role: str
+    interrupted: bool
+    text: str
+    error_code: str
+    usage_rows: int
+
+
+def saved_messages(database: Any, session_ids: list[str]) -> dict[str, list[SavedMessage]]:
+    """With SQL, the drill's sessions' messages in order, by session id (a LiveDatabase's `uuid_param` form),
+    each with the count of its usage rows."""
+    rows = database.query(
+        "SELECT m.session_id::text, m.seq, m.role, m.interrupted, m.text, m.error_code,"
+        " (SELECT count(*) FROM agents_usagerecord u WHERE u.message_id = m.id)"
+        " FROM agents_message m WHERE m.session_id::text = ANY(%s) ORDER BY m.session_id, m.seq",
+        (session_ids,),
+    )
+    by_session: dict[str, list[SavedMessage]] = {}
+    for session_id, *row in rows:
+        by_session.setdefault(session_id, []).append(SavedMessage(*row))
+    return by_session

@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from tests.e2e.cluster import LiveCluster, cluster_skip_reason, start_cluster
-from tests.e2e.faults import Conversation, TcpProxy, converse_through_a_fault
+from tests.e2e.faults import Conversation, TcpProxy, converse_through_a_fault, saved_messages
 from tests.e2e.helpers import check_stream, text_of
 from tests.e2e.test_durability_live import error_code, send_when_free
 
@@ -160,17 +160,10 @@ def check_no_half_written_turn(cluster: LiveCluster, conversations: list[Convers
     write never reached the database); the new message is complete; every count agrees."""
     database = cluster.database
     session_ids = [database.uuid_param(c.started_session()) for c in conversations]
-    rows = database.query(
-        "SELECT m.session_id::text, m.role, m.interrupted, m.text,"
-        " (SELECT count(*) FROM agents_usagerecord u WHERE u.message_id = m.id)"
-        " FROM agents_message m WHERE m.session_id::text = ANY(%s) ORDER BY m.session_id, m.seq",
-        (session_ids,),
-    )
-    by_session: dict[str, list[tuple]] = {}
-    for session_id, *row in rows:
-        by_session.setdefault(session_id, []).append(tuple(row))
+    by_session = saved_messages(database, session_ids)
     assert sorted(by_session) == sorted(session_ids)
-    for session_id, messages in by_session.items():
+    for session_id, saved in by_session.items():
+        messages = [(m.role, m.interrupted, m.text, m.usage_rows) for m in saved]
         assert messages[0] == ("user", False, SLOW_MESSAGE, 0), (session_id, messages[0])
         assert messages[-2:] == [
             ("user", False, "/say back after the cut", 0),

@@ -39,7 +39,7 @@ import httpx
 import pytest
 
 from tests.e2e.cluster import LiveCluster, cluster_skip_reason, start_cluster
-from tests.e2e.faults import Conversation, converse_through_a_fault
+from tests.e2e.faults import Conversation, converse_through_a_fault, saved_messages
 from tests.e2e.helpers import check_stream, poll, text_of
 from tests.e2e.live import STOP_TIMEOUT_SECONDS
 from tests.e2e.test_durability_live import get_json, send_when_free
@@ -208,15 +208,7 @@ def check_the_database_holds_no_half_written_turn(drill: Drill) -> None:
     database = drill.cluster.database
     session_ids = [database.uuid_param(c.started_session()) for c in drill.conversations]
     cut_ids = {database.uuid_param(c.started_session()) for c in drill.cut}
-    rows = database.query(
-        "SELECT m.session_id::text, m.seq, m.role, m.interrupted, m.text, m.error_code,"
-        " (SELECT count(*) FROM agents_usagerecord u WHERE u.message_id = m.id)"
-        " FROM agents_message m WHERE m.session_id::text = ANY(%s) ORDER BY m.session_id, m.seq",
-        (session_ids,),
-    )
-    by_session: dict[str, list[tuple]] = {}
-    for row in rows:
-        by_session.setdefault(row[0], []).append(row[1:])
+    by_session = saved_messages(database, session_ids)
     assert sorted(by_session) == sorted(session_ids)
     for session_id, messages in by_session.items():
         shape = [(role, interrupted, usage) for _, role, interrupted, _, _, usage in messages]
